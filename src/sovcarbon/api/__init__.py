@@ -1,0 +1,1 @@
+"""HTTP entry point (FastAPI): authentication, the error envelope, thin routers over the services."""

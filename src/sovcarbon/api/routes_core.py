@@ -1,0 +1,313 @@
+"""Core resources of the registry of record (API.md). Each handler: authenticate, call one service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query
+from fastapi.responses import JSONResponse
+
+from sovcarbon.api.deps import ActorDep, IdemDep, PageDep, RegistryDep
+from sovcarbon.domain.access import require_role
+from sovcarbon.domain.errors import RegistryError
+from sovcarbon.domain.model import Actor
+from sovcarbon.services import (
+    cancellations,
+    freezes,
+    invariants,
+    issuance,
+    participants,
+    projects,
+    queries,
+    retirements,
+    transfers,
+)
+from sovcarbon.services.registry import Registry
+from sovcarbon.services.requests import (
+    AccountIn,
+    AccountStatusIn,
+    CancellationIn,
+    DecisionIn,
+    FreezeIn,
+    IssuanceIn,
+    ParticipantIn,
+    ParticipantUpdate,
+    ProjectIn,
+    RetirementIn,
+    TransferIn,
+    ValidationIn,
+)
+from sovcarbon.services.movements import blocks_of_txn
+from sovcarbon.services.views import account_view, block_view, issuance_view, participant_view, project_view
+from sovcarbon.store import tables as t
+from sovcarbon.store.uow import UnitOfWork
+
+router = APIRouter(prefix="/v1")
+IdPath = Annotated[str, Path(min_length=3, max_length=40, pattern=r"^[a-z]{2,5}_[0-9a-zA-Z]{1,34}$")]
+
+
+def command(reg: Registry, actor: Actor, name: str, request: dict[str, Any],
+            fn: Callable[[UnitOfWork], dict[str, Any]], key: str | None, status_code: int = 201) -> JSONResponse:
+    result = reg.execute(actor, name, request, fn, idempotency_key=key, status_code=status_code)
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+
+
+def listing(reg: Registry, table: Any, view: Callable[[Any], dict[str, Any]], page: Any,
+            where: list[Any] | None = None) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        rows, nxt = uow.repo.page(table, limit=page.limit, cursor=page.cursor, where=where or [])
+        return {"data": [view(r) for r in rows], "next_cursor": nxt}
+
+
+# --- participants and accounts ------------------------------------------------------------------------------
+@router.post("/participants", status_code=201, tags=["participants"])
+def create_participant(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: ParticipantIn) -> JSONResponse:
+    return command(reg, actor, "create_participant", body.model_dump(mode="json"),
+                   lambda uow: participants.create_participant(reg, uow, actor, body), key)
+
+
+@router.get("/participants", tags=["participants"])
+def list_participants(reg: RegistryDep, actor: ActorDep, page: PageDep) -> dict[str, Any]:
+    where = [] if actor.role in queries.READ_ALL_ROLES else [t.participants.c.id == actor.participant_id]
+    return listing(reg, t.participants, participant_view, page, where)
+
+
+@router.get("/participants/{participant_id}", tags=["participants"])
+def get_participant(reg: RegistryDep, actor: ActorDep, participant_id: IdPath) -> dict[str, Any]:
+    if actor.role not in queries.READ_ALL_ROLES and actor.participant_id != participant_id:
+        raise RegistryError(1005, f"participant {participant_id} not found", id=participant_id)
+    with reg.store.read() as uow:
+        return participant_view(uow.repo.one(t.participants, participant_id, "participant"))
+
+
+@router.patch("/participants/{participant_id}", tags=["participants"])
+def update_participant(reg: RegistryDep, actor: ActorDep, key: IdemDep, participant_id: IdPath,
+                       body: ParticipantUpdate) -> JSONResponse:
+    return command(reg, actor, "update_participant", {"id": participant_id, **body.model_dump(mode="json")},
+                   lambda uow: participants.update_participant(reg, uow, actor, participant_id, body), key, 200)
+
+
+@router.post("/accounts", status_code=201, tags=["accounts"])
+def open_account(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: AccountIn) -> JSONResponse:
+    return command(reg, actor, "open_account", body.model_dump(mode="json"),
+                   lambda uow: participants.open_account(reg, uow, actor, body), key)
+
+
+@router.get("/accounts", tags=["accounts"])
+def list_accounts(reg: RegistryDep, actor: ActorDep, page: PageDep) -> dict[str, Any]:
+    where = [] if actor.role in queries.READ_ALL_ROLES else [t.accounts.c.participant_id == actor.participant_id]
+    return listing(reg, t.accounts, account_view, page, where)
+
+
+@router.get("/accounts/{account_id}", tags=["accounts"])
+def get_account(reg: RegistryDep, actor: ActorDep, account_id: IdPath) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        row = uow.repo.one(t.accounts, account_id, "account")
+        if not queries.can_read_account(actor, row["participant_id"]):
+            raise RegistryError(1005, f"account {account_id} not found", id=account_id)
+        return {**account_view(row), "balances_kg": uow.repo.balance_by_state(account_id)}
+
+
+@router.post("/accounts/{account_id}/status", tags=["accounts"])
+def set_account_status(reg: RegistryDep, actor: ActorDep, key: IdemDep, account_id: IdPath,
+                       body: AccountStatusIn) -> JSONResponse:
+    return command(reg, actor, "set_account_status", {"id": account_id, **body.model_dump(mode="json")},
+                   lambda uow: participants.set_account_status(reg, uow, actor, account_id, body), key, 200)
+
+
+@router.get("/accounts/{account_id}/holdings", tags=["accounts"])
+def account_holdings(reg: RegistryDep, actor: ActorDep, account_id: IdPath) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        return queries.holdings(uow, actor, account_id)
+
+
+# --- projects ---------------------------------------------------------------------------------------------------
+@router.post("/projects", status_code=201, tags=["projects"])
+def submit_project(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: ProjectIn) -> JSONResponse:
+    return command(reg, actor, "submit_project", body.model_dump(mode="json"),
+                   lambda uow: projects.submit(reg, uow, actor, body), key)
+
+
+@router.get("/projects", tags=["projects"])
+def list_projects(reg: RegistryDep, page: PageDep) -> dict[str, Any]:
+    return listing(reg, t.projects, lambda r: project_view(r), page)
+
+
+@router.get("/projects/{project_id}", tags=["projects"])
+def get_project(reg: RegistryDep, project_id: IdPath) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        return projects.view(uow, project_id)
+
+
+@router.post("/projects/{project_id}/validation", tags=["projects"])
+def validate_project(reg: RegistryDep, actor: ActorDep, key: IdemDep, project_id: IdPath,
+                     body: Annotated[ValidationIn | None, Body()] = None) -> JSONResponse:
+    req = body or ValidationIn()
+    return command(reg, actor, "validate_project", {"id": project_id, **req.model_dump(mode="json")},
+                   lambda uow: projects.validate(reg, uow, actor, project_id, req), key, 200)
+
+
+@router.post("/projects/{project_id}/registration", tags=["projects"])
+def register_project(reg: RegistryDep, actor: ActorDep, key: IdemDep, project_id: IdPath) -> JSONResponse:
+    return command(reg, actor, "register_project", {"id": project_id},
+                   lambda uow: projects.register(reg, uow, actor, project_id), key, 200)
+
+
+# --- issuance ---------------------------------------------------------------------------------------------------
+@router.post("/issuances", status_code=201, tags=["issuance"])
+def request_issuance(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: IssuanceIn) -> JSONResponse:
+    return command(reg, actor, "request_issuance", body.model_dump(mode="json"),
+                   lambda uow: issuance.request(reg, uow, actor, body), key)
+
+
+@router.get("/issuances", tags=["issuance"])
+def list_issuances(reg: RegistryDep, page: PageDep,
+                   project_id: Annotated[str | None, Query(max_length=40)] = None) -> dict[str, Any]:
+    where = [t.issuances.c.project_id == project_id] if project_id else []
+    return listing(reg, t.issuances, lambda r: issuance_view(r), page, where)
+
+
+@router.get("/issuances/{issuance_id}", tags=["issuance"])
+def get_issuance(reg: RegistryDep, issuance_id: IdPath) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        return issuance.view(uow, issuance_id)
+
+
+@router.post("/issuances/{issuance_id}/approval", tags=["issuance"])
+def approve_issuance(reg: RegistryDep, actor: ActorDep, key: IdemDep, issuance_id: IdPath) -> JSONResponse:
+    return command(reg, actor, "approve_issuance", {"id": issuance_id},
+                   lambda uow: issuance.approve(reg, uow, actor, issuance_id), key, 200)
+
+
+@router.post("/issuances/{issuance_id}/rejection", tags=["issuance"])
+def reject_issuance(reg: RegistryDep, actor: ActorDep, key: IdemDep, issuance_id: IdPath,
+                    body: Annotated[DecisionIn | None, Body()] = None) -> JSONResponse:
+    req = body or DecisionIn()
+    return command(reg, actor, "reject_issuance", {"id": issuance_id, **req.model_dump(mode="json")},
+                   lambda uow: issuance.reject(reg, uow, actor, issuance_id, req), key, 200)
+
+
+# --- movements ----------------------------------------------------------------------------------------------------
+@router.post("/transfers", status_code=201, tags=["movements"])
+def transfer(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: TransferIn) -> JSONResponse:
+    return command(reg, actor, "transfer", body.model_dump(mode="json"),
+                   lambda uow: transfers.transfer(reg, uow, actor, body), key)
+
+
+@router.get("/transactions/{txn_id}", tags=["movements"])
+def get_transaction(reg: RegistryDep, actor: ActorDep, txn_id: IdPath) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        row = uow.repo.one(t.transactions, txn_id, "transaction")
+        accounts = [a for a in (row["account_id"], row["counterparty_account_id"]) if a]
+        owners = {uow.repo.account(a).participant_id for a in accounts}
+        if actor.role not in queries.READ_ALL_ROLES and actor.participant_id not in owners:
+            raise RegistryError(1005, f"transaction {txn_id} not found", id=txn_id)
+        return {**dict(row), "blocks": [block_view(b) for b in blocks_of_txn(uow, txn_id)]}
+
+
+@router.post("/retirements", status_code=201, tags=["movements"])
+def retire(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: RetirementIn) -> JSONResponse:
+    return command(reg, actor, "retire", body.model_dump(mode="json"),
+                   lambda uow: retirements.retire(reg, uow, actor, body), key)
+
+
+@router.get("/retirements", tags=["movements"])
+def list_retirements(reg: RegistryDep, page: PageDep) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        rows, nxt = uow.repo.page(t.retirements, limit=page.limit, cursor=page.cursor)
+        return {"data": [retirements.view(uow, r["id"]) for r in rows], "next_cursor": nxt}
+
+
+@router.get("/retirements/{retirement_id}", tags=["movements"])
+def get_retirement(reg: RegistryDep, retirement_id: IdPath) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        return retirements.view(uow, retirement_id)
+
+
+@router.get("/certificates/{certificate_id}", tags=["transparency"])
+def get_certificate(reg: RegistryDep, certificate_id: IdPath) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        return retirements.certificate(reg, uow, certificate_id)
+
+
+@router.post("/certificates/verify", tags=["transparency"])
+def verify_certificate(reg: RegistryDep, document: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    result = retirements.verify_certificate(document)
+    result["issued_by_this_registry"] = result["public_key"] == reg.store.public_key_hex
+    return result
+
+
+@router.post("/cancellations", status_code=201, tags=["movements"])
+def request_cancellation(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: CancellationIn) -> JSONResponse:
+    return command(reg, actor, "request_cancellation", body.model_dump(mode="json"),
+                   lambda uow: cancellations.request(reg, uow, actor, body), key)
+
+
+@router.get("/cancellations/{cancellation_id}", tags=["movements"])
+def get_cancellation(reg: RegistryDep, actor: ActorDep, cancellation_id: IdPath) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        return cancellations.view(uow, cancellation_id)
+
+
+@router.post("/cancellations/{cancellation_id}/approval", tags=["movements"])
+def approve_cancellation(reg: RegistryDep, actor: ActorDep, key: IdemDep, cancellation_id: IdPath) -> JSONResponse:
+    return command(reg, actor, "approve_cancellation", {"id": cancellation_id},
+                   lambda uow: cancellations.approve(reg, uow, actor, cancellation_id), key, 200)
+
+
+@router.post("/cancellations/{cancellation_id}/rejection", tags=["movements"])
+def reject_cancellation(reg: RegistryDep, actor: ActorDep, key: IdemDep, cancellation_id: IdPath,
+                        body: Annotated[DecisionIn | None, Body()] = None) -> JSONResponse:
+    req = body or DecisionIn()
+    return command(reg, actor, "reject_cancellation", {"id": cancellation_id, **req.model_dump(mode="json")},
+                   lambda uow: cancellations.reject(reg, uow, actor, cancellation_id, req), key, 200)
+
+
+@router.post("/freezes", status_code=201, tags=["movements"])
+def freeze(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: FreezeIn) -> JSONResponse:
+    return command(reg, actor, "freeze", body.model_dump(mode="json"),
+                   lambda uow: freezes.set_frozen(reg, uow, actor, body), key)
+
+
+# --- public reads ---------------------------------------------------------------------------------------------------
+@router.get("/serials/{serial}", tags=["transparency"])
+def get_serial(reg: RegistryDep, serial: Annotated[str, Path(max_length=80)]) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        return queries.serial(uow, serial)
+
+
+@router.get("/supply", tags=["transparency"])
+def get_supply(reg: RegistryDep, project_id: Annotated[str | None, Query(max_length=40)] = None,
+               vintage: Annotated[int | None, Query(ge=1000, le=9999)] = None) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        return queries.supply(uow, project_id, vintage)
+
+
+@router.get("/journal", tags=["transparency"])
+def get_journal(reg: RegistryDep, after_seq: Annotated[int, Query(ge=0)] = 0,
+                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        return queries.journal_page(uow, int(cursor) if cursor else after_seq, limit)
+
+
+@router.get("/journal/head", tags=["transparency"])
+def get_journal_head(reg: RegistryDep) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        return queries.journal_head(reg, uow)
+
+
+@router.get("/registry", tags=["transparency"])
+def get_registry(reg: RegistryDep) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        return queries.registry_info(reg, uow)
+
+
+@router.get("/invariants", tags=["transparency"])
+def get_invariants(reg: RegistryDep, actor: ActorDep) -> dict[str, Any]:
+    require_role(actor, queries.READ_ALL_ROLES, "run the invariant check")
+    violations = invariants.check(reg)
+    return {"ok": not violations, "violations": [v.__dict__ for v in violations]}
+

@@ -1,0 +1,537 @@
+# pragma version ~=0.4.3
+"""
+@title sovcarbon multi-lot carbon token
+@notice ERC-1155 style permissioned token (ERC-3643 style identity registry and
+        compliance). One token = 1 kgCO2e, no decimals. Each token id is a lot: a
+        range of credits immobilized in the National Registry (NR). The NR's bridge
+        key is the only minter, and it can never mint above the kg the NR immobilized
+        for the lot. Retirement and redemption burn; pledges lock without moving.
+@dev    Every revert reason starts with a stable registry error code ("NNNN:") so the
+        off-chain adapter can map it (RULES.md). Every bridge-initiated change carries
+        an op_id that can be used once, so a bridge that re-sends after a crash can
+        never apply a change twice.
+"""
+
+interface IERC1155Receiver:
+    def onERC1155Received(
+        operator: address, sender: address, id: uint256, amount: uint256, data: Bytes[1024]
+    ) -> bytes4: nonpayable
+
+# ---------------------------------------------------------------- ERC-1155 events
+event TransferSingle:
+    operator: indexed(address)
+    sender: indexed(address)
+    receiver: indexed(address)
+    id: uint256
+    amount: uint256
+
+event ApprovalForAll:
+    account: indexed(address)
+    operator: indexed(address)
+    approved: bool
+
+# ---------------------------------------------------------------- registry events
+event LotOpened:
+    lot_id: indexed(uint256)
+    op_id: bytes32
+    immobilized_kg: uint256
+
+event LotIncreased:
+    lot_id: indexed(uint256)
+    op_id: bytes32
+    added_kg: uint256
+    immobilized_kg: uint256
+
+event Minted:
+    receiver: indexed(address)
+    lot_id: indexed(uint256)
+    op_id: bytes32
+    amount: uint256
+
+event IdentitySet:
+    holder: indexed(address)
+    intermediary: indexed(address)
+    op_id: bytes32
+    kyc_verified: bool
+
+event IntermediarySet:
+    intermediary: indexed(address)
+    op_id: bytes32
+    licensed: bool
+
+event AddressFrozen:
+    holder: indexed(address)
+    op_id: bytes32
+    by: address
+
+event AddressUnfrozen:
+    holder: indexed(address)
+    op_id: bytes32
+    by: address
+
+event LotFrozen:
+    lot_id: indexed(uint256)
+    op_id: bytes32
+    by: address
+
+event LotUnfrozen:
+    lot_id: indexed(uint256)
+    op_id: bytes32
+    by: address
+
+event ForcedTransfer:
+    sender: indexed(address)
+    receiver: indexed(address)
+    lot_id: indexed(uint256)
+    op_id: bytes32
+    amount: uint256
+    agent: address
+
+event Retired:
+    holder: indexed(address)
+    lot_id: indexed(uint256)
+    amount: uint256
+    beneficiary: String[128]
+    purpose: String[32]
+    claim_year: uint16
+    retirement_seq: uint256
+
+event Redeemed:
+    holder: indexed(address)
+    lot_id: indexed(uint256)
+    amount: uint256
+    nr_account: String[64]
+    redemption_seq: uint256
+
+event Pledged:
+    holder: indexed(address)
+    lot_id: indexed(uint256)
+    pledgee: indexed(address)
+    amount: uint256
+
+event Released:
+    holder: indexed(address)
+    lot_id: indexed(uint256)
+    pledgee: indexed(address)
+    amount: uint256
+
+event Enforced:
+    holder: indexed(address)
+    lot_id: indexed(uint256)
+    pledgee: indexed(address)
+    amount: uint256
+
+event RoleChanged:
+    role: indexed(uint256)
+    account: indexed(address)
+    enabled: bool
+
+# ---------------------------------------------------------------- constants
+ROLE_OWNER: constant(uint256) = 1
+ROLE_BRIDGE: constant(uint256) = 2
+ROLE_AGENT: constant(uint256) = 3
+ERC165_ID: constant(bytes4) = 0x01ffc9a7
+ERC1155_ID: constant(bytes4) = 0xd9b67a26
+ERC1155_RECEIVED: constant(bytes4) = 0xf23a6e61
+MAX_DATA_BYTES: constant(uint256) = 1024
+
+# ---------------------------------------------------------------- storage
+owner: public(address)
+bridge: public(address)
+agents: public(HashMap[address, bool])
+
+balanceOf: public(HashMap[address, HashMap[uint256, uint256]])
+isApprovedForAll: public(HashMap[address, HashMap[address, bool]])
+totalSupply: public(HashMap[uint256, uint256])
+retiredSupply: public(HashMap[uint256, uint256])
+redeemedSupply: public(HashMap[uint256, uint256])
+
+lotOpen: public(HashMap[uint256, bool])
+lotImmobilized: public(HashMap[uint256, uint256])
+lotFrozen: public(HashMap[uint256, bool])
+
+processed: public(HashMap[bytes32, bool])
+
+kycVerified: public(HashMap[address, bool])
+intermediaryOf: public(HashMap[address, address])
+licensed: public(HashMap[address, bool])
+frozen: public(HashMap[address, bool])
+
+# pledged[holder][lot_id][pledgee] = kg locked for that pledgee
+pledged: public(HashMap[address, HashMap[uint256, HashMap[address, uint256]]])
+# pledgedTotal[holder][lot_id] = sum over pledgees; always <= balanceOf[holder][lot_id]
+pledgedTotal: public(HashMap[address, HashMap[uint256, uint256]])
+
+retirementSeq: public(uint256)
+redemptionSeq: public(uint256)
+
+
+@deploy
+def __init__(bridge: address):
+    assert bridge != empty(address), "1003:bridge required"
+    self.owner = msg.sender
+    self.bridge = bridge
+    log RoleChanged(role=ROLE_OWNER, account=msg.sender, enabled=True)
+    log RoleChanged(role=ROLE_BRIDGE, account=bridge, enabled=True)
+
+
+# ================================================================ internal checks
+@internal
+def _only_bridge():
+    assert msg.sender == self.bridge, "1002:forbidden"
+
+
+@internal
+def _only_owner():
+    assert msg.sender == self.owner, "1002:forbidden"
+
+
+@internal
+def _only_enforcer():
+    # admin (owner), agent or bridge may freeze and force
+    assert msg.sender == self.owner or msg.sender == self.bridge or self.agents[msg.sender], "1002:forbidden"
+
+
+@internal
+def _use_op(op_id: bytes32):
+    assert op_id != empty(bytes32), "1003:op_id required"
+    assert not self.processed[op_id], "1004:op_id used"
+    self.processed[op_id] = True
+
+
+@view
+@internal
+def _eligibility(holder: address) -> uint256:
+    # 0 = eligible, else the registry error code
+    if holder == empty(address):
+        return 5004
+    if self.frozen[holder]:
+        return 4006
+    if not self.kycVerified[holder]:
+        return 5004
+    intermediary: address = self.intermediaryOf[holder]
+    if intermediary == empty(address) or not self.licensed[intermediary]:
+        return 5005
+    return 0
+
+
+@view
+@internal
+def _check_eligible(holder: address):
+    code: uint256 = self._eligibility(holder)
+    assert code != 4006, "4006:frozen"
+    assert code != 5004, "5004:holder not eligible"
+    assert code != 5005, "5005:intermediary not licensed"
+
+
+@view
+@internal
+def _check_lot_movable(lot_id: uint256):
+    assert self.lotOpen[lot_id], "7003:lot not found"
+    assert not self.lotFrozen[lot_id], "4006:frozen"
+
+
+@view
+@internal
+def _check_free_balance(holder: address, lot_id: uint256, amount: uint256):
+    assert amount > 0, "2003:quantity invalid"
+    balance: uint256 = self.balanceOf[holder][lot_id]
+    assert balance >= amount, "4001:insufficient balance"
+    assert balance - self.pledgedTotal[holder][lot_id] >= amount, "7004:pledged"
+
+
+@internal
+def _notify_receiver(operator: address, sender: address, receiver: address, lot_id: uint256,
+                     amount: uint256, data: Bytes[MAX_DATA_BYTES]):
+    if receiver.is_contract:
+        answer: bytes4 = extcall IERC1155Receiver(receiver).onERC1155Received(
+            operator, sender, lot_id, amount, data
+        )
+        assert answer == ERC1155_RECEIVED, "7002:receiver rejected"
+
+
+@internal
+def _move(operator: address, sender: address, receiver: address, lot_id: uint256, amount: uint256):
+    """
+    @dev The single compliance path for every movement between holders (holder
+         transfer, operator transfer, forced transfer, pledge enforcement).
+    """
+    self._check_lot_movable(lot_id)
+    assert sender != receiver, "3005:same account"
+    self._check_eligible(sender)
+    self._check_eligible(receiver)
+    self._check_free_balance(sender, lot_id, amount)
+    self.balanceOf[sender][lot_id] -= amount
+    self.balanceOf[receiver][lot_id] += amount
+    log TransferSingle(operator=operator, sender=sender, receiver=receiver, id=lot_id, amount=amount)
+
+
+@internal
+def _burn(holder: address, lot_id: uint256, amount: uint256):
+    self._check_lot_movable(lot_id)
+    self._check_eligible(holder)
+    self._check_free_balance(holder, lot_id, amount)
+    self.balanceOf[holder][lot_id] -= amount
+    self.totalSupply[lot_id] -= amount
+    log TransferSingle(operator=holder, sender=holder, receiver=empty(address), id=lot_id, amount=amount)
+
+
+# ================================================================ governance
+@external
+def transfer_ownership(new_owner: address):
+    self._only_owner()
+    assert new_owner != empty(address), "1003:owner required"
+    log RoleChanged(role=ROLE_OWNER, account=self.owner, enabled=False)
+    self.owner = new_owner
+    log RoleChanged(role=ROLE_OWNER, account=new_owner, enabled=True)
+
+
+@external
+def set_bridge(new_bridge: address):
+    self._only_owner()
+    assert new_bridge != empty(address), "1003:bridge required"
+    log RoleChanged(role=ROLE_BRIDGE, account=self.bridge, enabled=False)
+    self.bridge = new_bridge
+    log RoleChanged(role=ROLE_BRIDGE, account=new_bridge, enabled=True)
+
+
+@external
+def set_agent(agent: address, enabled: bool):
+    self._only_owner()
+    self.agents[agent] = enabled
+    log RoleChanged(role=ROLE_AGENT, account=agent, enabled=enabled)
+
+
+# ================================================================ lots and minting (bridge)
+@external
+def open_lot(op_id: bytes32, lot_id: uint256, immobilized_kg: uint256):
+    self._only_bridge()
+    self._use_op(op_id)
+    assert not self.lotOpen[lot_id], "1003:lot already open"
+    assert immobilized_kg > 0, "2003:quantity invalid"
+    self.lotOpen[lot_id] = True
+    self.lotImmobilized[lot_id] = immobilized_kg
+    log LotOpened(lot_id=lot_id, op_id=op_id, immobilized_kg=immobilized_kg)
+
+
+@external
+def increase_lot(op_id: bytes32, lot_id: uint256, added_kg: uint256):
+    self._only_bridge()
+    self._use_op(op_id)
+    assert self.lotOpen[lot_id], "7003:lot not found"
+    assert added_kg > 0, "2003:quantity invalid"
+    self.lotImmobilized[lot_id] += added_kg
+    log LotIncreased(lot_id=lot_id, op_id=op_id, added_kg=added_kg, immobilized_kg=self.lotImmobilized[lot_id])
+
+
+@external
+def mint(op_id: bytes32, receiver: address, lot_id: uint256, amount: uint256):
+    self._only_bridge()
+    self._use_op(op_id)
+    self._check_lot_movable(lot_id)
+    assert amount > 0, "2003:quantity invalid"
+    self._check_eligible(receiver)
+    used_kg: uint256 = self.totalSupply[lot_id] + self.retiredSupply[lot_id] + self.redeemedSupply[lot_id]
+    assert used_kg + amount <= self.lotImmobilized[lot_id], "7001:exceeds immobilized"
+    self.balanceOf[receiver][lot_id] += amount
+    self.totalSupply[lot_id] += amount
+    log TransferSingle(operator=msg.sender, sender=empty(address), receiver=receiver, id=lot_id, amount=amount)
+    log Minted(receiver=receiver, lot_id=lot_id, op_id=op_id, amount=amount)
+    self._notify_receiver(msg.sender, empty(address), receiver, lot_id, amount, b"")
+
+
+# ================================================================ identity registry (bridge)
+@external
+def set_identity(op_id: bytes32, holder: address, kyc_verified: bool, intermediary: address):
+    self._only_bridge()
+    self._use_op(op_id)
+    assert holder != empty(address), "1003:holder required"
+    self.kycVerified[holder] = kyc_verified
+    self.intermediaryOf[holder] = intermediary
+    log IdentitySet(holder=holder, intermediary=intermediary, op_id=op_id, kyc_verified=kyc_verified)
+
+
+@external
+def set_intermediary(op_id: bytes32, intermediary: address, licensed: bool):
+    self._only_bridge()
+    self._use_op(op_id)
+    assert intermediary != empty(address), "1003:intermediary required"
+    self.licensed[intermediary] = licensed
+    log IntermediarySet(intermediary=intermediary, op_id=op_id, licensed=licensed)
+
+
+# ================================================================ freezes (admin, agent, bridge)
+@external
+def freeze_address(op_id: bytes32, holder: address):
+    self._only_enforcer()
+    self._use_op(op_id)
+    self.frozen[holder] = True
+    log AddressFrozen(holder=holder, op_id=op_id, by=msg.sender)
+
+
+@external
+def unfreeze_address(op_id: bytes32, holder: address):
+    self._only_enforcer()
+    self._use_op(op_id)
+    self.frozen[holder] = False
+    log AddressUnfrozen(holder=holder, op_id=op_id, by=msg.sender)
+
+
+@external
+def freeze_lot(op_id: bytes32, lot_id: uint256):
+    self._only_enforcer()
+    self._use_op(op_id)
+    assert self.lotOpen[lot_id], "7003:lot not found"
+    self.lotFrozen[lot_id] = True
+    log LotFrozen(lot_id=lot_id, op_id=op_id, by=msg.sender)
+
+
+@external
+def unfreeze_lot(op_id: bytes32, lot_id: uint256):
+    self._only_enforcer()
+    self._use_op(op_id)
+    assert self.lotOpen[lot_id], "7003:lot not found"
+    self.lotFrozen[lot_id] = False
+    log LotUnfrozen(lot_id=lot_id, op_id=op_id, by=msg.sender)
+
+
+@external
+def forced_transfer(op_id: bytes32, sender: address, receiver: address, lot_id: uint256, amount: uint256):
+    """
+    @notice Agent path (court order, lost key). Runs exactly the compliance checks of
+            a holder transfer: eligibility of both sides, freezes, pledges.
+    """
+    self._only_enforcer()
+    self._use_op(op_id)
+    self._move(msg.sender, sender, receiver, lot_id, amount)
+    log ForcedTransfer(sender=sender, receiver=receiver, lot_id=lot_id, op_id=op_id, amount=amount, agent=msg.sender)
+    self._notify_receiver(msg.sender, sender, receiver, lot_id, amount, b"")
+
+
+# ================================================================ holders: ERC-1155
+@external
+def setApprovalForAll(operator: address, approved: bool):
+    assert operator != msg.sender, "1003:self approval"
+    self.isApprovedForAll[msg.sender][operator] = approved
+    log ApprovalForAll(account=msg.sender, operator=operator, approved=approved)
+
+
+@external
+def safeTransferFrom(sender: address, receiver: address, id: uint256, amount: uint256,
+                     data: Bytes[MAX_DATA_BYTES]):
+    assert sender == msg.sender or self.isApprovedForAll[sender][msg.sender], "1002:forbidden"
+    self._move(msg.sender, sender, receiver, id, amount)
+    self._notify_receiver(msg.sender, sender, receiver, id, amount, data)
+
+
+@external
+def transfer(receiver: address, lot_id: uint256, amount: uint256):
+    self._move(msg.sender, msg.sender, receiver, lot_id, amount)
+    self._notify_receiver(msg.sender, msg.sender, receiver, lot_id, amount, b"")
+
+
+@view
+@external
+def balanceOfBatch(accounts: DynArray[address, 128], ids: DynArray[uint256, 128]) -> DynArray[uint256, 128]:
+    assert len(accounts) == len(ids), "1003:length mismatch"
+    result: DynArray[uint256, 128] = []
+    for i: uint256 in range(len(accounts), bound=128):
+        result.append(self.balanceOf[accounts[i]][ids[i]])
+    return result
+
+
+@pure
+@external
+def supportsInterface(interface_id: bytes4) -> bool:
+    return interface_id == ERC165_ID or interface_id == ERC1155_ID
+
+
+# ================================================================ holders: retirement, redemption
+@external
+def retire(lot_id: uint256, amount: uint256, beneficiary: String[128], purpose: String[32], claim_year: uint16):
+    assert len(purpose) > 0, "1003:purpose required"
+    assert claim_year > 0, "1003:claim year required"
+    self._burn(msg.sender, lot_id, amount)
+    self.retiredSupply[lot_id] += amount
+    seq: uint256 = self.retirementSeq + 1
+    self.retirementSeq = seq
+    log Retired(holder=msg.sender, lot_id=lot_id, amount=amount, beneficiary=beneficiary, purpose=purpose,
+                claim_year=claim_year, retirement_seq=seq)
+
+
+@external
+def redeem(lot_id: uint256, amount: uint256, nr_account: String[64]):
+    assert len(nr_account) > 0, "1003:nr account required"
+    self._burn(msg.sender, lot_id, amount)
+    self.redeemedSupply[lot_id] += amount
+    seq: uint256 = self.redemptionSeq + 1
+    self.redemptionSeq = seq
+    log Redeemed(holder=msg.sender, lot_id=lot_id, amount=amount, nr_account=nr_account, redemption_seq=seq)
+
+
+# ================================================================ pledges
+@external
+def pledge(lot_id: uint256, amount: uint256, pledgee: address):
+    assert pledgee != empty(address) and pledgee != msg.sender, "1003:invalid pledgee"
+    self._check_lot_movable(lot_id)
+    self._check_eligible(msg.sender)
+    self._check_free_balance(msg.sender, lot_id, amount)
+    self.pledged[msg.sender][lot_id][pledgee] += amount
+    self.pledgedTotal[msg.sender][lot_id] += amount
+    log Pledged(holder=msg.sender, lot_id=lot_id, pledgee=pledgee, amount=amount)
+
+
+@internal
+def _take_pledge(holder: address, lot_id: uint256, amount: uint256):
+    assert amount > 0, "2003:quantity invalid"
+    assert self.pledged[holder][lot_id][msg.sender] >= amount, "7004:exceeds pledge"
+    self.pledged[holder][lot_id][msg.sender] -= amount
+    self.pledgedTotal[holder][lot_id] -= amount
+
+
+@external
+def release_pledge(holder: address, lot_id: uint256, amount: uint256):
+    self._take_pledge(holder, lot_id, amount)
+    log Released(holder=holder, lot_id=lot_id, pledgee=msg.sender, amount=amount)
+
+
+@external
+def enforce_pledge(holder: address, lot_id: uint256, amount: uint256):
+    self._take_pledge(holder, lot_id, amount)
+    self._move(msg.sender, holder, msg.sender, lot_id, amount)
+    log Enforced(holder=holder, lot_id=lot_id, pledgee=msg.sender, amount=amount)
+    self._notify_receiver(msg.sender, holder, msg.sender, lot_id, amount, b"")
+
+
+# ================================================================ views for the adapter
+@view
+@external
+def eligibility(holder: address) -> uint256:
+    """@notice 0 if the holder may hold and move tokens, else the registry error code."""
+    return self._eligibility(holder)
+
+
+@view
+@external
+def isEligible(holder: address) -> bool:
+    return self._eligibility(holder) == 0
+
+
+@view
+@external
+def freeBalanceOf(holder: address, lot_id: uint256) -> uint256:
+    return self.balanceOf[holder][lot_id] - self.pledgedTotal[holder][lot_id]
+
+
+@view
+@external
+def lotInfo(lot_id: uint256) -> (bool, uint256, uint256, uint256, uint256, bool):
+    """@notice (open, immobilized_kg, total_supply, retired, redeemed, frozen)"""
+    return (
+        self.lotOpen[lot_id],
+        self.lotImmobilized[lot_id],
+        self.totalSupply[lot_id],
+        self.retiredSupply[lot_id],
+        self.redeemedSupply[lot_id],
+        self.lotFrozen[lot_id],
+    )

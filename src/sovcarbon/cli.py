@@ -1,0 +1,155 @@
+"""The ``sovcarbon`` command line: thin commands over the same services as the API."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sovcarbon.config import load_settings
+from sovcarbon.domain.errors import RegistryError
+from sovcarbon.domain.model import Role
+
+app = typer.Typer(help="sovcarbon: the national carbon registry of record.", no_args_is_help=True)
+admin_app = typer.Typer(help="Operator commands (run on the registry host).", no_args_is_help=True)
+journal_app = typer.Typer(help="The hash-chained journal.", no_args_is_help=True)
+certificate_app = typer.Typer(help="Retirement certificates.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+app.add_typer(journal_app, name="journal")
+app.add_typer(certificate_app, name="certificate")
+err = Console(stderr=True)
+
+
+def _registry():  # type: ignore[no-untyped-def]
+    from sovcarbon.services.participants import bootstrap
+    from sovcarbon.services.registry import Registry
+
+    reg = Registry(load_settings())
+    bootstrap(reg)
+    return reg
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000,
+          demo: Annotated[bool, typer.Option("--demo", help="load the demo story once and print its keys")] = False) -> None:
+    """Start the registry (migrations applied on start) on http://HOST:PORT."""
+    import uvicorn
+
+    from sovcarbon.api.app import create_app
+
+    reg = _registry()
+    application = create_app(reg)
+    base_url = f"http://{host}:{port}"
+    if demo:
+        threading.Thread(target=_load_demo, args=(reg, base_url), daemon=True).start()
+    err.print(f"[green]registry of record on {base_url}[/green]  (API docs {base_url}/docs)")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+def _load_demo(reg, base_url: str) -> None:  # type: ignore[no-untyped-def]
+    from sovcarbon.demo import run_demo
+
+    try:
+        result = run_demo(reg, base_url, log=lambda m: err.print(f"[cyan]demo[/cyan] {m}"))
+    except Exception as exc:  # noqa: BLE001 - the server keeps running; the operator is told why
+        err.print(f"[red]demo failed: {exc}[/red]")
+        return
+    _print_keys(result["keys"], base_url)
+
+
+def _print_keys(keys: dict[str, str], base_url: str) -> None:
+    table = Table(title="demo API keys (Authorization: Bearer <key>)")
+    table.add_column("who")
+    table.add_column("key")
+    for who, key in keys.items():
+        table.add_row(who, key)
+    err.print(table)
+    err.print(f"Open [bold]{base_url}/[/bold] for the explorer and [bold]{base_url}/docs[/bold] to try the API.")
+
+
+@app.command("demo")
+def demo_cmd(url: Annotated[str, typer.Option(help="the running registry's base URL")] = "http://127.0.0.1:8000") -> None:
+    """Load the demo story into a running registry (once) and print the demo keys."""
+    from sovcarbon.demo import run_demo
+
+    reg = _registry()
+    result = run_demo(reg, url.rstrip("/"), log=lambda m: err.print(f"[cyan]demo[/cyan] {m}"))
+    _print_keys(result["keys"], url)
+
+
+@admin_app.command("create-key")
+def create_key(role: Annotated[Role, typer.Option(help="the key's role")],
+               participant: Annotated[str | None, typer.Option(help="participant id the key acts for")] = None,
+               name: Annotated[str, typer.Option(help="the person or system holding the key")] = "") -> None:
+    """Create an API key; prints the key alone on stdout (it is stored only as a hash)."""
+    from sovcarbon.services import auth
+
+    reg = _registry()
+    try:
+        _, key = auth.create_key(reg, role, participant, name)
+    except RegistryError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    sys.stdout.write(key + "\n")
+
+
+@journal_app.command("verify")
+def journal_verify() -> None:
+    """Verify the journal from genesis; exit 1 naming the first bad entry if anything was altered."""
+    from rich.progress import Progress
+
+    from sovcarbon.services import journal_admin
+
+    reg = _registry()
+    with Progress(transient=True, console=err) as progress:
+        progress.add_task("verifying the hash chain from genesis", total=None)
+        result = journal_admin.verify(reg)
+    if result["ok"]:
+        typer.echo(f"journal OK: {result['entries']} entries, head #{result['head_seq']} {result['head_hash']}, "
+                   f"{result['checkpoints_verified']} signed checkpoints verified")
+        return
+    typer.echo(f"journal BROKEN at seq {result['first_bad_seq']}: {result['reason']}")
+    raise typer.Exit(1)
+
+
+@journal_app.command("checkpoint")
+def journal_checkpoint() -> None:
+    """Sign a checkpoint of the journal head now."""
+    from sovcarbon.services import journal_admin
+
+    typer.echo(json.dumps(journal_admin.checkpoint(_registry()), indent=2))
+
+
+@app.command("check")
+def check_invariants() -> None:
+    """Run the invariant checker (I1-I7 as implemented) over the whole ledger; exit 1 on a violation."""
+    from sovcarbon.services import invariants
+
+    violations = invariants.check(_registry())
+    for v in violations:
+        typer.echo(f"{v.invariant}: {v.message}")
+    if violations:
+        raise typer.Exit(1)
+    typer.echo("all invariants hold")
+
+
+@certificate_app.command("verify")
+def certificate_verify(file: Path, public_key: Annotated[str | None, typer.Option(
+        help="the registry's public key (hex); default: the one inside the document")] = None) -> None:
+    """Verify a retirement certificate offline (no registry needed)."""
+    from sovcarbon.services.retirements import verify_certificate
+
+    result = verify_certificate(json.loads(file.read_text()), public_key)
+    typer.echo(json.dumps(result, indent=2))
+    if not result["valid"]:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,129 @@
+"""Which units an account may move, and how a movement splits blocks.
+
+Rules (checked in this order for every named serial, the first that fails decides the code):
+
+| rule | code |
+|---|---|
+| a retired or cancelled kilogram never moves again | 4004 UNITS_FINAL |
+| an exported kilogram cannot be used here | 4005 UNITS_EXPORTED |
+| the named units must be held by the transferring account | 4002 UNITS_NOT_HELD |
+| units under a discrepancy freeze cannot move | 4006 UNITS_FROZEN |
+| immobilized, pledged or in-transit units cannot be moved by the holder | 4003 UNITS_LOCKED |
+| a quantity can only come from the account's free balance | 4001 INSUFFICIENT_BALANCE |
+
+Selection by quantity is deterministic: lowest serials first (serial prefix, then first kg).
+A movement consumes leaf blocks and creates children: the moved part plus untouched remainders on
+either side; the parent is never rewritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sovcarbon.domain.errors import RegistryError
+from sovcarbon.domain.model import FINAL_STATES, LOCKED_STATES, Block, BlockState
+from sovcarbon.domain.serials import SerialRange, format_serial
+
+
+@dataclass(frozen=True)
+class Pick:
+    """Part of a leaf block chosen for a movement: kilograms first_kg..last_kg of ``block``."""
+
+    block: Block
+    first_kg: int
+    last_kg: int
+
+    @property
+    def quantity_kg(self) -> int:
+        return self.last_kg - self.first_kg + 1
+
+
+@dataclass(frozen=True)
+class Movement:
+    consumed: list[Block]
+    created: list[Block]
+    moved: list[Block]
+
+    @property
+    def quantity_kg(self) -> int:
+        return sum(b.quantity_kg for b in self.moved)
+
+
+def check_movable(block: Block, account_id: str, *, allow_states: frozenset[BlockState] | None = None) -> None:
+    """Raise the code that says why ``account_id`` may not move ``block`` (see the table above)."""
+    serial = format_serial(block.serial_prefix, block.first_kg, block.last_kg)
+    if block.state in FINAL_STATES:
+        raise RegistryError(4004, f"units are {block.state} and final", serial=serial)
+    if block.state == BlockState.EXPORTED:
+        raise RegistryError(4005, "units were exported to another registry", serial=serial)
+    if block.account_id != account_id:
+        raise RegistryError(4002, "units are not held by this account", serial=serial, account_id=account_id)
+    if block.frozen:
+        raise RegistryError(4006, "units are frozen", serial=serial)
+    allowed = allow_states if allow_states is not None else frozenset({BlockState.HELD})
+    if block.state not in allowed:
+        if block.state in LOCKED_STATES:
+            raise RegistryError(4003, f"units are {block.state}", serial=serial)
+        raise RegistryError(4002, f"units are {block.state}", serial=serial)
+
+
+def pick_by_quantity(candidates: Iterable[Block], quantity_kg: int) -> list[Pick]:
+    """Take ``quantity_kg`` from free leaf blocks given in serial order, lowest serials first.
+
+    Returns fewer kilograms than asked when the candidates run out; the caller decides the error.
+    """
+    assert quantity_kg > 0
+    picks: list[Pick] = []
+    remaining = quantity_kg
+    for block in candidates:
+        if remaining == 0:
+            break
+        take = min(remaining, block.quantity_kg)
+        picks.append(Pick(block, block.first_kg, block.first_kg + take - 1))
+        remaining -= take
+    return picks
+
+
+def pick_by_serials(
+    ranges: list[SerialRange],
+    leaves_for: Callable[[SerialRange], list[Block]],
+    account_id: str,
+    *,
+    allow_states: frozenset[BlockState] | None = None,
+) -> list[Pick]:
+    """Pick exactly the named ranges; every leaf they touch must be movable by ``account_id``."""
+    picks: list[Pick] = []
+    for rng in ranges:
+        leaves = sorted(leaves_for(rng), key=lambda b: b.first_kg)
+        covered = sum(min(b.last_kg, rng.last_kg) - max(b.first_kg, rng.first_kg) + 1 for b in leaves)
+        if covered != rng.quantity_kg:
+            raise RegistryError(4002, "named serials do not exist in this registry", serial=str(rng))
+        for leaf in leaves:
+            check_movable(leaf, account_id, allow_states=allow_states)
+        for leaf in leaves:
+            picks.append(Pick(leaf, max(leaf.first_kg, rng.first_kg), min(leaf.last_kg, rng.last_kg)))
+    return picks
+
+
+def carve(picks: list[Pick], txn_id: str, new_id: Callable[[], str], **change: object) -> Movement:
+    """Split each picked leaf into remainder(s) and the moved part, which gets ``change`` applied."""
+    consumed: list[Block] = []
+    created: list[Block] = []
+    moved: list[Block] = []
+    seen: set[str] = set()
+    for pick in picks:
+        block = pick.block
+        assert block.id not in seen, "a leaf may be picked once per movement"
+        seen.add(block.id)
+        consumed.append(block)
+        if pick.first_kg > block.first_kg:
+            created.append(block.child(new_id(), txn_id, block.first_kg, pick.first_kg - 1))
+        mid = block.child(new_id(), txn_id, pick.first_kg, pick.last_kg, **change)
+        created.append(mid)
+        moved.append(mid)
+        if pick.last_kg < block.last_kg:
+            created.append(block.child(new_id(), txn_id, pick.last_kg + 1, block.last_kg))
+    # Postcondition: the children cover exactly the consumed parents (I1/I2 locally).
+    assert sum(b.quantity_kg for b in created) == sum(b.quantity_kg for b in consumed)
+    return Movement(consumed=consumed, created=created, moved=moved)

@@ -1,0 +1,133 @@
+"""The tamper-evident journal: canonical bytes, the hash chain (I5), Merkle roots, signatures.
+
+Entry n's hash = SHA-256(entry n-1's hash || canonical bytes of entry n). The canonical bytes are
+compact JSON with sorted keys ``at``, ``kind``, ``payload``, ``seq``; because ``seq`` sorts last, the
+bytes end in ``"seq":N}``, which ties a stored row to its position without parsing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+GENESIS_HASH = "0" * 64
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one canonical encoding: sorted keys, no spaces, UTF-8; floats are refused."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_refuse).encode("utf-8")
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"not canonical JSON: {type(value).__name__}")
+
+
+def _check_no_floats(value: Any) -> None:
+    if isinstance(value, float):
+        raise TypeError("floats are not allowed in the journal")
+    if isinstance(value, dict):
+        for v in value.values():
+            _check_no_floats(v)
+    elif isinstance(value, list):
+        for v in value:
+            _check_no_floats(v)
+
+
+def entry_bytes(seq: int, kind: str, at: str, payload: dict[str, Any]) -> bytes:
+    _check_no_floats(payload)
+    return canonical_json({"at": at, "kind": kind, "payload": payload, "seq": seq})
+
+
+def chain_hash(prev_hash_hex: str, entry: bytes) -> str:
+    return hashlib.sha256(bytes.fromhex(prev_hash_hex) + entry).hexdigest()
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    seq: int
+    entry: bytes
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+
+def verify_chain(rows: Iterable[tuple[int, bytes, str, str]]) -> VerifyResult:
+    """Verify rows (seq, entry, prev_hash, hash) in seq order from genesis; stop at the first bad one."""
+    prev = GENESIS_HASH
+    expected_seq = 1
+    count = 0
+    sha256 = hashlib.sha256
+    for seq, entry, prev_hash, stored_hash in rows:
+        if seq != expected_seq:
+            return VerifyResult(False, count, expected_seq - 1, prev, expected_seq,
+                                f"entry {expected_seq} is missing (found {seq})")
+        if prev_hash != prev:
+            return VerifyResult(False, count, seq - 1, prev, seq, "prev_hash does not match the previous entry")
+        if not entry.endswith(b'"seq":%d}' % seq):
+            return VerifyResult(False, count, seq - 1, prev, seq, "entry bytes belong to another position")
+        digest = sha256(bytes.fromhex(prev) + entry).hexdigest()
+        if digest != stored_hash:
+            return VerifyResult(False, count, seq - 1, prev, seq, "hash does not match the entry's bytes")
+        prev = digest
+        expected_seq += 1
+        count += 1
+    return VerifyResult(True, count, expected_seq - 1, prev)
+
+
+def merkle_root(leaf_hashes_hex: Iterable[str]) -> str:
+    """RFC 6962-style Merkle tree hash over entry hashes (leaf = H(0x00||h), node = H(0x01||l||r))."""
+    level = [hashlib.sha256(b"\x00" + bytes.fromhex(h)).digest() for h in leaf_hashes_hex]
+    if not level:
+        return hashlib.sha256(b"").hexdigest()
+    while len(level) > 1:
+        nxt = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0].hex()
+
+
+def checkpoint_message(seq: int, head_hash: str, merkle_root_hex: str, from_seq: int, prev_checkpoint_hash: str,
+                       registry: str) -> bytes:
+    """The bytes a checkpoint signature covers."""
+    return canonical_json({"from_seq": from_seq, "head_hash": head_hash, "merkle_root": merkle_root_hex,
+                           "prev_checkpoint_hash": prev_checkpoint_hash, "registry": registry, "seq": seq,
+                           "type": "sovcarbon.checkpoint.v1"})
+
+
+def sign(private_key: Ed25519PrivateKey, message: bytes) -> str:
+    return private_key.sign(message).hex()
+
+
+def verify_signature(public_key_hex: str, message: bytes, signature_hex: str) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex)).verify(bytes.fromhex(signature_hex), message)
+    except Exception:  # noqa: BLE001 - any failure means "not verified"
+        return False
+    return True
+
+
+def iter_batches(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

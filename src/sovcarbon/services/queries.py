@@ -1,0 +1,87 @@
+"""Read-side views: serial lookup with lineage, holdings, supply, journal pages, registry info."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import func, select
+
+from sovcarbon.domain.errors import RegistryError
+from sovcarbon.domain.model import Actor, BlockState, Role
+from sovcarbon.domain.serials import parse_serial
+from sovcarbon.services.registry import Registry
+from sovcarbon.services.views import account_view, block_view
+from sovcarbon.store import tables as t
+from sovcarbon.store.repository import block_from_row
+from sovcarbon.store.uow import UnitOfWork
+
+READ_ALL_ROLES = frozenset({Role.REGISTRY_ADMIN, Role.REGISTRY_APPROVER, Role.REGULATOR})
+
+
+def serial(uow: UnitOfWork, text: str) -> dict[str, Any]:
+    rng = parse_serial(text)
+    leaves = uow.repo.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg)
+    if not leaves:
+        raise RegistryError(1005, "no issued units carry this serial", serial=text)
+    holder = leaves[0]
+    lineage = [block_view(r) for r in uow.repo.lineage(holder.id)]
+    issuance = uow.repo.one(t.issuances, holder.issuance_id, "issuance")
+    return {"serial": text, "block": block_view(holder), "state": str(holder.state), "account_id": holder.account_id,
+            "frozen": holder.frozen, "lineage": lineage,
+            "covering_blocks": [block_view(b) for b in leaves],
+            "issuance": {"id": issuance["id"], "project_id": issuance["project_id"], "vintage": issuance["vintage"],
+                         "serial_prefix": issuance["serial_prefix"], "quantity_kg": issuance["quantity_kg"],
+                         "issued_at": issuance["decided_at"]}}
+
+
+def can_read_account(actor: Actor, participant_id: str) -> bool:
+    return actor.role in READ_ALL_ROLES or actor.participant_id == participant_id
+
+
+def holdings(uow: UnitOfWork, actor: Actor, account_id: str) -> dict[str, Any]:
+    row = uow.repo.one(t.accounts, account_id, "account")
+    if not can_read_account(actor, row["participant_id"]):
+        raise RegistryError(1005, f"account {account_id} not found", id=account_id)
+    blocks = [block_view(block_from_row(r)) for r in uow.repo.holdings(account_id)]
+    by_state: dict[str, list[dict[str, Any]]] = {}
+    for b in blocks:
+        by_state.setdefault(b["state"], []).append(b)
+    totals = {s: sum(b["quantity_kg"] for b in bs) for s, bs in by_state.items()}
+    free_kg = sum(b["quantity_kg"] for b in blocks if b["state"] == BlockState.HELD and not b["frozen"])
+    return {"account": account_view(row), "free_kg": free_kg, "totals_kg": totals, "by_state": by_state}
+
+
+def supply(uow: UnitOfWork, project_id: str | None, vintage: int | None) -> dict[str, Any]:
+    issued, by_state = uow.repo.supply(project_id, vintage)
+    states = {str(s): by_state.get(str(s), 0) for s in BlockState}
+    return {"project_id": project_id, "vintage": vintage, "issued_kg": issued, "by_state_kg": states,
+            "frozen_kg": uow.repo.frozen_kg(project_id), "balanced": issued == sum(states.values())}
+
+
+def journal_page(uow: UnitOfWork, after_seq: int, limit: int) -> dict[str, Any]:
+    rows = list(uow.conn.execute(select(t.journal).where(t.journal.c.seq > after_seq).order_by(t.journal.c.seq)
+                                 .limit(limit)).mappings())
+    data = [{"seq": r["seq"], "kind": r["kind"], "created_at": r["created_at"], "prev_hash": r["prev_hash"],
+             "hash": r["hash"], "entry": r["entry"].decode("utf-8"),
+             "payload": json.loads(r["entry"])["payload"]} for r in rows]
+    return {"data": data, "next_cursor": str(rows[-1]["seq"]) if len(rows) == limit else None}
+
+
+def journal_head(reg: Registry, uow: UnitOfWork) -> dict[str, Any]:
+    head = uow.conn.execute(select(t.journal_head)).mappings().first()
+    cp = uow.conn.execute(select(t.checkpoints).order_by(t.checkpoints.c.seq.desc()).limit(1)).mappings().first()
+    return {"seq": head["seq"] if head else 0, "hash": head["hash"] if head else None,
+            "checkpoint": dict(cp) if cp else None, "public_key": reg.store.public_key_hex}
+
+
+def registry_info(reg: Registry, uow: UnitOfWork) -> dict[str, Any]:
+    p = reg.profile
+    return {"registry": p.registry_name, "agency": p.agency_name, "country": p.country, "party_code": p.party_code,
+            "public_key": reg.store.public_key_hex, "signature_algorithm": "Ed25519",
+            "participant_id": uow.repo.setting("registry_participant_id"),
+            "buffer_account_id": uow.repo.setting("buffer_account_id"),
+            "standards": [{"code": s.code, "serial_code": s.serial_code, "label": s.label, "domestic": s.domestic,
+                           "exportable": s.exportable, "allowed_purposes": sorted(str(x) for x in s.allowed_purposes)}
+                          for s in p.standards.values()],
+            "journal_entries": int(uow.conn.execute(select(func.count()).select_from(t.journal)).scalar_one())}

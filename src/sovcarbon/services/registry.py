@@ -1,0 +1,64 @@
+"""The registry application object: settings, profile, store, and the idempotent command runner."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from sovcarbon.config import Settings
+from sovcarbon.domain.errors import RegistryError
+from sovcarbon.domain.journal import canonical_json
+from sovcarbon.domain.model import Actor
+from sovcarbon.domain.standards import RegistryProfile
+from sovcarbon.store import tables as t
+from sovcarbon.store.uow import Store, UnitOfWork
+
+MAX_IDEMPOTENCY_KEY_LEN = 200
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool
+
+
+class Registry:
+    """One registry instance. Entry points hold one of these and call service functions with it."""
+
+    def __init__(self, settings: Settings, *, store: Store | None = None) -> None:
+        self.settings = settings
+        self.profile: RegistryProfile = settings.profile
+        self.store = store or Store(settings.database_url, settings.signing_key_path,
+                                    registry_id=f"{settings.profile.country}-NR",
+                                    checkpoint_interval=settings.checkpoint_interval)
+        # Hooks run after every successful write command (e.g. to wake the bridge worker).
+        self.on_commit: list[Callable[[], None]] = []
+
+    def execute(self, actor: Actor, command: str, request: dict[str, Any], fn: Callable[[UnitOfWork], dict[str, Any]],
+                *, idempotency_key: str | None = None, status_code: int = 201) -> CommandResult:
+        """Run ``fn`` in one write transaction, at most once per (caller, idempotency key)."""
+        if idempotency_key is not None:
+            if not (0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LEN) or not idempotency_key.isprintable():
+                raise RegistryError(1003, f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY_LEN} printable characters")
+        request_hash = hashlib.sha256(canonical_json({"command": command, "request": request})).hexdigest()
+        with self.store.write() as uow:
+            if idempotency_key is not None:
+                row = uow.conn.execute(select(t.idempotency).where(
+                    t.idempotency.c.scope == actor.key_id, t.idempotency.c.key == idempotency_key)).mappings().first()
+                if row is not None:
+                    if row["request_hash"] != request_hash:
+                        raise RegistryError(1004, "this Idempotency-Key was used with a different request",
+                                            idempotency_key=idempotency_key)
+                    return CommandResult(row["status_code"], json.loads(row["response"]), replayed=True)
+            body = fn(uow)
+            if idempotency_key is not None:
+                uow.repo.insert(t.idempotency, scope=actor.key_id, key=idempotency_key, request_hash=request_hash,
+                                status_code=status_code, response=canonical_json(body), created_at=uow.now)
+            uow.after_commit.extend(self.on_commit)
+        return CommandResult(status_code, body, replayed=False)

@@ -1,0 +1,31 @@
+"""Transfer between accounts of this registry (rules: ``domain.transfer``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sovcarbon.domain.access import require_controls
+from sovcarbon.domain.accounts import require_transfer_pair
+from sovcarbon.domain.ids import new_id
+from sovcarbon.domain.model import Actor
+from sovcarbon.domain.transfer import plan_transfer
+from sovcarbon.services.movements import record, select_units
+from sovcarbon.services.registry import Registry
+from sovcarbon.services.requests import TransferIn
+from sovcarbon.store.uow import UnitOfWork
+
+
+def transfer(reg: Registry, uow: UnitOfWork, actor: Actor, req: TransferIn) -> dict[str, Any]:
+    source = uow.repo.account(req.from_account_id)
+    require_controls(actor, source, "transfer")
+    destination = uow.repo.account(req.to_account_id)
+    require_transfer_pair(source, destination)
+    picks = select_units(uow, source.id, quantity_kg=req.quantity_kg, serials=req.serials,
+                         project_id=req.project_id, vintage=req.vintage)
+    txn_id = new_id("txn")
+    movement = plan_transfer(picks, destination.id, txn_id, lambda: new_id("blk"))
+    seq, moved = record(uow, movement, txn_id, "transfer", actor.key_id, source.id, destination.id,
+                        {"note": req.note})
+    return {"id": txn_id, "kind": "transfer", "from_account_id": source.id, "to_account_id": destination.id,
+            "quantity_kg": movement.quantity_kg, "blocks": moved, "journal_seq": seq, "created_at": uow.now,
+            "note": req.note}

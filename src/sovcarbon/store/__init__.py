@@ -1,0 +1,1 @@
+"""The ledger store: SQLAlchemy tables, Alembic migrations, the unit of work and its repository."""

@@ -1,0 +1,230 @@
+"""Reads and writes of ledger rows on one connection. No rules live here, only queries.
+
+Rows come back as domain values (``Block``, ``Account``...) or plain dicts for views.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.engine import Connection, RowMapping
+
+from sovcarbon.domain.errors import RegistryError
+from sovcarbon.domain.model import (
+    Account,
+    AccountKind,
+    AccountStatus,
+    Block,
+    BlockState,
+    Issuance,
+    IssuanceStatus,
+    KycStatus,
+    Participant,
+    ParticipantKind,
+    ParticipantStatus,
+    Project,
+    ProjectStatus,
+)
+from sovcarbon.store import tables as t
+
+LEAF_BATCH = 256
+
+
+def block_from_row(r: RowMapping) -> Block:
+    return Block(id=r["id"], issuance_id=r["issuance_id"], project_id=r["project_id"], standard=r["standard"],
+                 vintage=r["vintage"], serial_prefix=r["serial_prefix"], first_kg=r["first_kg"], last_kg=r["last_kg"],
+                 state=BlockState(r["state"]), account_id=r["account_id"], parent_id=r["parent_id"],
+                 txn_id=r["txn_id"], frozen=bool(r["frozen"]), lot_id=r["lot_id"])
+
+
+def block_row(b: Block, now: str) -> dict[str, Any]:
+    return dict(id=b.id, issuance_id=b.issuance_id, project_id=b.project_id, standard=b.standard, vintage=b.vintage,
+                serial_prefix=b.serial_prefix, first_kg=b.first_kg, last_kg=b.last_kg, quantity_kg=b.quantity_kg,
+                state=str(b.state), account_id=b.account_id, parent_id=b.parent_id, txn_id=b.txn_id,
+                consumed_by_txn=None, is_leaf=True, frozen=b.frozen, lot_id=b.lot_id, created_at=now)
+
+
+class Repository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # --- generic -----------------------------------------------------------------------------------
+    def insert(self, table: Any, **values: Any) -> None:
+        self.conn.execute(insert(table).values(**values))
+
+    def one(self, table: Any, id_: str, what: str) -> RowMapping:
+        row = self.conn.execute(select(table).where(table.c.id == id_)).mappings().first()
+        if row is None:
+            raise RegistryError(1005, f"{what} {id_} not found", id=id_)
+        return row
+
+    def page(self, table: Any, *, limit: int, cursor: str | None, where: Sequence[Any] = ()) -> tuple[list[RowMapping], str | None]:
+        q = select(table).where(*where)
+        if cursor:
+            q = q.where(table.c.id > cursor)
+        rows = list(self.conn.execute(q.order_by(table.c.id).limit(limit + 1)).mappings())
+        nxt = rows[limit - 1]["id"] if len(rows) > limit else None
+        return rows[:limit], nxt
+
+    # --- participants and accounts ---------------------------------------------------------------------
+    def participant(self, id_: str) -> Participant:
+        r = self.one(t.participants, id_, "participant")
+        return Participant(id=r["id"], name=r["name"], kind=ParticipantKind(r["kind"]), country=r["country"],
+                           kyc_status=KycStatus(r["kyc_status"]), status=ParticipantStatus(r["status"]),
+                           license_kind=r["license_kind"], license_number=r["license_number"])
+
+    def account(self, id_: str) -> Account:
+        r = self.one(t.accounts, id_, "account")
+        return Account(id=r["id"], participant_id=r["participant_id"], kind=AccountKind(r["kind"]),
+                       status=AccountStatus(r["status"]), name=r["name"])
+
+    def setting(self, key: str) -> str | None:
+        return self.conn.execute(select(t.settings_kv.c.value).where(t.settings_kv.c.key == key)).scalar()
+
+    def set_setting(self, key: str, value: str) -> None:
+        if self.setting(key) is None:
+            self.insert(t.settings_kv, key=key, value=value)
+        else:
+            self.conn.execute(update(t.settings_kv).where(t.settings_kv.c.key == key).values(value=value))
+
+    # --- projects and issuances -----------------------------------------------------------------------
+    def project(self, id_: str) -> Project:
+        r = self.one(t.projects, id_, "project")
+        return Project(id=r["id"], number=r["number"], name=r["name"], standard=r["standard"],
+                       methodology=r["methodology"], host_country=r["host_country"], proponent_id=r["proponent_id"],
+                       crediting_start=r["crediting_start"], crediting_end=r["crediting_end"],
+                       status=ProjectStatus(r["status"]))
+
+    def next_project_number(self) -> int:
+        return int(self.conn.execute(select(func.coalesce(func.max(t.projects.c.number), 0))).scalar_one()) + 1
+
+    def issuance(self, id_: str) -> Issuance:
+        r = self.one(t.issuances, id_, "issuance")
+        return Issuance(id=r["id"], project_id=r["project_id"], number=r["number"], vintage=r["vintage"],
+                        period_start=r["period_start"], period_end=r["period_end"], quantity_kg=r["quantity_kg"],
+                        buffer_kg=r["buffer_kg"], account_id=r["account_id"],
+                        buffer_account_id=r["buffer_account_id"], status=IssuanceStatus(r["status"]),
+                        requested_by_key=r["requested_by_key"], requested_by_name=r["requested_by_name"],
+                        serial_prefix=r["serial_prefix"])
+
+    def overlapping_issuances(self, project_id: str, start: str, end: str, exclude_id: str | None = None) -> list[str]:
+        c = t.issuances.c
+        q = select(c.id).where(c.project_id == project_id, c.status != str(IssuanceStatus.REJECTED),
+                               c.period_start <= end, c.period_end >= start)
+        if exclude_id:
+            q = q.where(c.id != exclude_id)
+        return list(self.conn.execute(q).scalars())
+
+    def next_issuance_number(self, project_id: str, vintage: int) -> int:
+        c = t.issuances.c
+        return int(self.conn.execute(select(func.coalesce(func.max(c.number), 0))
+                                     .where(c.project_id == project_id, c.vintage == vintage)).scalar_one()) + 1
+
+    def issuance_by_prefix(self, prefix: str) -> RowMapping | None:
+        return self.conn.execute(select(t.issuances).where(t.issuances.c.serial_prefix == prefix)).mappings().first()
+
+    def serial_prefix_used(self, prefix: str) -> bool:
+        return self.conn.execute(select(t.blocks.c.id).where(t.blocks.c.serial_prefix == prefix).limit(1)).first() is not None
+
+    # --- blocks ------------------------------------------------------------------------------------------
+    def free_leaves(self, account_id: str, state: BlockState = BlockState.HELD, *, project_id: str | None = None,
+                    vintage: int | None = None, standards: Sequence[str] | None = None,
+                    lot_id: str | None = None) -> Iterator[Block]:
+        """Unfrozen leaves of an account in one state, lowest serials first, read in bounded batches."""
+        c = t.blocks.c
+        base = [c.is_leaf.is_(True), c.account_id == account_id, c.state == str(state), c.frozen.is_(False)]
+        if project_id is not None:
+            base.append(c.project_id == project_id)
+        if vintage is not None:
+            base.append(c.vintage == vintage)
+        if standards is not None:
+            base.append(c.standard.in_(list(standards)))
+        if lot_id is not None:
+            base.append(c.lot_id == lot_id)
+        after: tuple[str, int] | None = None
+        while True:
+            q = select(t.blocks).where(*base)
+            if after is not None:
+                q = q.where(or_(c.serial_prefix > after[0], and_(c.serial_prefix == after[0], c.first_kg > after[1])))
+            rows = list(self.conn.execute(q.order_by(c.serial_prefix, c.first_kg).limit(LEAF_BATCH)).mappings())
+            for r in rows:
+                yield block_from_row(r)
+            if len(rows) < LEAF_BATCH:
+                return
+            after = (rows[-1]["serial_prefix"], rows[-1]["first_kg"])
+
+    def leaves_overlapping(self, prefix: str, first_kg: int, last_kg: int) -> list[Block]:
+        c = t.blocks.c
+        # Leaves never overlap (I2), so at most one starts before first_kg: take it plus those inside.
+        before = self.conn.execute(
+            select(t.blocks).where(c.is_leaf.is_(True), c.serial_prefix == prefix, c.first_kg <= first_kg)
+            .order_by(c.first_kg.desc()).limit(1)).mappings().first()
+        inside = self.conn.execute(
+            select(t.blocks).where(c.is_leaf.is_(True), c.serial_prefix == prefix, c.first_kg > first_kg,
+                                   c.first_kg <= last_kg).order_by(c.first_kg)).mappings()
+        out = [block_from_row(before)] if before is not None and before["last_kg"] >= first_kg else []
+        out += [block_from_row(r) for r in inside]
+        return out
+
+    def block(self, id_: str) -> RowMapping:
+        return self.one(t.blocks, id_, "block")
+
+    def apply_movement(self, consumed: Sequence[Block], created: Sequence[Block], txn_id: str, now: str) -> None:
+        if consumed:
+            ids = [b.id for b in consumed]
+            res = self.conn.execute(update(t.blocks).where(t.blocks.c.id.in_(ids), t.blocks.c.is_leaf.is_(True))
+                                    .values(is_leaf=False, consumed_by_txn=txn_id))
+            # A leaf consumed twice would break I2; the head lock makes this impossible, assert anyway.
+            assert res.rowcount == len(ids), "a consumed block was no longer a leaf"
+        if created:
+            self.conn.execute(insert(t.blocks), [block_row(b, now) for b in created])
+
+    def lineage(self, block_id: str, limit: int = 10_000) -> list[RowMapping]:
+        chain: list[RowMapping] = []
+        current: str | None = block_id
+        while current is not None and len(chain) < limit:
+            row = self.block(current)
+            chain.append(row)
+            current = row["parent_id"]
+        return chain
+
+    def holdings(self, account_id: str) -> list[RowMapping]:
+        c = t.blocks.c
+        return list(self.conn.execute(select(t.blocks).where(c.is_leaf.is_(True), c.account_id == account_id)
+                                      .order_by(c.serial_prefix, c.first_kg)).mappings())
+
+    def balance_by_state(self, account_id: str) -> dict[str, int]:
+        c = t.blocks.c
+        rows = self.conn.execute(select(c.state, func.sum(c.quantity_kg)).where(c.is_leaf.is_(True),
+                                 c.account_id == account_id).group_by(c.state)).all()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def supply(self, project_id: str | None = None, vintage: int | None = None) -> tuple[int, dict[str, int]]:
+        c = t.blocks.c
+        conds = [c.is_leaf.is_(True)]
+        ic = t.issuances.c
+        iconds = [ic.status == str(IssuanceStatus.ISSUED)]
+        if project_id:
+            conds.append(c.project_id == project_id)
+            iconds.append(ic.project_id == project_id)
+        if vintage:
+            conds.append(c.vintage == vintage)
+            iconds.append(ic.vintage == vintage)
+        by_state = {r[0]: int(r[1]) for r in self.conn.execute(
+            select(c.state, func.sum(c.quantity_kg)).where(*conds).group_by(c.state)).all()}
+        issued = int(self.conn.execute(select(func.coalesce(func.sum(ic.quantity_kg), 0)).where(*iconds)).scalar_one())
+        return issued, by_state
+
+    def frozen_kg(self, project_id: str | None = None) -> int:
+        c = t.blocks.c
+        conds = [c.is_leaf.is_(True), c.frozen.is_(True)]
+        if project_id:
+            conds.append(c.project_id == project_id)
+        return int(self.conn.execute(select(func.coalesce(func.sum(c.quantity_kg), 0)).where(*conds)).scalar_one())
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,165 @@
+"""The unit of work: one database transaction, the journal writer, and signed checkpoints.
+
+Every write transaction first locks the journal head (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ...
+FOR UPDATE`` on PostgreSQL). The hash chain is a total order of changes anyway; taking its head
+first means concurrent writers queue instead of racing, so two clients moving the same units can
+never both succeed, and a failed check rolls back with nothing written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from sovcarbon.domain import journal as jr
+from sovcarbon.domain.ids import utc_now
+from sovcarbon.store import tables as t
+from sovcarbon.store.engine import WRITE_OPTION, is_sqlite, make_engine, migrate
+from sovcarbon.store.repository import Repository
+
+
+def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        assert isinstance(key, Ed25519PrivateKey)
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    return key
+
+
+@dataclass(frozen=True)
+class Appended:
+    seq: int
+    hash: str
+
+
+class UnitOfWork:
+    """A transaction plus the journal writer. Use through ``Store.write()`` / ``Store.read()``."""
+
+    def __init__(self, conn: Connection, store: Store, write: bool) -> None:
+        self.conn = conn
+        self.store = store
+        self.write = write
+        self.repo = Repository(conn)
+        self.now = utc_now()
+        self._head: tuple[int, str] | None = None
+        self._dirty_head = False
+        self.after_commit: list[Any] = []
+
+    def lock_head(self) -> None:
+        q = select(t.journal_head.c.seq, t.journal_head.c.hash).where(t.journal_head.c.id == 1)
+        if not is_sqlite(self.store.engine):
+            q = q.with_for_update()
+        row = self.conn.execute(q).first()
+        if row is None:
+            self.conn.execute(insert(t.journal_head).values(id=1, seq=0, hash=jr.GENESIS_HASH))
+            self._head = (0, jr.GENESIS_HASH)
+        else:
+            self._head = (int(row[0]), str(row[1]))
+
+    def append(self, kind: str, payload: dict[str, Any]) -> Appended:
+        """Append one journal entry in this transaction (the only journal writer)."""
+        assert self.write and self._head is not None, "journal entries are written only in write transactions"
+        seq = self._head[0] + 1
+        entry = jr.entry_bytes(seq, kind, self.now, payload)
+        digest = jr.chain_hash(self._head[1], entry)
+        self.conn.execute(insert(t.journal).values(seq=seq, kind=kind, entry=entry, prev_hash=self._head[1],
+                                                   hash=digest, created_at=self.now))
+        self._head = (seq, digest)
+        self._dirty_head = True
+        return Appended(seq, digest)
+
+    @property
+    def head(self) -> tuple[int, str]:
+        assert self._head is not None
+        return self._head
+
+    def flush_head(self) -> None:
+        if not self._dirty_head or self._head is None:
+            return
+        seq, digest = self._head
+        self.conn.execute(update(t.journal_head).where(t.journal_head.c.id == 1).values(seq=seq, hash=digest))
+        last = self.conn.execute(select(t.checkpoints.c.seq).order_by(t.checkpoints.c.seq.desc()).limit(1)).scalar()
+        interval = self.store.checkpoint_interval
+        if seq // interval > (last or 0) // interval:
+            self.checkpoint()
+        self._dirty_head = False
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Sign (head seq, head hash, Merkle root of the entries since the last checkpoint)."""
+        assert self._head is not None
+        seq, head_hash = self._head
+        prev = self.conn.execute(select(t.checkpoints).order_by(t.checkpoints.c.seq.desc()).limit(1)).mappings().first()
+        if prev is not None and prev["seq"] == seq:
+            return dict(prev)
+        from_seq = (prev["seq"] + 1) if prev is not None else 1
+        prev_hash = prev["head_hash"] if prev is not None else jr.GENESIS_HASH
+        hashes = self.conn.execute(select(t.journal.c.hash).where(t.journal.c.seq >= from_seq, t.journal.c.seq <= seq)
+                                   .order_by(t.journal.c.seq)).scalars()
+        root = jr.merkle_root(hashes)
+        message = jr.checkpoint_message(seq, head_hash, root, from_seq, prev_hash, self.store.registry_id)
+        row = dict(seq=seq, from_seq=from_seq, head_hash=head_hash, merkle_root=root, prev_checkpoint_hash=prev_hash,
+                   signature=jr.sign(self.store.signing_key, message), public_key=self.store.public_key_hex,
+                   created_at=self.now)
+        self.conn.execute(insert(t.checkpoints).values(**row))
+        return row
+
+
+class Store:
+    """Owns the engine, the registry signing key and the transaction boundaries."""
+
+    def __init__(self, database_url: str, signing_key_path: Path, *, registry_id: str = "sovcarbon",
+                 checkpoint_interval: int = 1000, apply_migrations: bool = True) -> None:
+        self.engine: Engine = make_engine(database_url)
+        if apply_migrations:
+            migrate(self.engine)
+        self.signing_key = load_or_create_signing_key(signing_key_path)
+        self.public_key_hex = self.signing_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+        self.registry_id = registry_id
+        self.checkpoint_interval = max(1, checkpoint_interval)
+
+    @contextmanager
+    def write(self) -> Iterator[UnitOfWork]:
+        """A write transaction: head locked first, committed on success, rolled back on any error."""
+        conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
+        with conn:
+            conn.begin()
+            uow = UnitOfWork(conn, self, write=True)
+            try:
+                uow.lock_head()
+                yield uow
+                uow.flush_head()
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        for callback in uow.after_commit:
+            callback()
+
+    @contextmanager
+    def read(self) -> Iterator[UnitOfWork]:
+        with self.engine.connect() as conn:
+            conn.begin()
+            try:
+                yield UnitOfWork(conn, self, write=False)
+            finally:
+                conn.rollback()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

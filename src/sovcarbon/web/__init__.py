@@ -1,0 +1,1 @@
+"""The public explorer: server-rendered pages over the same read services as the API."""
