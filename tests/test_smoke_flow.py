@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Api, error_code
+from world import Api, error_code
 
 
 def test_issue_transfer_retire_lookup(world: Api) -> None:
