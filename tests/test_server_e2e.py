@@ -1,0 +1,108 @@
+"""The registry as a newcomer meets it: a real server process over real HTTP, the demo loaded once,
+the explorer home page, the CLI on the same data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sovcarbon.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    data_dir = tmp_path_factory.mktemp("e2e") / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOVCARBON_")}
+    env["SOVCARBON_DATA_DIR"] = str(data_dir)
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "sovcarbon.cli", "serve", "--port", str(port), "--demo"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline:
+            if (data_dir / "demo-keys.json").exists():
+                try:
+                    if httpx.get(f"{base}/v1/retirements", timeout=2).json()["data"]:
+                        break
+                except (httpx.HTTPError, KeyError, ValueError):
+                    pass
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
+            time.sleep(0.3)
+        else:
+            raise AssertionError("demo did not load within 180 s")
+        yield base, env
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_home_page_shows_supply_and_docs(server: tuple[str, dict[str, str]]) -> None:
+    base, _ = server
+    home = httpx.get(f"{base}/", timeout=10)
+    assert home.status_code == 200
+    assert "Total supply by state" in home.text and "/docs" in home.text
+    assert "10,000 t" in home.text  # issued by the demo
+    assert httpx.get(f"{base}/docs", timeout=10).status_code == 200
+    spec = httpx.get(f"{base}/openapi.json", timeout=10).json()
+    assert "/v1/transfers" in spec["paths"] and "/v1/serials/{serial}" in spec["paths"]
+
+
+def test_demo_story_is_in_the_ledger(server: tuple[str, dict[str, str]]) -> None:
+    base, _ = server
+    supply = httpx.get(f"{base}/v1/supply", timeout=10).json()
+    assert supply["issued_kg"] >= 10_000_000 and supply["balanced"]
+    assert supply["by_state_kg"]["retired"] >= 1_234_567
+    ret = httpx.get(f"{base}/v1/retirements", timeout=10).json()["data"][0]
+    page = httpx.get(f"{base}/explorer/retirements/{ret['id']}", timeout=10)
+    assert page.status_code == 200 and "Retirement certificate" in page.text
+    serial_page = httpx.get(f"{base}/explorer/serial", params={"q": ret["serials"][0]}, timeout=10)
+    assert "retired" in serial_page.text
+
+
+def test_cli_on_the_same_data_dir(server: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    base, env = server
+    created = _cli("admin", "create-key", "--role", "regulator", "--name", "central bank", env=env)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert created.stdout == key + "\n" and key.startswith("sk_")
+    accounts = httpx.get(f"{base}/v1/accounts", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert accounts.status_code == 200 and len(accounts.json()["data"]) >= 3
+    verify = _cli("journal", "verify", env=env)
+    assert verify.returncode == 0 and "journal OK" in verify.stdout, verify.stdout + verify.stderr
+    check = _cli("check", env=env)
+    assert check.returncode == 0, check.stdout
+    ret = httpx.get(f"{base}/v1/retirements", timeout=10).json()["data"][0]
+    cert = httpx.get(f"{base}/v1/certificates/{ret['certificate_id']}", timeout=10).json()
+    path = tmp_path / "cert.json"
+    path.write_text(json.dumps(cert))
+    ok = _cli("certificate", "verify", str(path), "--public-key", cert["public_key"], env=env)
+    assert ok.returncode == 0 and '"valid": true' in ok.stdout
+    cert["certificate"]["beneficiary"]["name"] = "someone else"
+    path.write_text(json.dumps(cert))
+    assert _cli("certificate", "verify", str(path), env=env).returncode == 1
+    bad = _cli("admin", "create-key", "--role", "holder", env=env)
+    assert bad.returncode == 2 and bad.stdout == ""
