@@ -60,14 +60,16 @@ def _raw_round(token: CarbonTokenChain, sender: LocalAccount, to: str, count: in
     chain_id = int(w3.eth.chain_id)
     started = time.perf_counter()
     for i in range(count):
-        tx = contract.functions.transfer(to, LOT_ID, 1).build_transaction({
-            "from": sender.address,
-            "chainId": chain_id,
-            "nonce": nonce + i,
-            "gas": 200_000,  # explicit, as the adapter does (no estimate per call)
-            "maxFeePerGas": 2 * base_fee + 10**9,
-            "maxPriorityFeePerGas": 10**9,
-        })
+        tx = contract.functions.transfer(to, LOT_ID, 1).build_transaction(
+            {
+                "from": sender.address,
+                "chainId": chain_id,
+                "nonce": nonce + i,
+                "gas": 200_000,  # explicit, as the adapter does (no estimate per call)
+                "maxFeePerGas": 2 * base_fee + 10**9,
+                "maxPriorityFeePerGas": 10**9,
+            }
+        )
         tx_hash = w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.002)
         assert receipt["status"] == 1

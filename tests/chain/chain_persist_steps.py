@@ -33,7 +33,9 @@ def main() -> None:
         token.fund_gas(holder.address, 10**17)
         token.set_intermediary(make_op_id(f"{deployment.address}-int"), INTERMEDIARY, True)
         for who in (holder, receiver):
-            token.set_identity(make_op_id(f"{deployment.address}-id-{who.address}"), who.address, True, INTERMEDIARY)
+            token.set_identity(
+                make_op_id(f"{deployment.address}-id-{who.address}"), who.address, True, INTERMEDIARY
+            )
         token.open_lot(make_op_id(f"{deployment.address}-lot"), LOT_ID, 5_000_000)
         token.mint(make_op_id(f"{deployment.address}-mint"), holder.address, LOT_ID, 5_000_000)
         retired = token.retire(holder, LOT_ID, 1_234_567, "Persisted Co", "voluntary", 2025)

@@ -17,10 +17,11 @@ from eth_account import Account
 
 from sovcarbon.chain import CarbonTokenChain, make_op_id, open_chain
 
-
 BACKENDS = [
     "embedded",
-    pytest.param("external", marks=pytest.mark.skipif(not EXTERNAL_CONFIGURED, reason=f"{CHAIN_URL_ENV} not set")),
+    pytest.param(
+        "external", marks=pytest.mark.skipif(not EXTERNAL_CONFIGURED, reason=f"{CHAIN_URL_ENV} not set")
+    ),
 ]
 
 
@@ -37,8 +38,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def world(backend: str, tmp_path_factory: pytest.TempPathFactory,
-          contract_cache_dir: Path) -> Iterator[TokenWorld]:
+def world(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, contract_cache_dir: Path
+) -> Iterator[TokenWorld]:
     chain_url, bridge_key = backend_args(backend)
     data_dir = tmp_path_factory.mktemp(f"chain-{backend}")
     chain = open_chain(chain_url, data_dir)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,15 +19,15 @@ def run_step(step: str, data_dir: Path, cache_dir: Path, backend: str) -> dict[s
     argv = [sys.executable, str(STEPS), step, str(data_dir), str(cache_dir), bridge_key]
     if chain_url:
         argv.append(chain_url)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, check=False)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
-def test_chain_state_and_events_survive_a_new_process(backend: str, tmp_path: Path,
-                                                      contract_cache_dir: Path) -> None:
+def test_chain_state_and_events_survive_a_new_process(
+    backend: str, tmp_path: Path, contract_cache_dir: Path
+) -> None:
     data_dir = tmp_path / "data"
     written = run_step("write", data_dir, contract_cache_dir, backend)
     assert written["balance"] == 5_000_000 - 1_234_567

@@ -16,10 +16,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from chain_world import TokenWorld
-from eth_abi import encode as abi_encode
+from eth_abi.abi import encode as abi_encode
 
 from sovcarbon.chain import (
     BytecodeMismatch,
@@ -39,7 +40,9 @@ def rejected(code: int) -> Iterator[None]:
 
 
 # ------------------------------------------------------------------ deployment and bytecode
-def test_deployment_is_recorded_and_reloaded_with_bytecode_check(world: TokenWorld, contract_cache_dir: Path) -> None:
+def test_deployment_is_recorded_and_reloaded_with_bytecode_check(
+    world: TokenWorld, contract_cache_dir: Path
+) -> None:
     deployment_file = world.data_dir / "deployment.json"
     assert deployment_file.exists()
     again = CarbonTokenChain(world.chain, world.token.bridge, cache_dir=contract_cache_dir)
@@ -50,22 +53,28 @@ def test_deployment_is_recorded_and_reloaded_with_bytecode_check(world: TokenWor
     assert again.block_number() >= deployment.deploy_block
 
 
-def test_bytecode_check_rejects_a_different_contract(world: TokenWorld, contract_cache_dir: Path,
-                                                      tmp_path: Path) -> None:
+def test_bytecode_check_rejects_a_different_contract(
+    world: TokenWorld, contract_cache_dir: Path, tmp_path: Path
+) -> None:
     token = world.token
     w3 = world.chain.w3
     # deploy a different contract with raw web3: init code returning 4 bytes of runtime code
     runtime = bytes.fromhex("600060f3")
     init = bytes.fromhex("63") + runtime + bytes.fromhex("6000526004601cf3")
     base_fee = int(w3.eth.get_block("latest")["baseFeePerGas"])
-    tx = {
-        "type": 2, "chainId": world.chain.chain_id, "gas": 100_000, "value": 0, "data": init,
+    tx: dict[str, Any] = {
+        "type": 2,
+        "chainId": world.chain.chain_id,
+        "gas": 100_000,
+        "value": 0,
+        "data": init,
         "nonce": w3.eth.get_transaction_count(token.bridge.address, "pending"),
-        "maxFeePerGas": 2 * base_fee + 10**9, "maxPriorityFeePerGas": 10**9,
+        "maxFeePerGas": 2 * base_fee + 10**9,
+        "maxPriorityFeePerGas": 10**9,
     }
     tx_hash = w3.eth.send_raw_transaction(token.bridge.sign_transaction(tx).raw_transaction)
-    other = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)["contractAddress"]
-    assert bytes(w3.eth.get_code(other)) == runtime
+    other = str(w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)["contractAddress"])
+    assert bytes(w3.eth.get_code(cast(Any, other))) == runtime
     token.resync_nonce(token.bridge.address)  # the key was used outside the adapter
 
     record = (world.data_dir / "deployment.json").read_text().replace(token.address, other)
@@ -138,13 +147,14 @@ def test_only_the_bridge_mints_opens_and_sets_identities(world: TokenWorld) -> N
     token = world.token
     outsider = world.new_holder()
     lot = world.new_lot(1_000)
-    for function, args in [
+    calls: list[tuple[str, list[Any]]] = [
         ("mint", [world.op(), outsider.address, lot, 1]),
         ("open_lot", [world.op(), lot + 7, 1]),
         ("set_identity", [world.op(), outsider.address, True, world.intermediary]),
         ("set_intermediary", [world.op(), outsider.address, True]),
         ("freeze_address", [world.op(), outsider.address]),
-    ]:
+    ]
+    for function, args in calls:
         with rejected(1002):
             token.wait_receipt(token.submit(function, args, signer=outsider))
     assert token.balance_of(outsider.address, lot) == 0
@@ -174,7 +184,12 @@ def test_transfers_only_between_eligible_holders(world: TokenWorld) -> None:
     result = token.transfer(alice, bob.address, lot, 2_500)
     (event,) = result.events
     assert (event.name, event.sender, event.receiver, event.lot_id, event.amount_kg) == (
-        "TransferSingle", alice.address, bob.address, lot, 2_500)
+        "TransferSingle",
+        alice.address,
+        bob.address,
+        lot,
+        2_500,
+    )
     assert token.balance_of(alice.address, lot) == 7_500
     assert token.balance_of(bob.address, lot) == 2_500
 
@@ -261,7 +276,12 @@ def test_retire_burns_and_emits_the_claim(world: TokenWorld) -> None:
     event = retired[0]
     assert event.holder == company.address
     assert (event.lot_id, event.amount_kg, event.beneficiary, event.purpose, event.claim_year) == (
-        lot, 1_234_567, beneficiary, "domestic_compliance", 2025)
+        lot,
+        1_234_567,
+        beneficiary,
+        "domestic_compliance",
+        2025,
+    )
     assert event.tx_hash == first.tx_hash and event.block_number == first.block_number
     assert event.seq is not None and event.seq >= 1
     burn = next(e for e in first.events if e.name == "TransferSingle")
@@ -290,7 +310,11 @@ def test_redeem_burns_back_into_the_registry(world: TokenWorld) -> None:
     result = token.redeem(holder, lot, 20_000, "acc_01HXYZ")
     event = next(e for e in result.events if e.name == "Redeemed")
     assert (event.holder, event.lot_id, event.amount_kg, event.nr_account) == (
-        holder.address, lot, 20_000, "acc_01HXYZ")
+        holder.address,
+        lot,
+        20_000,
+        "acc_01HXYZ",
+    )
     assert event.seq is not None and event.seq >= 1
     info = token.lot_info(lot)
     assert (info.total_supply_kg, info.redeemed_kg, info.retired_kg) == (30_000, 20_000, 0)
@@ -389,7 +413,11 @@ def test_erc1155_operator_transfer_needs_approval(world: TokenWorld) -> None:
     result = token.safe_transfer_from(operator, owner.address, receiver.address, lot, 10, b"memo")
     event = result.events[0]
     assert (event.operator, event.sender, event.receiver, event.amount_kg) == (
-        operator.address, owner.address, receiver.address, 10)
+        operator.address,
+        owner.address,
+        receiver.address,
+        10,
+    )
     token.freeze_address(world.op(), owner.address)
     with rejected(4006):
         token.safe_transfer_from(operator, owner.address, receiver.address, lot, 10)
@@ -445,7 +473,9 @@ def test_send_without_waiting_then_wait_receipt(world: TokenWorld) -> None:
         token.wait_receipt(failing.tx_hash)
 
 
-def test_nonce_resync_after_an_external_sender_used_the_key(world: TokenWorld, contract_cache_dir: Path) -> None:
+def test_nonce_resync_after_an_external_sender_used_the_key(
+    world: TokenWorld, contract_cache_dir: Path
+) -> None:
     token = world.token
     other_client = CarbonTokenChain(world.chain, token.bridge, cache_dir=contract_cache_dir)
     other_client.load(token.address)

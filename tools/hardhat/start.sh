@@ -11,12 +11,20 @@ if [ ! -x node_modules/.bin/hardhat ]; then
   npm ci --no-audit --no-fund >/dev/null
 fi
 log_file="${HARDHAT_LOG:-$here/hardhat-node.log}"
+payload='{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}'
+answers() {
+  local reply
+  reply="$(curl -s -m 2 -H 'Content-Type: application/json' -d "$payload" "http://127.0.0.1:$port" || true)"
+  [[ "$reply" == *'"result"'* ]]
+}
+if answers; then
+  echo "something already answers on 127.0.0.1:$port; stop it first (or set HARDHAT_PORT)" >&2
+  exit 1
+fi
 node_modules/.bin/hardhat node --hostname 127.0.0.1 --port "$port" >"$log_file" 2>&1 &
 echo $! >"$pid_file"
-payload='{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}'
 for _ in $(seq 1 120); do
-  if curl -s -m 2 -H 'Content-Type: application/json' -d "$payload" "http://127.0.0.1:$port" \
-      | grep -q '"result"'; then
+  if answers; then
     echo "hardhat node ready on http://127.0.0.1:$port (pid $(cat "$pid_file"))"
     exit 0
   fi

@@ -21,13 +21,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3.exceptions import TransactionNotFound
 
 from sovcarbon.chain.compiler import (
@@ -72,7 +73,7 @@ DEFAULT_GAS_LIMIT: int = 300_000
 MAX_LOG_RANGE_BLOCKS: int = 5_000
 _REVERT_CODE = re.compile(r"(?<!\d)(\d{4}):\s*([^'\"\n]*)")
 _NONCE_ERROR = re.compile(r"nonce", re.IGNORECASE)
-_FEE_ERROR = re.compile(r"underpriced|fee cap|max fee per gas less than|too low", re.IGNORECASE)
+_FEE_ERROR = re.compile(r"underpriced|fee cap|max fee per gas less than|base ?fee", re.IGNORECASE)
 
 
 class ChainRejected(Exception):
@@ -101,10 +102,7 @@ def make_op_id(key: str | bytes) -> bytes:
 
 
 def _op_id_bytes(op_id: bytes | str) -> bytes:
-    if isinstance(op_id, str):
-        value = bytes.fromhex(op_id.removeprefix("0x"))
-    else:
-        value = bytes(op_id)
+    value = bytes.fromhex(op_id.removeprefix("0x")) if isinstance(op_id, str) else bytes(op_id)
     if len(value) != 32 or value == b"\x00" * 32:
         raise ValueError("op_id must be 32 non-zero bytes (use make_op_id)")
     return value
@@ -113,7 +111,8 @@ def _op_id_bytes(op_id: bytes | str) -> bytes:
 def load_or_create_key(path: Path) -> LocalAccount:
     """Load a hex private key from `path`, creating it (mode 0600) if absent."""
     if path.exists():
-        return Account.from_key(path.read_text(encoding="ascii").strip())
+        loaded: LocalAccount = Account.from_key(path.read_text(encoding="ascii").strip())
+        return loaded
     path.parent.mkdir(parents=True, exist_ok=True)
     account: LocalAccount = Account.create()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -338,12 +337,18 @@ class CarbonTokenChain:
         return self._address
 
     @property
+    def send_lock(self) -> threading.RLock:
+        """Lock that orders signing and sending on this chain (re-entrant)."""
+        return self._lock
+
+    @property
     def abi(self) -> list[dict[str, Any]]:
         return self.compiled.abi
 
     def deploy_or_load(self, deployment_file: Path) -> Deployment:
         """Load the deployment recorded in `deployment_file` (checking that the on-chain
         runtime code is what our source compiles to), or deploy and record it."""
+        self._ensure_bridge_funded()
         if deployment_file.exists():
             record = json.loads(deployment_file.read_text(encoding="utf-8"))
             deployment = Deployment(**record)
@@ -355,7 +360,6 @@ class CarbonTokenChain:
             self.load(deployment.address)
             self.deployment = deployment
             return deployment
-        self._ensure_bridge_funded()
         deployment = self.deploy()
         deployment_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = deployment_file.with_suffix(deployment_file.suffix + ".tmp")
@@ -373,8 +377,8 @@ class CarbonTokenChain:
         """Deploy a new contract owned by the bridge key (owner = bridge at start)."""
         constructor_args = abi_encode(["address"], [self.bridge.address])
         data = self.compiled.bytecode + constructor_args
-        signed = self._sign(self.bridge, None, data, DEPLOY_GAS, "deploy")
-        tx_hash = self.send_signed(signed)
+        with self._lock:
+            tx_hash = self.send_signed(self._sign(self.bridge, None, data, DEPLOY_GAS, "deploy"))
         receipt = self._receipt(tx_hash, self.receipt_timeout_s)
         if receipt["status"] != 1 or not receipt.get("contractAddress"):
             raise ChainRejected(CHAIN_REJECTED, "contract deployment failed", tx_hash)
@@ -393,12 +397,16 @@ class CarbonTokenChain:
         return deployment
 
     # ----------------------------------------------------------------- gas money
-    def fund_gas(self, address: str, amount_wei: int = 10 * MIN_GAS_BALANCE_WEI) -> None:
+    def fund_gas(self, address: str, amount_wei: int = MIN_GAS_BALANCE_WEI) -> None:
         """Send ether for gas to `address` (holders need it to sign their own transactions).
         Paid by the embedded faucet, or by the bridge account on an external node."""
         payer = self.chain.faucet or self.bridge
-        signed = self._sign(payer, to_checksum_address(address), b"", 21_000, "fund", value_wei=amount_wei)
-        self._wait_ok(self.send_signed(signed), self.receipt_timeout_s)
+        with self._lock:
+            signed = self._sign(
+                payer, to_checksum_address(address), b"", 21_000, "fund", value_wei=amount_wei
+            )
+            tx_hash = self.send_signed(signed)
+        self._wait_ok(tx_hash, self.receipt_timeout_s)
 
     def _ensure_bridge_funded(self) -> None:
         faucet = self.chain.faucet
@@ -408,20 +416,29 @@ class CarbonTokenChain:
             self.fund_gas(self.bridge.address, 1000 * MIN_GAS_BALANCE_WEI)
 
     # ----------------------------------------------------------------- bridge operations
-    def open_lot(self, op_id: bytes | str, lot_id: int, immobilized_kg: int, *, wait: bool = True) -> TxResult:
+    def open_lot(
+        self, op_id: bytes | str, lot_id: int, immobilized_kg: int, *, wait: bool = True
+    ) -> TxResult:
         return self._bridge_call("open_lot", [_op_id_bytes(op_id), lot_id, immobilized_kg], wait)
 
     def increase_lot(self, op_id: bytes | str, lot_id: int, added_kg: int, *, wait: bool = True) -> TxResult:
         return self._bridge_call("increase_lot", [_op_id_bytes(op_id), lot_id, added_kg], wait)
 
-    def mint(self, op_id: bytes | str, to: str, lot_id: int, amount_kg: int, *, wait: bool = True) -> TxResult:
+    def mint(
+        self, op_id: bytes | str, to: str, lot_id: int, amount_kg: int, *, wait: bool = True
+    ) -> TxResult:
         args = [_op_id_bytes(op_id), to_checksum_address(to), lot_id, amount_kg]
         return self._bridge_call("mint", args, wait)
 
     def set_identity(
         self, op_id: bytes | str, holder: str, kyc_verified: bool, intermediary: str, *, wait: bool = True
     ) -> TxResult:
-        args = [_op_id_bytes(op_id), to_checksum_address(holder), kyc_verified, to_checksum_address(intermediary)]
+        args = [
+            _op_id_bytes(op_id),
+            to_checksum_address(holder),
+            kyc_verified,
+            to_checksum_address(intermediary),
+        ]
         return self._bridge_call("set_identity", args, wait)
 
     def set_intermediary(
@@ -462,7 +479,13 @@ class CarbonTokenChain:
         wait: bool = True,
     ) -> TxResult:
         """Agent/bridge/admin transfer without the holder's signature; same compliance checks."""
-        args = [_op_id_bytes(op_id), to_checksum_address(from_holder), to_checksum_address(to), lot_id, amount_kg]
+        args = [
+            _op_id_bytes(op_id),
+            to_checksum_address(from_holder),
+            to_checksum_address(to),
+            lot_id,
+            amount_kg,
+        ]
         return self._call_as(by, "forced_transfer", args, wait)
 
     def set_agent(self, agent: str, enabled: bool, *, owner: LocalAccount | None = None) -> TxResult:
@@ -530,12 +553,16 @@ class CarbonTokenChain:
     def release_pledge(
         self, pledgee: LocalAccount, holder: str, lot_id: int, amount_kg: int, *, wait: bool = True
     ) -> TxResult:
-        return self._call_as(pledgee, "release_pledge", [to_checksum_address(holder), lot_id, amount_kg], wait)
+        return self._call_as(
+            pledgee, "release_pledge", [to_checksum_address(holder), lot_id, amount_kg], wait
+        )
 
     def enforce_pledge(
         self, pledgee: LocalAccount, holder: str, lot_id: int, amount_kg: int, *, wait: bool = True
     ) -> TxResult:
-        return self._call_as(pledgee, "enforce_pledge", [to_checksum_address(holder), lot_id, amount_kg], wait)
+        return self._call_as(
+            pledgee, "enforce_pledge", [to_checksum_address(holder), lot_id, amount_kg], wait
+        )
 
     # ----------------------------------------------------------------- views
     def block_number(self) -> int:
@@ -557,14 +584,18 @@ class CarbonTokenChain:
         return int(self.call("redeemedSupply", [lot_id])[0])
 
     def pledged(self, holder: str, lot_id: int, pledgee: str) -> int:
-        return int(self.call("pledged", [to_checksum_address(holder), lot_id, to_checksum_address(pledgee)])[0])
+        return int(
+            self.call("pledged", [to_checksum_address(holder), lot_id, to_checksum_address(pledgee)])[0]
+        )
 
     def pledged_total(self, holder: str, lot_id: int) -> int:
         return int(self.call("pledgedTotal", [to_checksum_address(holder), lot_id])[0])
 
     def lot_info(self, lot_id: int) -> LotInfo:
         is_open, immobilized, supply, retired, redeemed, frozen = self.call("lotInfo", [lot_id])
-        return LotInfo(lot_id, bool(is_open), int(immobilized), int(supply), int(retired), int(redeemed), bool(frozen))
+        return LotInfo(
+            lot_id, bool(is_open), int(immobilized), int(supply), int(retired), int(redeemed), bool(frozen)
+        )
 
     def is_processed(self, op_id: bytes | str) -> bool:
         return bool(self.call("processed", [_op_id_bytes(op_id)])[0])
@@ -595,7 +626,7 @@ class CarbonTokenChain:
         fn = self._functions[function]
         data = fn.selector + abi_encode(list(fn.input_types), list(args))
         try:
-            raw = self.w3.eth.call({"to": self.address, "data": _hex(data)}, block)
+            raw = self.w3.eth.call(cast(Any, {"to": self.address, "data": _hex(data)}), cast(Any, block))
         except Exception as exc:  # node-specific revert exception types
             code, reason = parse_revert(str(exc))
             raise ChainRejected(code, reason) from exc
@@ -659,7 +690,7 @@ class CarbonTokenChain:
     def sign_call(self, function: str, args: Sequence[Any], signer: LocalAccount | None = None) -> SignedCall:
         """Encode and sign a call (allocates the signer's next nonce). Send it with
         `send_signed`; a signed call that is never sent leaves a nonce gap until
-        `resync_nonce` is called."""
+        `resync_nonce` is called. Threads sharing a key hold `send_lock` across both steps."""
         fn = self._functions[function]
         data = fn.selector + abi_encode(list(fn.input_types), list(args))
         gas = GAS_LIMITS.get(function, DEFAULT_GAS_LIMIT)
@@ -667,37 +698,42 @@ class CarbonTokenChain:
 
     def send_signed(self, signed: SignedCall) -> str:
         """Send a signed call without waiting; returns the hash of the transaction sent
-        (a new one if the nonce had to be resynchronized)."""
-        try:
-            self.w3.eth.send_raw_transaction(signed.raw)
-            return signed.tx_hash
-        except Exception as exc:  # transport or node rejection; classify by message
-            message = str(exc)
-            retry = _NONCE_ERROR.search(message) is not None or _FEE_ERROR.search(message) is not None
-            with self._lock:
+        (a new one if the nonce or fee had to be refreshed and the call re-signed)."""
+        with self._lock:  # sends leave in nonce order: py-evm has no mempool to reorder them
+            try:
+                self.w3.eth.send_raw_transaction(signed.raw)
+                return signed.tx_hash
+            except Exception as exc:  # transport or node rejection; classified by message
+                message = str(exc)
                 self._nonces.pop(signed.sender, None)
-                if _FEE_ERROR.search(message):
+                fee_error = _FEE_ERROR.search(message) is not None
+                if fee_error:
                     self._fees = None
-            if not retry:
-                code, reason = parse_revert(message)
-                raise ChainRejected(code, reason, signed.tx_hash) from exc
-        # nonce or fee conflict: re-sign once with fresh values
-        account = self._account_for(signed.sender)
-        tx = dict(signed.tx)
-        fresh = self._sign(account, tx.get("to"), bytes(tx["data"]), int(tx["gas"]), signed.function,
-                           value_wei=int(tx.get("value", 0)))
-        try:
-            self.w3.eth.send_raw_transaction(fresh.raw)
-        except Exception as exc:  # second failure is final
-            with self._lock:
+                if not fee_error and _NONCE_ERROR.search(message) is None:
+                    code, reason = parse_revert(message)
+                    raise ChainRejected(code, reason, signed.tx_hash) from exc
+            # nonce or fee conflict (another client used the key, the base fee rose): re-sign once
+            tx = dict(signed.tx)
+            fresh = self._sign(
+                self._account_for(signed.sender),
+                tx.get("to"),
+                bytes(tx["data"]),
+                int(tx["gas"]),
+                signed.function,
+                value_wei=int(tx.get("value", 0)),
+            )
+            try:
+                self.w3.eth.send_raw_transaction(fresh.raw)
+            except Exception as exc:  # a second failure is final
                 self._nonces.pop(fresh.sender, None)
-            code, reason = parse_revert(str(exc))
-            raise ChainRejected(code, reason, fresh.tx_hash) from exc
-        return fresh.tx_hash
+                code, reason = parse_revert(str(exc))
+                raise ChainRejected(code, reason, fresh.tx_hash) from exc
+            return fresh.tx_hash
 
     def submit(self, function: str, args: Sequence[Any], signer: LocalAccount | None = None) -> str:
         """Sign and send a call without waiting; returns the transaction hash."""
-        return self.send_signed(self.sign_call(function, args, signer))
+        with self._lock:
+            return self.send_signed(self.sign_call(function, args, signer))
 
     def wait_receipt(self, tx_hash: str, timeout_s: float | None = None) -> TxResult:
         """Wait until `tx_hash` is mined; raise `ChainRejected` if it reverted."""
@@ -726,13 +762,13 @@ class CarbonTokenChain:
     def _call_as(
         self, signer: LocalAccount | None, function: str, args: Sequence[Any], wait: bool
     ) -> TxResult:
-        tx_hash = self.send_signed(self.sign_call(function, args, signer))
+        tx_hash = self.submit(function, args, signer)
         if not wait:
             return TxResult(tx_hash=tx_hash, mined=False)
         return self.wait_receipt(tx_hash)
 
     def _account_for(self, address: str) -> LocalAccount:
-        known = {self.bridge.address: self.bridge}
+        known: dict[str, LocalAccount] = {self.bridge.address: self.bridge}
         if self.chain.faucet is not None:
             known[self.chain.faucet.address] = self.chain.faucet
         known.update(self._signers)

@@ -59,7 +59,9 @@ class SqliteKeyValueDB:
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
+        )
         self._conn.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
         self._pending: dict[bytes, object] = {}
 
@@ -131,22 +133,25 @@ def _pyevm_classes() -> tuple[type[Any], type[Any], type[Any]]:
     Built lazily because py-evm and eth-tester are slow to import and unneeded for an
     external node.
     """
-    from eth.abc import BlockHeaderAPI
+    from eth.abc import BlockHeaderAPI, VirtualMachineAPI
     from eth.chains.base import MiningChain
     from eth.db.backends.base import BaseDB
     from eth.exceptions import TransactionNotFound as EVMTransactionNotFound
-    from eth.vm.forks import PragueVM
+    from eth.vm.forks.prague import PragueVM
     from eth_tester.backends.pyevm.main import PyEVMBackend
     from eth_tester.backends.pyevm.serializers import (
         serialize_transaction,
         serialize_transaction_receipt,
     )
+    from eth_typing import BlockNumber
 
-    class SovcarbonDevChain(MiningChain):  # type: ignore[misc]
+    class SovcarbonDevChain(MiningChain):
         """The embedded chain: post-merge, Prague rules (runs `cancun` bytecode), constant gas limit."""
 
         chain_id = EMBEDDED_CHAIN_ID
-        vm_configuration = ((0, PragueVM),)
+        vm_configuration: tuple[tuple[BlockNumber, type[VirtualMachineAPI]], ...] = (
+            (BlockNumber(0), PragueVM),
+        )
 
         def create_header_from_parent(self, parent_header: BlockHeaderAPI, **header_params: Any) -> Any:
             header_params["gas_limit"] = parent_header.gas_limit
@@ -155,7 +160,7 @@ def _pyevm_classes() -> tuple[type[Any], type[Any], type[Any]]:
         def get_transaction_builder(self) -> Any:
             return super().get_vm().get_transaction_builder()
 
-    class KVAdapter(BaseDB):  # type: ignore[misc]
+    class KVAdapter(BaseDB):
         def __init__(self, kv: SqliteKeyValueDB) -> None:
             self.kv = kv
 
@@ -262,17 +267,16 @@ class EmbeddedChain(Chain):
     kind = "embedded"
 
     def __init__(self, data_dir: Path, fund_addresses: Iterable[str] = ()) -> None:
-        from eth_keys import keys
-        from eth_tester import EthereumTester
-
         from eth.db.atomic import AtomicDB
+        from eth_keys.datatypes import PrivateKey
+        from eth_tester import EthereumTester
 
         chain_class, backend_class, kv_adapter_class = _pyevm_classes()
         self._kv = SqliteKeyValueDB(data_dir / EMBEDDED_DB_FILE)
         base_db = AtomicDB(kv_adapter_class(self._kv))
         # Deterministic dev keys 1..N: the embedded chain is a local mirror, its ether has no value.
         account_keys = tuple(
-            keys.PrivateKey(i.to_bytes(32, "big")) for i in range(1, EMBEDDED_FAUCET_ACCOUNTS + 1)
+            PrivateKey(i.to_bytes(32, "big")) for i in range(1, EMBEDDED_FAUCET_ACCOUNTS + 1)
         )
         if self._kv.get_meta("genesis") is None:
             from eth_tester.backends.pyevm.main import get_default_genesis_params
@@ -281,7 +285,12 @@ class EmbeddedChain(Chain):
             funded = [k.public_key.to_canonical_address() for k in account_keys]
             funded += [bytes.fromhex(a.removeprefix("0x")) for a in fund_addresses]
             for address in funded:
-                state[address] = {"balance": EMBEDDED_FAUCET_BALANCE_WEI, "storage": {}, "code": b"", "nonce": 0}
+                state[address] = {
+                    "balance": EMBEDDED_FAUCET_BALANCE_WEI,
+                    "storage": {},
+                    "code": b"",
+                    "nonce": 0,
+                }
             params = get_default_genesis_params({"gas_limit": EMBEDDED_BLOCK_GAS_LIMIT})
             py_chain = chain_class.from_genesis(base_db, params, state)
             self._kv.commit()
