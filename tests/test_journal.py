@@ -111,3 +111,23 @@ def test_cli_journal_verify_exit_codes(world: Api) -> None:
     bad = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1
     assert "seq 7" in bad.stdout, bad.stdout
+
+
+@pytest.mark.tampers
+@pytest.mark.parametrize("bad_seq", [3, 9, 17])
+def test_parallel_verification_finds_the_first_bad_entry(world: Api, monkeypatch: pytest.MonkeyPatch,
+                                                         bad_seq: int) -> None:
+    monkeypatch.setattr(journal_admin, "PARALLEL_MIN_ENTRIES", 4)
+    good = journal_admin.verify_chain(world.reg, workers=3)
+    assert good.ok and good.entries == good.head_seq > 17
+    with world.reg.store.engine.begin() as conn:
+        entry = conn.execute(select(t.journal.c.entry).where(t.journal.c.seq == bad_seq)).scalar_one()
+        conn.execute(update(t.journal).where(t.journal.c.seq == bad_seq).values(entry=entry + b" "))
+    bad = journal_admin.verify_chain(world.reg, workers=3)
+    assert not bad.ok and bad.first_bad_seq == bad_seq
+
+
+def test_deep_verification_recomputes_merkle_roots(world: Api) -> None:
+    journal_admin.checkpoint(world.reg)
+    result = journal_admin.verify(world.reg, deep=True)
+    assert result["ok"] and result["merkle_roots_recomputed"] and result["checkpoints_verified"] == 1

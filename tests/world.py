@@ -5,6 +5,7 @@ import ...``), never from ``conftest`` (several conftest modules exist and their
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from sovcarbon.api.app import create_app
 from sovcarbon.config import load_settings
@@ -40,8 +42,16 @@ def pg_database() -> Iterator[str]:
     base = make_engine(PG_URL)
     name = f"sovcarbon_t_{uuid.uuid4().hex[:10]}"
     admin = create_engine(base.url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    for attempt in range(20):
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            break
+        except OperationalError:
+            # Another session creating a database at the same moment holds template1 briefly.
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
     url = base.url.set(database=name).render_as_string(hide_password=False)
     engine = make_engine(url)
     migrate(engine)

@@ -23,6 +23,8 @@ certificate_app = typer.Typer(help="Retirement certificates.", no_args_is_help=T
 app.add_typer(admin_app, name="admin")
 app.add_typer(journal_app, name="journal")
 app.add_typer(certificate_app, name="certificate")
+report_app = typer.Typer(help="Reports generated from the ledger.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 err = Console(stderr=True)
 
 
@@ -100,7 +102,8 @@ def create_key(role: Annotated[Role, typer.Option(help="the key's role")],
 
 
 @journal_app.command("verify")
-def journal_verify() -> None:
+def journal_verify(deep: Annotated[bool, typer.Option(
+        "--deep", help="also recompute every checkpoint's Merkle root")] = False) -> None:
     """Verify the journal from genesis; exit 1 naming the first bad entry if anything was altered."""
     from rich.progress import Progress
 
@@ -109,7 +112,7 @@ def journal_verify() -> None:
     reg = _registry()
     with Progress(transient=True, console=err) as progress:
         progress.add_task("verifying the hash chain from genesis", total=None)
-        result = journal_admin.verify(reg)
+        result = journal_admin.verify(reg, deep=deep)
     if result["ok"]:
         typer.echo(f"journal OK: {result['entries']} entries, head #{result['head_seq']} {result['head_hash']}, "
                    f"{result['checkpoints_verified']} signed checkpoints verified")
@@ -149,6 +152,28 @@ def certificate_verify(file: Path, public_key: Annotated[str | None, typer.Optio
     typer.echo(json.dumps(result, indent=2))
     if not result["valid"]:
         raise typer.Exit(1)
+
+
+@report_app.command("aef")
+def report_aef(year: Annotated[int, typer.Option(help="the reporting year")],
+               out: Annotated[Path, typer.Option(help="the workbook to write (.xlsx), or .json")]) -> None:
+    """Write the UNFCCC Article 6.2 AEF report (five tables) for a year, generated from the ledger."""
+    from sovcarbon.services import aef
+
+    reg = _registry()
+    try:
+        with reg.store.read() as uow:
+            rep = aef.build(reg, uow, year)
+    except RegistryError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    if out.suffix.lower() == ".json":
+        out.write_text(json.dumps(rep, indent=2, sort_keys=True))
+    else:
+        aef.write_xlsx(rep, out)
+    sub = rep["submission"]
+    typer.echo(f"AEF {sub['party']} {year} ({sub['status']}): {len(rep['authorizations'])} authorizations, "
+               f"{len(rep['actions'])} actions, {len(rep['holdings'])} holdings rows -> {out}")
 
 
 if __name__ == "__main__":

@@ -66,27 +66,39 @@ class VerifyResult:
     reason: str | None = None
 
 
-def verify_chain(rows: Iterable[tuple[int, bytes, str, str]]) -> VerifyResult:
-    """Verify rows (seq, entry, prev_hash, hash) in seq order from genesis; stop at the first bad one."""
-    prev = GENESIS_HASH
-    expected_seq = 1
+def verify_links(rows: Iterable[tuple[int, bytes, str, str]], prev_hash: str, first_seq: int) -> VerifyResult:
+    """Verify consecutive rows (seq, entry, prev_hash, hash) starting at ``first_seq``, whose predecessor's
+    stored hash is ``prev_hash``; stop at the first bad one.
+
+    Each link (hash n = SHA-256(hash n-1 || entry n)) depends only on two neighbouring rows, so ranges
+    of the journal can be verified independently (in parallel) and the results joined.
+    """
+    prev = bytes.fromhex(prev_hash)
+    prev_hex = prev_hash
+    expected_seq = first_seq
     count = 0
     sha256 = hashlib.sha256
-    for seq, entry, prev_hash, stored_hash in rows:
+    for seq, entry, stored_prev, stored_hash in rows:
         if seq != expected_seq:
-            return VerifyResult(False, count, expected_seq - 1, prev, expected_seq,
+            return VerifyResult(False, count, expected_seq - 1, prev_hex, expected_seq,
                                 f"entry {expected_seq} is missing (found {seq})")
-        if prev_hash != prev:
-            return VerifyResult(False, count, seq - 1, prev, seq, "prev_hash does not match the previous entry")
+        if stored_prev != prev_hex:
+            return VerifyResult(False, count, seq - 1, prev_hex, seq, "prev_hash does not match the previous entry")
+        digest = sha256(prev + entry).digest()
+        digest_hex = digest.hex()
+        if digest_hex != stored_hash:
+            return VerifyResult(False, count, seq - 1, prev_hex, seq, "hash does not match the entry's bytes")
         if not entry.endswith(b'"seq":%d}' % seq):
-            return VerifyResult(False, count, seq - 1, prev, seq, "entry bytes belong to another position")
-        digest = sha256(bytes.fromhex(prev) + entry).hexdigest()
-        if digest != stored_hash:
-            return VerifyResult(False, count, seq - 1, prev, seq, "hash does not match the entry's bytes")
-        prev = digest
+            return VerifyResult(False, count, seq - 1, prev_hex, seq, "entry bytes belong to another position")
+        prev, prev_hex = digest, digest_hex
         expected_seq += 1
         count += 1
-    return VerifyResult(True, count, expected_seq - 1, prev)
+    return VerifyResult(True, count, expected_seq - 1, prev_hex)
+
+
+def verify_chain(rows: Iterable[tuple[int, bytes, str, str]]) -> VerifyResult:
+    """Verify rows in seq order from genesis."""
+    return verify_links(rows, GENESIS_HASH, 1)
 
 
 def merkle_root(leaf_hashes_hex: Iterable[str]) -> str:

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 
 from sovcarbon.config import Settings
 from sovcarbon.domain.errors import RegistryError
@@ -19,6 +18,7 @@ from sovcarbon.store import tables as t
 from sovcarbon.store.uow import Store, UnitOfWork
 
 MAX_IDEMPOTENCY_KEY_LEN = 200
+
 
 
 @dataclass(frozen=True)
@@ -49,13 +49,13 @@ class Registry:
         request_hash = hashlib.sha256(canonical_json({"command": command, "request": request})).hexdigest()
         with self.store.write() as uow:
             if idempotency_key is not None:
-                row = uow.conn.execute(select(t.idempotency).where(
-                    t.idempotency.c.scope == actor.key_id, t.idempotency.c.key == idempotency_key)).mappings().first()
+                row = uow.repo.hot.one("SELECT request_hash, status_code, response FROM idempotency "
+                                       "WHERE scope = ? AND key = ?", (actor.key_id, idempotency_key))
                 if row is not None:
-                    if row["request_hash"] != request_hash:
+                    if row[0] != request_hash:
                         raise RegistryError(1004, "this Idempotency-Key was used with a different request",
                                             idempotency_key=idempotency_key)
-                    return CommandResult(row["status_code"], json.loads(row["response"]), replayed=True)
+                    return CommandResult(int(row[1]), json.loads(bytes(row[2])), replayed=True)
             body = fn(uow)
             if idempotency_key is not None:
                 uow.repo.insert(t.idempotency, scope=actor.key_id, key=idempotency_key, request_hash=request_hash,

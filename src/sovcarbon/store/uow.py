@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from sovcarbon.domain import journal as jr
@@ -58,19 +58,19 @@ class UnitOfWork:
         self.repo = Repository(conn)
         self.now = utc_now()
         self._head: tuple[int, str] | None = None
+        self._start_seq = 0
         self._dirty_head = False
         self.after_commit: list[Any] = []
 
     def lock_head(self) -> None:
-        q = select(t.journal_head.c.seq, t.journal_head.c.hash).where(t.journal_head.c.id == 1)
-        if not is_sqlite(self.store.engine):
-            q = q.with_for_update()
-        row = self.conn.execute(q).first()
+        lock = "" if is_sqlite(self.store.engine) else " FOR UPDATE"
+        row = self.repo.hot.one(f"SELECT seq, hash FROM journal_head WHERE id = 1{lock}", ())
         if row is None:
             self.conn.execute(insert(t.journal_head).values(id=1, seq=0, hash=jr.GENESIS_HASH))
             self._head = (0, jr.GENESIS_HASH)
         else:
             self._head = (int(row[0]), str(row[1]))
+        self._start_seq = self._head[0]
 
     def append(self, kind: str, payload: dict[str, Any]) -> Appended:
         """Append one journal entry in this transaction (the only journal writer)."""
@@ -78,8 +78,8 @@ class UnitOfWork:
         seq = self._head[0] + 1
         entry = jr.entry_bytes(seq, kind, self.now, payload)
         digest = jr.chain_hash(self._head[1], entry)
-        self.conn.execute(insert(t.journal).values(seq=seq, kind=kind, entry=entry, prev_hash=self._head[1],
-                                                   hash=digest, created_at=self.now))
+        self.repo.hot.run("INSERT INTO journal (seq, kind, entry, prev_hash, hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                          (seq, kind, entry, self._head[1], digest, self.now))
         self._head = (seq, digest)
         self._dirty_head = True
         return Appended(seq, digest)
@@ -93,10 +93,10 @@ class UnitOfWork:
         if not self._dirty_head or self._head is None:
             return
         seq, digest = self._head
-        self.conn.execute(update(t.journal_head).where(t.journal_head.c.id == 1).values(seq=seq, hash=digest))
-        last = self.conn.execute(select(t.checkpoints.c.seq).order_by(t.checkpoints.c.seq.desc()).limit(1)).scalar()
+        self.repo.hot.run("UPDATE journal_head SET seq = ?, hash = ? WHERE id = 1", (seq, digest))
+        # Checkpoints fall on multiples of the interval: sign one when this transaction crossed one.
         interval = self.store.checkpoint_interval
-        if seq // interval > (last or 0) // interval:
+        if seq // interval > self._start_seq // interval:
             self.checkpoint()
         self._dirty_head = False
 

@@ -1,0 +1,58 @@
+"""`make bench`: run every benchmark and print one table (medians, baselines measured in the same run).
+
+Usage: python -m bench.run [--quick] [--only core,chain,aef,...]
+Each bench module exposes ``run(quick: bool) -> list[dict]`` with keys
+benchmark, figure, unit, baseline, ratio, goal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+MODULES = ["core", "chain", "aef", "bridge"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (for a smoke run)")
+    parser.add_argument("--only", default="", help="comma-separated subset of " + ",".join(MODULES))
+    parser.add_argument("--json", default="", help="also write the rows to this file")
+    args = parser.parse_args()
+    wanted = [m for m in (args.only.split(",") if args.only else MODULES) if m]
+    console = Console(stderr=True)
+    rows: list[dict[str, Any]] = []
+    for name in wanted:
+        path = Path(__file__).with_name(f"bench_{name}.py")
+        if not path.exists():
+            console.print(f"[yellow]bench_{name}.py not present; skipped[/yellow]")
+            continue
+        module = importlib.import_module(f"bench.bench_{name}")
+        started = time.perf_counter()
+        console.print(f"[cyan]running bench_{name}[/cyan]")
+        rows.extend(module.run(quick=args.quick))
+        console.print(f"  done in {time.perf_counter() - started:.1f} s")
+    table = Table(title=f"sovcarbon benchmarks on {platform.node()} ({os.cpu_count()} cores, "
+                        f"Python {platform.python_version()})")
+    for col in ("benchmark", "figure", "unit", "baseline", "ratio", "goal"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(*(str(r.get(c, "")) for c in ("benchmark", "figure", "unit", "baseline", "ratio", "goal")))
+    Console().print(table)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
