@@ -115,6 +115,12 @@ def issue(reg: Registry, project_id: str, account_id: str, quantity_kg: int, vin
     return str(done["serial_prefix"])
 
 
+def one_transfer(reg: Registry, body: TransferIn) -> None:
+    """One transfer through the service layer, exactly as the API runs it."""
+    reg.execute(SYSTEM_ACTOR, "transfer", body.model_dump(mode="json"),
+                lambda uow: transfers.transfer(reg, uow, SYSTEM_ACTOR, body))
+
+
 def transfer_rate(reg: Registry, accs: list[str], clients: int, seconds: float) -> float:
     """Partial transfers (each splits a block) by ``clients`` threads, each between its own two accounts."""
     pairs = [(accs[0], accs[1 + i]) for i in range(clients)]
@@ -124,9 +130,7 @@ def transfer_rate(reg: Registry, accs: list[str], clients: int, seconds: float) 
     def worker(i: int) -> None:
         src, dst = pairs[i]
         while time.perf_counter() < stop:
-            body = TransferIn(from_account_id=src, to_account_id=dst, quantity_kg=7)
-            reg.execute(SYSTEM_ACTOR, "transfer", body.model_dump(mode="json"),
-                        lambda uow: transfers.transfer(reg, uow, SYSTEM_ACTOR, body))
+            one_transfer(reg, TransferIn(from_account_id=src, to_account_id=dst, quantity_kg=7))
             counts[i] += 1
 
     started = time.perf_counter()
@@ -182,8 +186,7 @@ def partial_transfer_latency(reg: Registry, src: str, dst: str, samples: int) ->
     for _ in range(samples):
         body = TransferIn(from_account_id=src, to_account_id=dst, quantity_kg=3)
         started = time.perf_counter()
-        reg.execute(SYSTEM_ACTOR, "transfer", body.model_dump(mode="json"),
-                    lambda uow: transfers.transfer(reg, uow, SYSTEM_ACTOR, body))
+        one_transfer(reg, body)
         times.append(time.perf_counter() - started)
     times.sort()
     return statistics.median(times) * 1000, times[int(len(times) * 0.99) - 1] * 1000

@@ -13,7 +13,6 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 
 from simulation import Simulator, resume  # noqa: E402
-
 from sqlalchemy import select  # noqa: E402
 
 from sovcarbon.config import load_settings  # noqa: E402

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 import sys
+from pathlib import Path
 
 import pytest
-from world import Api, make_registry
 from sqlalchemy import delete, select, update
+from world import Api, make_registry
 
 from sovcarbon.domain import journal as jr
 from sovcarbon.services import journal_admin
@@ -54,7 +54,8 @@ def _tamper(world: Api, how: str) -> None:
     with world.reg.store.engine.begin() as conn:
         if how == "alter":
             row = conn.execute(select(t.journal).where(t.journal.c.seq == 5)).mappings().one()
-            conn.execute(update(t.journal).where(t.journal.c.seq == 5).values(entry=row["entry"].replace(b'"', b"'", 1)))
+            altered = row["entry"].replace(b'"', b"'", 1)
+            conn.execute(update(t.journal).where(t.journal.c.seq == 5).values(entry=altered))
         elif how == "remove":
             conn.execute(delete(t.journal).where(t.journal.c.seq == 5))
         elif how == "reorder":

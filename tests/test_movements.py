@@ -27,7 +27,8 @@ def serial(api: Api, first: int, last: int) -> str:
 
 @pytest.mark.parametrize(("over", "code"), [
     ({"quantity_kg": 0}, 2003), ({"quantity_kg": -5}, 2003), ({"quantity_kg": 1.5}, 2003),
-    ({"quantity_kg": 9_000_001}, 4001), ({"quantity_kg": None}, 1003), ({"serials": ["garbage"], "quantity_kg": None}, 2002),
+    ({"quantity_kg": 9_000_001}, 4001), ({"quantity_kg": None}, 1003),
+    ({"serials": ["garbage"], "quantity_kg": None}, 2002),
     ({"serials": ["TH-PTVER-00001-2025-001-000000000001-000000000010"]}, 1003),  # both given
     ({"to_account_id": "acc_unknown00"}, 1005), ({"from_account_id": "nonsense"}, 1003),
     ({"unexpected": True}, 1003),
@@ -84,7 +85,8 @@ def test_serial_transfer_rules(world: Api) -> None:
     rejected(world, _transfer(world, quantity_kg=None, serials=[serial(world, 1, 10), serial(world, 5, 20)]), 2002,
              before)
     # Retired units are final; frozen units cannot move.
-    world.ok("POST", "/v1/retirements", "company", {"account_id": world.ids["company_acc"], "serials": [serial(world, 101, 110)],
+    world.ok("POST", "/v1/retirements", "company", {"account_id": world.ids["company_acc"],
+                                                    "serials": [serial(world, 101, 110)],
                                                     "beneficiary": {"name": "Co", "country": "TH"},
                                                     "purpose": "voluntary", "claim_year": 2025})
     before = journal_seq(world)

@@ -12,8 +12,8 @@ def test_issue_transfer_retire_lookup(world: Api) -> None:
     assert [b["quantity_kg"] for b in iss["blocks"]] == [9_000_000, 1_000_000]
     assert iss["blocks"][0]["serial"].startswith("TH-PTVER-00001-2025-001-000000000001-000009000000")
 
-    txn = world.ok("POST", "/v1/transfers", "proponent", {"from_account_id": ids["foundation_acc"],
-                                                          "to_account_id": ids["company_acc"], "quantity_kg": 2_000_000})
+    txn = world.ok("POST", "/v1/transfers", "proponent", {
+        "from_account_id": ids["foundation_acc"], "to_account_id": ids["company_acc"], "quantity_kg": 2_000_000})
     assert txn["quantity_kg"] == 2_000_000
     assert txn["blocks"][0]["serial"].endswith("000000000001-000002000000")
 

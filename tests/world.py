@@ -190,8 +190,9 @@ def project_body(proponent_id: str, **over: Any) -> dict[str, Any]:
 
 
 def issuance_body(project_id: str, account_id: str, **over: Any) -> dict[str, Any]:
-    body = {"project_id": project_id, "vintage": 2025, "monitoring_period": {"start": "2025-01-01", "end": "2025-12-31"},
-            "quantity_kg": 10_000_000, "buffer_kg": 1_000_000, "account_id": account_id}
+    body = {"project_id": project_id, "vintage": 2025,
+            "monitoring_period": {"start": "2025-01-01", "end": "2025-12-31"}, "quantity_kg": 10_000_000,
+            "buffer_kg": 1_000_000, "account_id": account_id}
     body.update(over)
     return body
 

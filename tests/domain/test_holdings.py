@@ -30,7 +30,8 @@ def test_partial_pick_takes_lowest_serials_and_keeps_the_remainder() -> None:
     parent = block(1, 1000)
     picks = pick_by_quantity([parent], 300)
     movement = carve(picks, "txn_1", new_id, account_id="acc_b")
-    assert [(b.first_kg, b.last_kg, b.account_id) for b in movement.created] == [(1, 300, "acc_b"), (301, 1000, "acc_a")]
+    created = [(b.first_kg, b.last_kg, b.account_id) for b in movement.created]
+    assert created == [(1, 300, "acc_b"), (301, 1000, "acc_a")]
     assert movement.consumed == [parent]
     assert all(b.parent_id == parent.id for b in movement.created)
     assert movement.quantity_kg == 300

@@ -23,6 +23,7 @@ from sovcarbon.services import (
     retirements,
     transfers,
 )
+from sovcarbon.services.movements import blocks_of_txn
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.requests import (
     AccountIn,
@@ -38,7 +39,6 @@ from sovcarbon.services.requests import (
     TransferIn,
     ValidationIn,
 )
-from sovcarbon.services.movements import blocks_of_txn
 from sovcarbon.services.views import account_view, block_view, issuance_view, participant_view, project_view
 from sovcarbon.store import tables as t
 from sovcarbon.store.uow import UnitOfWork

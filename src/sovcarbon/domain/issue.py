@@ -77,12 +77,14 @@ def require_pending(issuance: Issuance) -> None:
 def root_blocks(issuance: Issuance, project: Project, txn_id: str, new_id: Callable[[], str]) -> list[Block]:
     """The blocks an approved issuance creates: the holder's share, then the buffer share."""
     held_kg = issuance.quantity_kg - issuance.buffer_kg
-    common = dict(issuance_id=issuance.id, project_id=project.id, standard=project.standard,
-                  vintage=issuance.vintage, serial_prefix=issuance.serial_prefix, state=BlockState.HELD,
-                  parent_id=None, txn_id=txn_id)
-    blocks = [Block(id=new_id(), first_kg=1, last_kg=held_kg, account_id=issuance.account_id, **common)]  # type: ignore[arg-type]
+
+    def root(first_kg: int, last_kg: int, account_id: str) -> Block:
+        return Block(id=new_id(), issuance_id=issuance.id, project_id=project.id, standard=project.standard,
+                     vintage=issuance.vintage, serial_prefix=issuance.serial_prefix, first_kg=first_kg,
+                     last_kg=last_kg, state=BlockState.HELD, account_id=account_id, parent_id=None, txn_id=txn_id)
+
+    blocks = [root(1, held_kg, issuance.account_id)]
     if issuance.buffer_kg:
-        blocks.append(Block(id=new_id(), first_kg=held_kg + 1, last_kg=issuance.quantity_kg,  # type: ignore[arg-type]
-                            account_id=issuance.buffer_account_id, **common))
+        blocks.append(root(held_kg + 1, issuance.quantity_kg, issuance.buffer_account_id))
     assert sum(b.quantity_kg for b in blocks) == issuance.quantity_kg
     return blocks

@@ -17,7 +17,7 @@ from sovcarbon.domain.holdings import Pick, carve
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.model import FINAL_STATES, Actor, Role
 from sovcarbon.domain.serials import format_serial, parse_serial_list
-from sovcarbon.services.movements import require_issued_range, record
+from sovcarbon.services.movements import record, require_issued_range
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.requests import FreezeIn
 from sovcarbon.store.uow import UnitOfWork

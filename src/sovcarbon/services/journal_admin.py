@@ -77,7 +77,7 @@ def verify_chain(reg: Registry, workers: int | None = None) -> jr.VerifyResult:
         futures = [pool.submit(_verify_range, url, lo, hi, _prev_hash_of(reg, lo)) for lo, hi in bounds]
         results = [f.result() for f in futures]
     count = 0
-    for (lo, hi), result in zip(bounds, results, strict=True):
+    for (_, hi), result in zip(bounds, results, strict=True):
         count += result.entries
         if not result.ok or result.head_seq != hi:
             bad = result.first_bad_seq if result.first_bad_seq is not None else result.head_seq + 1
@@ -116,8 +116,8 @@ def verify(reg: Registry, *, deep: bool = False, workers: int | None = None) -> 
             if cp["public_key"] != reg.store.public_key_hex:
                 problems.append("signed by a key that is not this registry's")
             if deep:
-                hashes = uow.conn.execute(select(t.journal.c.hash).where(
-                    t.journal.c.seq >= cp["from_seq"], t.journal.c.seq <= cp["seq"]).order_by(t.journal.c.seq)).scalars()
+                in_range = (t.journal.c.seq >= cp["from_seq"]) & (t.journal.c.seq <= cp["seq"])
+                hashes = uow.conn.execute(select(t.journal.c.hash).where(in_range).order_by(t.journal.c.seq)).scalars()
                 if jr.merkle_root(hashes) != cp["merkle_root"]:
                     problems.append("Merkle root differs from the journal")
             if problems:

@@ -76,4 +76,5 @@ def blocks_of_txn(uow: UnitOfWork, txn_id: str, moved_only_state: str | None = N
     q = select(t.blocks).where(t.blocks.c.txn_id == txn_id)
     if moved_only_state is not None:
         q = q.where(t.blocks.c.state == moved_only_state)
-    return [block_from_row(r) for r in uow.conn.execute(q.order_by(t.blocks.c.serial_prefix, t.blocks.c.first_kg)).mappings()]
+    rows = uow.conn.execute(q.order_by(t.blocks.c.serial_prefix, t.blocks.c.first_kg)).mappings()
+    return [block_from_row(r) for r in rows]

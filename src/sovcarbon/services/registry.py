@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-
 from sovcarbon.config import Settings
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.journal import canonical_json
@@ -43,9 +42,9 @@ class Registry:
     def execute(self, actor: Actor, command: str, request: dict[str, Any], fn: Callable[[UnitOfWork], dict[str, Any]],
                 *, idempotency_key: str | None = None, status_code: int = 201) -> CommandResult:
         """Run ``fn`` in one write transaction, at most once per (caller, idempotency key)."""
-        if idempotency_key is not None:
-            if not (0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LEN) or not idempotency_key.isprintable():
-                raise RegistryError(1003, f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY_LEN} printable characters")
+        if idempotency_key is not None and (
+                not (0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LEN) or not idempotency_key.isprintable()):
+            raise RegistryError(1003, f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY_LEN} printable characters")
         request_hash = hashlib.sha256(canonical_json({"command": command, "request": request})).hexdigest()
         with self.store.write() as uow:
             if idempotency_key is not None:

@@ -10,7 +10,7 @@ from sovcarbon.domain.model import Block
 from sovcarbon.domain.serials import format_serial
 
 
-def block_view(b: Block | Mapping[str, Any]) -> dict[str, Any]:
+def block_view(b: Block | Mapping[Any, Any]) -> dict[str, Any]:
     if isinstance(b, Block):
         d: dict[str, Any] = dict(id=b.id, issuance_id=b.issuance_id, project_id=b.project_id, standard=b.standard,
                                  vintage=b.vintage, serial_prefix=b.serial_prefix, first_kg=b.first_kg,
@@ -27,18 +27,18 @@ def block_view(b: Block | Mapping[str, Any]) -> dict[str, Any]:
     return d
 
 
-def participant_view(r: Mapping[str, Any]) -> dict[str, Any]:
+def participant_view(r: Mapping[Any, Any]) -> dict[str, Any]:
     lic = {"kind": r["license_kind"], "number": r["license_number"]} if r["license_kind"] else None
     return dict(id=r["id"], name=r["name"], kind=r["kind"], country=r["country"], kyc_status=r["kyc_status"],
                 status=r["status"], license=lic, wallet_address=r["wallet_address"], created_at=r["created_at"])
 
 
-def account_view(r: Mapping[str, Any]) -> dict[str, Any]:
+def account_view(r: Mapping[Any, Any]) -> dict[str, Any]:
     return dict(id=r["id"], participant_id=r["participant_id"], kind=r["kind"], status=r["status"], name=r["name"],
                 created_at=r["created_at"])
 
 
-def project_view(r: Mapping[str, Any], registrations: list[dict[str, str]] | None = None) -> dict[str, Any]:
+def project_view(r: Mapping[Any, Any], registrations: list[dict[str, str]] | None = None) -> dict[str, Any]:
     return dict(id=r["id"], number=r["number"], name=r["name"], standard=r["standard"], methodology=r["methodology"],
                 host_country=r["host_country"], proponent_id=r["proponent_id"],
                 crediting_period={"start": r["crediting_start"], "end": r["crediting_end"]},
@@ -47,7 +47,7 @@ def project_view(r: Mapping[str, Any], registrations: list[dict[str, str]] | Non
                 other_registrations=registrations or [], created_at=r["created_at"])
 
 
-def issuance_view(r: Mapping[str, Any], blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def issuance_view(r: Mapping[Any, Any], blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     d = dict(id=r["id"], project_id=r["project_id"], number=r["number"], vintage=r["vintage"],
              monitoring_period={"start": r["period_start"], "end": r["period_end"]}, quantity_kg=r["quantity_kg"],
              buffer_kg=r["buffer_kg"], account_id=r["account_id"], buffer_account_id=r["buffer_account_id"],
@@ -59,7 +59,7 @@ def issuance_view(r: Mapping[str, Any], blocks: list[dict[str, Any]] | None = No
     return d
 
 
-def retirement_view(r: Mapping[str, Any], blocks: list[dict[str, Any]]) -> dict[str, Any]:
+def retirement_view(r: Mapping[Any, Any], blocks: list[dict[str, Any]]) -> dict[str, Any]:
     return dict(id=r["id"], txn_id=r["txn_id"], account_id=r["account_id"], quantity_kg=r["quantity_kg"],
                 beneficiary={"name": r["beneficiary_name"], "country": r["beneficiary_country"]},
                 purpose=r["purpose"], claim_year=r["claim_year"], note=r["note"], certificate_id=r["certificate_id"],
@@ -67,7 +67,7 @@ def retirement_view(r: Mapping[str, Any], blocks: list[dict[str, Any]]) -> dict[
                 serials=[b["serial"] for b in blocks], blocks=blocks)
 
 
-def cancellation_view(r: Mapping[str, Any], blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def cancellation_view(r: Mapping[Any, Any], blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return dict(id=r["id"], status=r["status"], account_id=r["account_id"], quantity_kg=r["quantity_kg"],
                 serials=json.loads(r["serials"]) if r["serials"] else None, reason=r["reason"],
                 requested_by=r["requested_by_key"], decided_by=r["decided_by_key"], txn_id=r["txn_id"],

@@ -114,7 +114,8 @@ class Repository:
             raise RegistryError(1005, f"{what} {id_} not found", id=id_)
         return row
 
-    def page(self, table: Any, *, limit: int, cursor: str | None, where: Sequence[Any] = ()) -> tuple[list[RowMapping], str | None]:
+    def page(self, table: Any, *, limit: int, cursor: str | None,
+             where: Sequence[Any] = ()) -> tuple[list[RowMapping], str | None]:
         q = select(table).where(*where)
         if cursor:
             q = q.where(table.c.id > cursor)
@@ -181,7 +182,8 @@ class Repository:
         return self.conn.execute(select(t.issuances).where(t.issuances.c.serial_prefix == prefix)).mappings().first()
 
     def serial_prefix_used(self, prefix: str) -> bool:
-        return self.conn.execute(select(t.blocks.c.id).where(t.blocks.c.serial_prefix == prefix).limit(1)).first() is not None
+        q = select(t.blocks.c.id).where(t.blocks.c.serial_prefix == prefix).limit(1)
+        return self.conn.execute(q).first() is not None
 
     # --- blocks ------------------------------------------------------------------------------------------
     def free_leaves(self, account_id: str, state: BlockState = BlockState.HELD, *, project_id: str | None = None,
@@ -259,7 +261,7 @@ class Repository:
 
     def supply(self, project_id: str | None = None, vintage: int | None = None) -> tuple[int, dict[str, int]]:
         c = t.blocks.c
-        conds = [LEAF]
+        conds: list[Any] = [LEAF]
         ic = t.issuances.c
         iconds = [ic.status == str(IssuanceStatus.ISSUED)]
         if project_id:
@@ -275,7 +277,7 @@ class Repository:
 
     def frozen_kg(self, project_id: str | None = None) -> int:
         c = t.blocks.c
-        conds = [LEAF, text("blocks.frozen")]
+        conds: list[Any] = [LEAF, text("blocks.frozen")]
         if project_id:
             conds.append(c.project_id == project_id)
         return int(self.conn.execute(select(func.coalesce(func.sum(c.quantity_kg), 0)).where(*conds)).scalar_one())

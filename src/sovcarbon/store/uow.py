@@ -78,8 +78,8 @@ class UnitOfWork:
         seq = self._head[0] + 1
         entry = jr.entry_bytes(seq, kind, self.now, payload)
         digest = jr.chain_hash(self._head[1], entry)
-        self.repo.hot.run("INSERT INTO journal (seq, kind, entry, prev_hash, hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                          (seq, kind, entry, self._head[1], digest, self.now))
+        self.repo.hot.run("INSERT INTO journal (seq, kind, entry, prev_hash, hash, created_at) "
+                          "VALUES (?, ?, ?, ?, ?, ?)", (seq, kind, entry, self._head[1], digest, self.now))
         self._head = (seq, digest)
         self._dirty_head = True
         return Appended(seq, digest)

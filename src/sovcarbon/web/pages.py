@@ -45,7 +45,8 @@ def home(request: Request) -> HTMLResponse:
     with reg.store.read() as uow:
         supply = queries.supply(uow, None, None)
         head = queries.journal_head(reg, uow)
-        project_rows = list(uow.conn.execute(select(t.projects).order_by(t.projects.c.number.desc()).limit(20)).mappings())
+        newest = select(t.projects).order_by(t.projects.c.number.desc()).limit(20)
+        project_rows = list(uow.conn.execute(newest).mappings())
         recent = list(uow.conn.execute(select(t.retirements).order_by(t.retirements.c.created_at.desc()).limit(10))
                       .mappings())
     return _render(request, "home.html", supply=supply, head=head, projects=project_rows, retirements=recent)
