@@ -1,0 +1,157 @@
+"""Hypothesis-driven random operations against a reference model, the invariant checker after each step.
+
+The model is deliberately simple: free kilograms per account and final kilograms per state. Every
+rule applies the same command to the registry and, if the registry accepted it, to the model; every
+rejection must leave the registry unchanged. After each step the two must agree and I1-I7 (as
+implemented) must hold.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from sovcarbon.config import load_settings
+from sovcarbon.domain import invariants as inv
+from sovcarbon.domain.errors import RegistryError
+from sovcarbon.domain.model import Actor, Role
+from sovcarbon.services import cancellations, invariants, issuance, participants, projects, queries, retirements
+from sovcarbon.services import transfers as transfer_service
+from sovcarbon.services.auth import SYSTEM_ACTOR
+from sovcarbon.services.registry import Registry
+from sovcarbon.services.requests import (
+    AccountIn,
+    CancellationIn,
+    IssuanceIn,
+    ParticipantIn,
+    ProjectIn,
+    RetirementIn,
+    TransferIn,
+    ValidationIn,
+)
+
+APPROVER = Actor("key_hyp_approver", Role.REGISTRY_APPROVER, None, "approver")
+VVB = Actor("key_hyp_vvb", Role.VVB, None, "vvb")
+ACCOUNTS = 3
+quantities = st.one_of(st.integers(1, 3000), st.sampled_from([1, 999, 1000, 1001, 5000, 20_000]))
+
+
+class RegistryMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.reg = Registry(load_settings(data_dir=self.tmp.name,
+                                          database_url=f"sqlite:///{Path(self.tmp.name) / 'r.sqlite'}"))
+        participants.bootstrap(self.reg)
+        self.accounts: list[str] = []
+        self.free_kg: dict[str, int] = {}
+        self.final_kg = {"retired": 0, "cancelled": 0}
+        self.issued_kg = 0
+        self.vintage = 2021
+
+    def run(self, fn: Any, body: Any = None) -> dict[str, Any] | None:
+        before = self.head()
+        try:
+            return self.reg.execute(SYSTEM_ACTOR, "op", body.model_dump(mode="json") if body else {}, fn).body
+        except RegistryError:
+            assert self.head() == before, "a rejected command wrote to the journal"
+            return None
+
+    def head(self) -> int:
+        with self.reg.store.read() as uow:
+            return int(queries.journal_head(self.reg, uow)["seq"])
+
+    @initialize()
+    def setup(self) -> None:
+        reg = self.reg
+        par = self.run(lambda uow: participants.create_participant(reg, uow, SYSTEM_ACTOR, ParticipantIn(
+            name="p", kind="company", country="TH", kyc_status="verified")))
+        assert par is not None
+        for _ in range(ACCOUNTS):
+            acc = self.run(lambda uow: participants.open_account(reg, uow, SYSTEM_ACTOR, AccountIn(
+                participant_id=par["id"])))
+            assert acc is not None
+            self.accounts.append(acc["id"])
+            self.free_kg[acc["id"]] = 0
+        prj = self.run(lambda uow: projects.submit(reg, uow, SYSTEM_ACTOR, ProjectIn(
+            name="p", standard="T-VER", methodology="m", host_country="TH", proponent_id=par["id"],
+            crediting_period={"start": "2021-01-01", "end": "2099-12-31"},
+            location={"type": "Point", "coordinates": [100, 13]})))
+        assert prj is not None
+        self.run(lambda uow: projects.validate(reg, uow, VVB, prj["id"], ValidationIn()))
+        self.run(lambda uow: projects.register(reg, uow, SYSTEM_ACTOR, prj["id"]))
+        self.project_id = prj["id"]
+
+    @rule(tonnes=st.integers(1, 30), to=st.integers(0, ACCOUNTS - 1))
+    def issue(self, tonnes: int, to: int) -> None:
+        reg, acc = self.reg, self.accounts[to]
+        body = IssuanceIn(project_id=self.project_id, vintage=self.vintage, account_id=acc, quantity_kg=tonnes * 1000,
+                          monitoring_period={"start": f"{self.vintage}-01-01", "end": f"{self.vintage}-12-31"})
+        self.vintage += 1
+        iss = self.run(lambda uow: issuance.request(reg, uow, SYSTEM_ACTOR, body), body)
+        assert iss is not None
+        assert self.run(lambda uow: issuance.approve(reg, uow, APPROVER, iss["id"])) is not None
+        self.free_kg[acc] += tonnes * 1000
+        self.issued_kg += tonnes * 1000
+
+    @rule(src=st.integers(0, ACCOUNTS - 1), dst=st.integers(0, ACCOUNTS - 1), qty=quantities)
+    def transfer(self, src: int, dst: int, qty: int) -> None:
+        a, b, reg = self.accounts[src], self.accounts[dst], self.reg
+        body = TransferIn(from_account_id=a, to_account_id=b, quantity_kg=qty)
+        done = self.run(lambda uow: transfer_service.transfer(reg, uow, SYSTEM_ACTOR, body), body)
+        ok = a != b and qty <= self.free_kg[a]
+        assert (done is not None) == ok, (a, b, qty, self.free_kg)
+        if ok:
+            self.free_kg[a] -= qty
+            self.free_kg[b] += qty
+
+    @rule(src=st.integers(0, ACCOUNTS - 1), qty=quantities, purpose=st.sampled_from(["voluntary", "corsia"]))
+    def retire(self, src: int, qty: int, purpose: str) -> None:
+        a, reg = self.accounts[src], self.reg
+        body = RetirementIn(account_id=a, quantity_kg=qty, beneficiary={"name": "b", "country": "TH"},
+                            purpose=purpose, claim_year=2025)
+        done = self.run(lambda uow: retirements.retire(reg, uow, SYSTEM_ACTOR, body), body)
+        ok = qty <= self.free_kg[a] and purpose == "voluntary"  # standard T-VER never serves CORSIA
+        assert (done is not None) == ok
+        if ok:
+            self.free_kg[a] -= qty
+            self.final_kg["retired"] += qty
+
+    @rule(src=st.integers(0, ACCOUNTS - 1), qty=quantities)
+    def cancel(self, src: int, qty: int) -> None:
+        a, reg = self.accounts[src], self.reg
+        body = CancellationIn(account_id=a, quantity_kg=qty, reason="r")
+        req = self.run(lambda uow: cancellations.request(reg, uow, SYSTEM_ACTOR, body), body)
+        assert (req is not None) == (qty <= self.free_kg[a])
+        if req is not None:
+            assert self.run(lambda uow: cancellations.approve(reg, uow, APPROVER, req["id"])) is not None
+            self.free_kg[a] -= qty
+            self.final_kg["cancelled"] += qty
+
+    @invariant()
+    def agrees_with_model_and_invariants_hold(self) -> None:
+        if not self.accounts:
+            return
+        with self.reg.store.read() as uow:
+            for acc, free in self.free_kg.items():
+                assert queries.holdings(uow, SYSTEM_ACTOR, acc)["free_kg"] == free
+            supply = queries.supply(uow, None, None)
+            violations = inv.check(invariants.snapshot(uow))
+        assert supply["issued_kg"] == self.issued_kg and supply["balanced"]
+        assert supply["by_state_kg"]["retired"] == self.final_kg["retired"]
+        assert supply["by_state_kg"]["cancelled"] == self.final_kg["cancelled"]
+        assert not violations, violations
+
+    def teardown(self) -> None:
+        self.reg.store.dispose()
+        self.tmp.cleanup()
+
+
+TestRegistryMachine = RegistryMachine.TestCase
+TestRegistryMachine.settings = settings(max_examples=15, stateful_step_count=25, deadline=None,
+                                        suppress_health_check=list(HealthCheck))
