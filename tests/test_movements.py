@@ -192,3 +192,12 @@ def test_holdings_visibility(world: Api) -> None:
     assert error_code(world.get(f"/v1/accounts/{world.ids['foundation_acc']}/holdings", "company")) == 1005
     assert error_code(world.get(f"/v1/accounts/{world.ids['foundation_acc']}/holdings")) == 1001
     assert world.ok("GET", f"/v1/accounts/{world.ids['foundation_acc']}/holdings", "regulator")["free_kg"] == 9_000_000
+
+
+def test_two_ranges_inside_one_block_in_one_request(world: Api) -> None:
+    txn = world.ok("POST", "/v1/transfers", "proponent", {
+        "from_account_id": world.ids["foundation_acc"], "to_account_id": world.ids["company_acc"],
+        "serials": [serial(world, 500, 599), serial(world, 100, 199)]})
+    assert txn["quantity_kg"] == 200
+    assert sorted(b["serial"] for b in txn["blocks"]) == [serial(world, 100, 199), serial(world, 500, 599)]
+    assert world.ok("GET", f"/v1/serials/{serial(world, 300, 300)}", None)["account_id"] == world.ids["foundation_acc"]

@@ -76,3 +76,14 @@ def test_carve_conserves_every_kilogram(sizes: list[int], want: int) -> None:
     assert sum(b.quantity_kg for b in movement.created) == sum(b.quantity_kg for b in movement.consumed)
     # The moved kilograms are the lowest ones.
     assert sorted(b.first_kg for b in movement.moved)[0] == 1
+
+
+def test_two_ranges_inside_one_leaf() -> None:
+    from sovcarbon.domain.holdings import Pick
+
+    parent = block(1, 100)
+    movement = carve([Pick(parent, 60, 70), Pick(parent, 10, 20)], "txn_3", new_id, account_id="acc_b")
+    assert movement.consumed == [parent]
+    assert [(b.first_kg, b.last_kg, b.account_id) for b in movement.created] == [
+        (1, 9, "acc_a"), (10, 20, "acc_b"), (21, 59, "acc_a"), (60, 70, "acc_b"), (71, 100, "acc_a")]
+    assert movement.quantity_kg == 22

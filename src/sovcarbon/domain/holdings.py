@@ -107,23 +107,31 @@ def pick_by_serials(
 
 
 def carve(picks: list[Pick], txn_id: str, new_id: Callable[[], str], **change: object) -> Movement:
-    """Split each picked leaf into remainder(s) and the moved part, which gets ``change`` applied."""
+    """Split each picked leaf into the moved part(s), which get ``change`` applied, and the untouched rest.
+
+    A leaf may be picked more than once (e.g. two non-adjacent serial ranges inside one block): it is
+    consumed once and its children alternate between untouched gaps and moved parts, in serial order.
+    """
+    by_leaf: dict[str, list[Pick]] = {}
+    for pick in picks:
+        by_leaf.setdefault(pick.block.id, []).append(pick)
     consumed: list[Block] = []
     created: list[Block] = []
     moved: list[Block] = []
-    seen: set[str] = set()
-    for pick in picks:
-        block = pick.block
-        assert block.id not in seen, "a leaf may be picked once per movement"
-        seen.add(block.id)
+    for leaf_picks in by_leaf.values():
+        block = leaf_picks[0].block
         consumed.append(block)
-        if pick.first_kg > block.first_kg:
-            created.append(block.child(new_id(), txn_id, block.first_kg, pick.first_kg - 1))
-        mid = block.child(new_id(), txn_id, pick.first_kg, pick.last_kg, **change)
-        created.append(mid)
-        moved.append(mid)
-        if pick.last_kg < block.last_kg:
-            created.append(block.child(new_id(), txn_id, pick.last_kg + 1, block.last_kg))
-    # Postcondition: the children cover exactly the consumed parents (I1/I2 locally).
+        position = block.first_kg
+        for pick in sorted(leaf_picks, key=lambda p: p.first_kg):
+            assert position <= pick.first_kg <= pick.last_kg <= block.last_kg, "picks of one leaf overlap"
+            if pick.first_kg > position:
+                created.append(block.child(new_id(), txn_id, position, pick.first_kg - 1))
+            mid = block.child(new_id(), txn_id, pick.first_kg, pick.last_kg, **change)
+            created.append(mid)
+            moved.append(mid)
+            position = pick.last_kg + 1
+        if position <= block.last_kg:
+            created.append(block.child(new_id(), txn_id, position, block.last_kg))
+    # Postcondition: the children tile exactly the consumed parents (I1/I2 locally).
     assert sum(b.quantity_kg for b in created) == sum(b.quantity_kg for b in consumed)
     return Movement(consumed=consumed, created=created, moved=moved)
