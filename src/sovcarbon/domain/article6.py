@@ -1,0 +1,452 @@
+"""Article 6.2: Letters of Authorization (LoA), first transfer, corresponding adjustments, ITMO ids.
+
+Rules (RULES.md 5002, 6001-6005, I6), checked in this order where several apply:
+
+| rule | code |
+|---|---|
+| only a registry admin requests an LoA, an amendment or a revocation; a registry approver (or another admin) decides | 1002 |
+| the approver is not the requester (four-eyes) | 3003 SAME_APPROVER |
+| only a version awaiting approval is approved or rejected; one pending version per LoA at a time | 3002 APPROVAL_REQUIRED |
+| units are attached to, exported or used under an LoA that is granted (not pending, revoked or rejected) and valid on the day (inside its timeframe) | 3002 / 6001 NOT_AUTHORIZED |
+| only units of an exportable standard (Premium T-VER) can be authorized or exported; standard T-VER never | 5002 NOT_EXPORTABLE |
+| attached units are issued, held, of a vintage inside the LoA's timeframe and of a project the LoA names (when it names any) | 4001-4006 / 6001 |
+| a kilogram is under at most one LoA | 1003 |
+| the kilograms under an LoA never exceed its maximum quantity | 6002 AUTHORIZATION_EXCEEDED |
+| export, and use for OIMP (e.g. CORSIA), need every kilogram covered by a valid LoA | 6001 NOT_AUTHORIZED |
+| the purpose (NDC, OIMP and the named OIMP, e.g. CORSIA) is named in the LoA | 6003 PURPOSE_NOT_AUTHORIZED |
+| first-transferred units carry a corresponding adjustment: they cannot serve a domestic or NDC claim here | 6003 |
+| the acquiring Party and, when the LoA names entities, the acquiring or using entity are named in the LoA | 6004 PARTY_NOT_AUTHORIZED |
+| CORSIA use needs units labelled CORSIA-eligible (host attestation) | 5001 USE_NOT_ALLOWED |
+| revoke or reduce only what is not yet first-transferred: no revocation of first-transferred kg, no maximum below them | 6005 AUTHORIZATION_LOCKED |
+| an amendment keeps purposes, named OIMP, first-transfer event, cooperative approach, metric and CA method | 1003 |
+| an amendment keeps the maximum at or above the kilograms attached (detach by partial revocation first) | 6002 |
+
+First transfer (decision 2/CMA.3 annex I.A para 2(b)): once per kilogram, never undone, and a
+corresponding adjustment (vintage, quantity, method, authorization) in the same transaction (I6):
+
+| LoA purposes | action | first transfer? |
+|---|---|---|
+| NDC | export (first international transfer) | yes, unless already first-transferred |
+| OIMP, event "authorization" or "issuance" | attach (units become authorized issued units) | yes |
+| OIMP, event "use_or_cancellation" | use for OIMP here (retirement for oimp/corsia) | yes |
+| OIMP, event "use_or_cancellation" | export for OIMP | no: it happens at use abroad |
+
+This module is pure: it knows serial ranges, dates and LoA values, nothing of databases or HTTP.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from sovcarbon.domain import invariants as inv
+from sovcarbon.domain.errors import RegistryError
+from sovcarbon.domain.serials import KG_WIDTH, SerialRange, parse_serial
+from sovcarbon.domain.standards import RegistryProfile
+
+
+class LoaPurpose(StrEnum):
+    NDC = "ndc"
+    OIMP = "oimp"
+
+
+class FirstTransferEvent(StrEnum):
+    """For OIMP: the event the LoA names as first transfer (2/CMA.3 annex I.A para 2(b))."""
+
+    AUTHORIZATION = "authorization"
+    ISSUANCE = "issuance"
+    USE_OR_CANCELLATION = "use_or_cancellation"
+
+
+class LoaStatus(StrEnum):
+    PENDING_APPROVAL = "pending_approval"
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    REJECTED = "rejected"
+
+
+class VersionKind(StrEnum):
+    GRANT = "grant"
+    AMENDMENT = "amendment"
+    REVOCATION = "revocation"
+
+
+class VersionStatus(StrEnum):
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ActionType(StrEnum):
+    """AEF action types (6/CMA.4 annex II, actions table)."""
+
+    AUTHORIZATION = "authorization"
+    FIRST_TRANSFER = "first_transfer"
+    TRANSFER = "transfer"
+    ACQUISITION = "acquisition"
+    USE = "use"
+    CANCELLATION = "cancellation"
+    VOLUNTARY_CANCELLATION = "voluntary_cancellation"
+
+
+AEF_ACTION_LABELS = {
+    ActionType.AUTHORIZATION: "Authorization",
+    ActionType.FIRST_TRANSFER: "First transfer",
+    ActionType.TRANSFER: "Transfer",
+    ActionType.ACQUISITION: "Acquisition",
+    ActionType.USE: "Use",
+    ActionType.CANCELLATION: "Cancellation",
+    ActionType.VOLUNTARY_CANCELLATION: "Voluntary cancellation",
+}
+
+
+class CaMethod(StrEnum):
+    """How the Party applies corresponding adjustments (2/CMA.3 annex I.C paras 7-8)."""
+
+    INDICATIVE_TRAJECTORY = "indicative_multi_year_trajectory"
+    MULTI_YEAR_TRAJECTORY = "multi_year_trajectory"
+    MULTI_YEAR_BUDGET = "multi_year_budget"
+    AVERAGING = "averaging"
+
+
+class Label(StrEnum):
+    CORSIA_ELIGIBLE = "corsia_eligible"
+    ICVCM_CCP = "icvcm_ccp"
+
+
+CORSIA = "CORSIA"
+# Fields an amendment may not change: they define what was authorized and how it is accounted.
+FIXED_FIELDS = ("purposes", "oimp", "first_transfer_event", "cooperative_approach_id", "metric", "ca_method")
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    party: str
+    participant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Loa:
+    """The approved (current) version of an authorization, as the rules need it."""
+
+    id: str
+    version: int
+    status: LoaStatus
+    max_quantity_kg: int
+    purposes: frozenset[LoaPurpose]
+    oimp: tuple[str, ...]
+    first_transfer_event: FirstTransferEvent | None
+    parties: frozenset[str]
+    entities: tuple[Entity, ...]
+    timeframe_start: date
+    timeframe_end: date
+    project_ids: frozenset[str]
+    ca_method: CaMethod
+    cooperative_approach_id: str
+    body: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @staticmethod
+    def from_body(loa_id: str, version: int, status: str, body: dict[str, Any]) -> Loa:
+        tf = body["timeframe"]
+        return Loa(id=loa_id, version=version, status=LoaStatus(status), max_quantity_kg=int(body["max_quantity_kg"]),
+                   purposes=frozenset(LoaPurpose(p) for p in body["purposes"]),
+                   oimp=tuple(body.get("oimp") or ()),
+                   first_transfer_event=(FirstTransferEvent(body["first_transfer_event"])
+                                         if body.get("first_transfer_event") else None),
+                   parties=frozenset(body["authorized_parties"]),
+                   entities=tuple(Entity(e["name"], e["party"], e.get("participant_id"))
+                                  for e in body.get("authorized_entities") or ()),
+                   timeframe_start=date.fromisoformat(tf["start"]), timeframe_end=date.fromisoformat(tf["end"]),
+                   project_ids=frozenset(body.get("project_ids") or ()), ca_method=CaMethod(body["ca_method"]),
+                   cooperative_approach_id=body["cooperative_approach_id"], body=body)
+
+    def names_oimp(self, name: str) -> bool:
+        return any(o.casefold() == name.casefold() for o in self.oimp)
+
+
+# --- the shape of an LoA body ------------------------------------------------------------------------------
+def check_body(body: dict[str, Any], own_party: str) -> None:
+    """Cross-field rules of an LoA version that a schema cannot say (1003)."""
+    purposes = set(body["purposes"])
+    if LoaPurpose.OIMP in purposes:
+        if not body.get("oimp"):
+            raise RegistryError(1003, "an LoA for OIMP names the OIMP (e.g. CORSIA, other purposes)")
+        if not body.get("first_transfer_event"):
+            raise RegistryError(1003, "an LoA for OIMP names the event that counts as first transfer "
+                                      "(authorization, issuance or use_or_cancellation)")
+    elif body.get("oimp") or body.get("first_transfer_event"):
+        raise RegistryError(1003, "oimp and first_transfer_event apply only to an LoA for OIMP")
+    tf = body["timeframe"]
+    if tf["start"] > tf["end"]:
+        raise RegistryError(1003, "the LoA's timeframe starts after it ends", timeframe=tf)
+    for entity in body.get("authorized_entities") or ():
+        if entity["party"] not in body["authorized_parties"] and entity["party"] != own_party:
+            raise RegistryError(1003, f"authorized entity {entity['name']!r} belongs to a Party the LoA does not name",
+                                party=entity["party"])
+
+
+def check_amendment(current: dict[str, Any], new: dict[str, Any], *, first_transferred_kg: int, attached_kg: int,
+                    first_transferred_vintages: Iterable[int]) -> None:
+    changed = [f for f in FIXED_FIELDS if _norm(current.get(f)) != _norm(new.get(f))]
+    if changed:
+        raise RegistryError(1003, "an amendment cannot change what was authorized; grant a new LoA instead",
+                            fields=changed)
+    maximum = int(new["max_quantity_kg"])
+    if maximum < first_transferred_kg:
+        raise RegistryError(6005, "the maximum cannot drop below the kilograms already first-transferred",
+                            max_quantity_kg=maximum, first_transferred_kg=first_transferred_kg)
+    if maximum < attached_kg:
+        raise RegistryError(6002, "the maximum cannot drop below the kilograms attached; revoke units first",
+                            max_quantity_kg=maximum, attached_kg=attached_kg)
+    start, end = date.fromisoformat(new["timeframe"]["start"]), date.fromisoformat(new["timeframe"]["end"])
+    outside = sorted({v for v in first_transferred_vintages if not (start.year <= v <= end.year)})
+    if outside:
+        raise RegistryError(6005, "the timeframe cannot exclude vintages already first-transferred", vintages=outside)
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, list):
+        return sorted(str(v).casefold() for v in value)
+    return value
+
+
+# --- validity, units, purposes, parties --------------------------------------------------------------------
+def require_granted(loa: Loa) -> None:
+    if loa.status == LoaStatus.PENDING_APPROVAL:
+        raise RegistryError(3002, f"authorization {loa.id} is not granted yet", authorization_id=loa.id)
+    if loa.status != LoaStatus.ACTIVE:
+        raise RegistryError(6001, f"authorization {loa.id} is {loa.status}", authorization_id=loa.id,
+                            status=str(loa.status))
+
+
+def require_valid_on(loa: Loa, day: date) -> None:
+    require_granted(loa)
+    if not (loa.timeframe_start <= day <= loa.timeframe_end):
+        raise RegistryError(6001, f"authorization {loa.id} is not valid on {day.isoformat()}",
+                            authorization_id=loa.id, timeframe={"start": loa.timeframe_start.isoformat(),
+                                                                "end": loa.timeframe_end.isoformat()})
+
+
+def require_exportable(profile: RegistryProfile, standard_code: str, serial: str) -> None:
+    if not profile.standard(standard_code).exportable:
+        raise RegistryError(5002, f"{standard_code} units cannot leave the country or be authorized",
+                            standard=standard_code, serial=serial)
+
+
+def check_attach_unit(loa: Loa, project_id: str, vintage: int, serial: str) -> None:
+    if not (loa.timeframe_start.year <= vintage <= loa.timeframe_end.year):
+        raise RegistryError(6001, f"vintage {vintage} lies outside the timeframe of authorization {loa.id}",
+                            serial=serial, vintage=vintage)
+    if loa.project_ids and project_id not in loa.project_ids:
+        raise RegistryError(6001, f"authorization {loa.id} does not cover project {project_id}", serial=serial,
+                            project_id=project_id)
+
+
+def check_capacity(loa: Loa, attached_kg: int, adding_kg: int) -> None:
+    if attached_kg + adding_kg > loa.max_quantity_kg:
+        raise RegistryError(6002, f"authorization {loa.id} would pass its maximum quantity",
+                            max_quantity_kg=loa.max_quantity_kg, attached_kg=attached_kg, requested_kg=adding_kg)
+
+
+def check_purpose(loa: Loa, purpose: LoaPurpose, oimp_name: str | None = None) -> None:
+    if purpose not in loa.purposes:
+        raise RegistryError(6003, f"authorization {loa.id} does not authorize use for {purpose}",
+                            authorization_id=loa.id, purpose=str(purpose),
+                            authorized_purposes=sorted(str(p) for p in loa.purposes))
+    if oimp_name is not None and not loa.names_oimp(oimp_name):
+        raise RegistryError(6003, f"authorization {loa.id} does not name {oimp_name} among its OIMP",
+                            authorization_id=loa.id, oimp=list(loa.oimp))
+
+
+def check_acquirer(loa: Loa, party: str, entity_name: str) -> None:
+    if party not in loa.parties:
+        raise RegistryError(6004, f"authorization {loa.id} does not name Party {party}", authorization_id=loa.id,
+                            party=party, authorized_parties=sorted(loa.parties))
+    named = [e for e in loa.entities if e.party == party]
+    if loa.entities and not any(e.name.casefold() == entity_name.casefold() for e in named):
+        raise RegistryError(6004, f"authorization {loa.id} does not name entity {entity_name!r} of {party}",
+                            authorization_id=loa.id, entity=entity_name)
+
+
+def check_user(loa: Loa, participant_id: str, participant_name: str, own_party: str) -> None:
+    """Use for OIMP here: when the LoA names entities, the using holder must be one of them."""
+    if not loa.entities:
+        return
+    for e in loa.entities:
+        if e.participant_id == participant_id or (e.party == own_party and e.name.casefold() ==
+                                                  participant_name.casefold()):
+            return
+    raise RegistryError(6004, f"authorization {loa.id} does not name the using entity {participant_name!r}",
+                        authorization_id=loa.id, participant_id=participant_id)
+
+
+def first_transfer_at_attach(loa: Loa) -> FirstTransferEvent | None:
+    if LoaPurpose.OIMP in loa.purposes and loa.first_transfer_event in (FirstTransferEvent.AUTHORIZATION,
+                                                                         FirstTransferEvent.ISSUANCE):
+        return loa.first_transfer_event
+    return None
+
+
+def first_transfer_at_export(loa: Loa, purpose: LoaPurpose) -> bool:
+    return purpose == LoaPurpose.NDC
+
+
+def first_transfer_at_use(loa: Loa) -> bool:
+    return LoaPurpose.OIMP in loa.purposes and loa.first_transfer_event == FirstTransferEvent.USE_OR_CANCELLATION
+
+
+# --- serial-range arithmetic ---------------------------------------------------------------------------------
+def intersect(a: SerialRange, b: SerialRange) -> SerialRange | None:
+    if a.prefix != b.prefix:
+        return None
+    lo, hi = max(a.first_kg, b.first_kg), min(a.last_kg, b.last_kg)
+    return SerialRange(a.prefix, lo, hi) if lo <= hi else None
+
+
+def subtract(rng: SerialRange, others: Iterable[SerialRange]) -> list[SerialRange]:
+    """The parts of ``rng`` that none of ``others`` covers, in serial order."""
+    out: list[SerialRange] = []
+    pos = rng.first_kg
+    for o in sorted(x for x in others if x.prefix == rng.prefix):
+        if o.last_kg < pos or o.first_kg > rng.last_kg:
+            continue
+        if o.first_kg > pos:
+            out.append(SerialRange(rng.prefix, pos, o.first_kg - 1))
+        pos = max(pos, o.last_kg + 1)
+        if pos > rng.last_kg:
+            break
+    if pos <= rng.last_kg:
+        out.append(SerialRange(rng.prefix, pos, rng.last_kg))
+    return out
+
+
+def sweep(left: Sequence[tuple[SerialRange, Any]], right: Sequence[tuple[SerialRange, Any]]
+          ) -> list[tuple[SerialRange, Any, Any]]:
+    """All non-empty intersections of two lists of non-overlapping ranges (each sorted), in order."""
+    out: list[tuple[SerialRange, Any, Any]] = []
+    i = j = 0
+    while i < len(left) and j < len(right):
+        a, ta = left[i]
+        b, tb = right[j]
+        if (a.prefix, a.last_kg) < (b.prefix, b.first_kg):
+            i += 1
+            continue
+        if (b.prefix, b.last_kg) < (a.prefix, a.first_kg):
+            j += 1
+            continue
+        piece = intersect(a, b)
+        if piece is not None:
+            out.append((piece, ta, tb))
+        if (a.prefix, a.last_kg) <= (b.prefix, b.last_kg):
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+# --- ITMO identifiers ------------------------------------------------------------------------------------------
+_REGISTRY_ID_RE = re.compile(r"^[A-Z]{3}\d{2}$")
+_ITMO_RE = re.compile(r"^([A-Z]{3}\d{2})-([A-Z]{2}-[A-Z0-9]{2,8}-\d{5}-\d{4}-\d{3})-(\d{12})$")
+
+
+def itmo_registry_id(party_code: str, number: int = 1) -> str:
+    """The ITMO registry id: the Party's ISO alpha-3 code and two digits, e.g. THA01."""
+    rid = f"{party_code}{number:02d}"
+    if not _REGISTRY_ID_RE.match(rid):
+        raise RegistryError(1003, f"ITMO registry id {rid!r} is not three letters and two digits")
+    return rid
+
+
+def itmo_unique_id(registry_id: str, prefix: str, kg: int) -> str:
+    """One kilogram's ITMO unique id: registry id, serial prefix, kilogram index. Reversible."""
+    return f"{registry_id}-{prefix}-{kg:0{KG_WIDTH}d}"
+
+
+def itmo_ids(registry_id: str, rng: SerialRange) -> tuple[str, str]:
+    return itmo_unique_id(registry_id, rng.prefix, rng.first_kg), itmo_unique_id(registry_id, rng.prefix, rng.last_kg)
+
+
+def parse_itmo_unique_id(text: str) -> tuple[str, SerialRange]:
+    """(registry id, the one-kilogram serial range) of an ITMO unique id; 2002 if malformed."""
+    match = _ITMO_RE.match(text)
+    if match is None:
+        raise RegistryError(2002, "malformed ITMO unique id; expected PARTY(3)NN-<serial prefix>-KG(12)",
+                            itmo_id=text[:80])
+    kg = int(match.group(3))
+    rng = parse_serial(f"{match.group(2)}-{kg:0{KG_WIDTH}d}-{kg:0{KG_WIDTH}d}")
+    return match.group(1), rng
+
+
+# --- corresponding adjustments ---------------------------------------------------------------------------------
+def adjustments_by_vintage(pieces: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """Σ kg per vintage of (vintage, quantity_kg) pieces: one corresponding adjustment per vintage."""
+    out: dict[int, int] = defaultdict(int)
+    for vintage, qty in pieces:
+        assert qty > 0
+        out[vintage] += qty
+    return dict(sorted(out.items()))
+
+
+# --- invariant I6 ---------------------------------------------------------------------------------------------------
+SNAPSHOT_KEY = "article6"
+
+
+@dataclass(frozen=True)
+class Article6Facts:
+    """What I6 needs from the ledger (loaded by ``services.article6.load_snapshot``)."""
+
+    first_transfers: list[tuple[str, int, int, int, str, str]]  # prefix, first, last, vintage, ca_id, loa_id
+    adjustments: list[tuple[str, int, int, str]]  # ca id, vintage, quantity_kg, loa_id
+    coverage: list[tuple[str, int, int, str]]  # active coverage: prefix, first, last, loa_id
+
+
+def check_i6(snapshot: inv.LedgerSnapshot) -> list[inv.Violation]:
+    facts: Article6Facts | None = snapshot.extra.get(SNAPSHOT_KEY)
+    if facts is None:
+        return []
+    out: list[inv.Violation] = []
+    ft_by_vintage: dict[int, int] = defaultdict(int)
+    ft_by_ca: dict[str, int] = defaultdict(int)
+    by_prefix: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for prefix, first, last, vintage, ca_id, _loa in facts.first_transfers:
+        ft_by_vintage[vintage] += last - first + 1
+        ft_by_ca[ca_id] += last - first + 1
+        by_prefix[prefix].append((first, last))
+    ca_by_vintage: dict[int, int] = defaultdict(int)
+    ca_qty: dict[str, int] = {}
+    for ca_id, vintage, qty, _loa in facts.adjustments:
+        ca_by_vintage[vintage] += qty
+        ca_qty[ca_id] = qty
+    for vintage in sorted(set(ft_by_vintage) | set(ca_by_vintage)):
+        if ft_by_vintage.get(vintage, 0) != ca_by_vintage.get(vintage, 0):
+            out.append(inv.Violation("I6", f"vintage {vintage}: corresponding adjustments "
+                                           f"{ca_by_vintage.get(vintage, 0)} kg != first-transferred "
+                                           f"{ft_by_vintage.get(vintage, 0)} kg"))
+    for ca_id in sorted(set(ft_by_ca) | set(ca_qty)):
+        if ft_by_ca.get(ca_id, 0) != ca_qty.get(ca_id, 0):
+            out.append(inv.Violation("I6", f"adjustment {ca_id} is {ca_qty.get(ca_id, 0)} kg but its first "
+                                           f"transfers are {ft_by_ca.get(ca_id, 0)} kg"))
+    for prefix, ranges in by_prefix.items():
+        ranges.sort()
+        for (_f1, l1), (f2, l2) in zip(ranges, ranges[1:], strict=False):
+            if f2 <= l1:
+                out.append(inv.Violation("I6", f"{prefix}: kilograms {f2}..{min(l1, l2)} first-transferred twice"))
+    covered: dict[str, list[tuple[SerialRange, str]]] = defaultdict(list)
+    for prefix, first, last, loa_id in facts.coverage:
+        covered[prefix].append((SerialRange(prefix, first, last), loa_id))
+    for prefix, first, last, _vintage, _ca, loa_id in facts.first_transfers:
+        rng = SerialRange(prefix, first, last)
+        mine = [r for r, owner in covered.get(prefix, []) if owner == loa_id]
+        if subtract(rng, mine):
+            out.append(inv.Violation("I6", f"first-transferred {rng} is not under its authorization {loa_id}"))
+    return out
+
+
+if check_i6 not in inv.EXTRA_CHECKS:
+    inv.EXTRA_CHECKS.append(check_i6)
