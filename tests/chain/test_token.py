@@ -519,3 +519,20 @@ def test_revert_messages_of_different_nodes_map_to_codes() -> None:
     assert parse_revert("('execution reverted: 4006:frozen', '0x08c379a0')") == (4006, "frozen")
     assert parse_revert("execution reverted")[0] == 7002
     assert abi_encode(["uint256"], [1])  # eth_abi is the encoder the adapter uses
+
+
+def test_lot_figures_reads_many_lots_in_one_call(world: TokenWorld) -> None:
+    """The batch view used by reconciliation agrees with lotInfo lot by lot, beyond one batch of 256."""
+    token = world.token
+    holder = world.new_holder(gas=False)
+    lots = [world.new_lot(1000) for _ in range(3)]
+    token.mint(world.op(), holder.address, lots[1], 700)
+    token.freeze_lot(world.op(), lots[2])
+    unknown = 987_654_321
+    figures = token.lot_figures([*lots, unknown] * 100)
+    assert len(figures) == 400
+    for lot, fig in zip(lots, figures[:3], strict=True):
+        info = token.lot_info(lot)
+        assert fig == (info.total_supply_kg, info.retired_kg, info.redeemed_kg, info.frozen)
+    assert figures[1] == (700, 0, 0, False) and figures[2][3] is True
+    assert figures[3] == (0, 0, 0, False) and figures[4:8] == figures[0:4]

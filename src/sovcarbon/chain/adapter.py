@@ -71,6 +71,7 @@ GAS_LIMITS: Mapping[str, int] = {
 }
 DEFAULT_GAS_LIMIT: int = 300_000
 MAX_LOG_RANGE_BLOCKS: int = 5_000
+LOT_FIGURES_BATCH = 256  # the contract's lotFigures bound
 _REVERT_CODE = re.compile(r"(?<!\d)(\d{4}):\s*([^'\"\n]*)")
 _NONCE_ERROR = re.compile(r"nonce", re.IGNORECASE)
 _FEE_ERROR = re.compile(r"underpriced|fee cap|max fee per gas less than|base ?fee", re.IGNORECASE)
@@ -596,6 +597,14 @@ class CarbonTokenChain:
         return LotInfo(
             lot_id, bool(is_open), int(immobilized), int(supply), int(retired), int(redeemed), bool(frozen)
         )
+
+    def lot_figures(self, lot_ids: Sequence[int], block: int | str = "latest") -> list[tuple[int, int, int, bool]]:
+        """(total supply, retired, redeemed, frozen) of many lots at one block, in calls of up to 256 lots."""
+        out: list[tuple[int, int, int, bool]] = []
+        for start in range(0, len(lot_ids), LOT_FIGURES_BATCH):
+            (rows,) = self.call("lotFigures", [list(lot_ids[start:start + LOT_FIGURES_BATCH])], block)
+            out.extend((int(r[0]), int(r[1]), int(r[2]), bool(r[3])) for r in rows)
+        return out
 
     def is_processed(self, op_id: bytes | str) -> bool:
         return bool(self.call("processed", [_op_id_bytes(op_id)])[0])

@@ -525,6 +525,19 @@ def freeBalanceOf(holder: address, lot_id: uint256) -> uint256:
 
 @view
 @external
+def lotFigures(lot_ids: DynArray[uint256, 256]) -> DynArray[uint256[4], 256]:
+    """@notice per lot [total_supply, retired, redeemed, frozen (1/0)]: reconciliation reads 256 lots per call"""
+    out: DynArray[uint256[4], 256] = []
+    for lot_id: uint256 in lot_ids:
+        frozen: uint256 = 0
+        if self.lotFrozen[lot_id]:
+            frozen = 1
+        out.append([self.totalSupply[lot_id], self.retiredSupply[lot_id], self.redeemedSupply[lot_id], frozen])
+    return out
+
+
+@view
+@external
 def lotInfo(lot_id: uint256) -> (bool, uint256, uint256, uint256, uint256, bool):
     """@notice (open, immobilized_kg, total_supply, retired, redeemed, frozen)"""
     return (

@@ -1,0 +1,126 @@
+"""Token resources: onboarding token holders, tokenization, lots, reconciliation and the bridge's queues.
+Each handler: authenticate, call one service (``services.tokens``) or the registry's bridge."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy import or_, select
+
+from sovcarbon.api.deps import ActorDep, IdemDep, PageDep, RegistryDep
+from sovcarbon.api.routes_core import IdPath, command
+from sovcarbon.bridge import Bridge, attached
+from sovcarbon.bridge.events import dead_letter_view
+from sovcarbon.bridge.reconcile import latest_reports
+from sovcarbon.domain.access import require_role
+from sovcarbon.domain.errors import RegistryError
+from sovcarbon.domain.model import Actor, Role
+from sovcarbon.services import queries, tokens
+from sovcarbon.services.registry import Registry
+from sovcarbon.services.token_requests import DeadLetterStatus, OutboxStatus, TokenHolderIn, TokenizationIn
+from sovcarbon.store import token_tables as tt
+
+router = APIRouter(prefix="/v1")
+OPERATORS = [Role.REGISTRY_ADMIN, Role.REGISTRY_APPROVER, Role.REGULATOR]
+
+
+def _bridge(reg: Registry) -> Bridge:
+    bridge = attached(reg)
+    if bridge is None:
+        raise RegistryError(1003, "no chain is attached to this registry (start it with `sovcarbon serve`)")
+    return bridge
+
+
+def _lot_scope(actor: Actor) -> list[Any]:
+    if actor.role in queries.READ_ALL_ROLES:
+        return []
+    c = tt.token_lots.c
+    return [or_(c.holder_participant_id == actor.participant_id, c.intermediary_id == actor.participant_id)]
+
+
+@router.post("/token-holders", status_code=201, tags=["tokens"])
+def onboard_holder(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: TokenHolderIn) -> JSONResponse:
+    """A licensed intermediary onboards a KYC'd holder it serves; the chain's identity registry follows."""
+    return command(reg, actor, "onboard_token_holder", body.model_dump(mode="json"),
+                   lambda uow: tokens.onboard_holder(reg, uow, actor, body), key)
+
+
+@router.post("/tokenizations", status_code=201, tags=["tokens"])
+def tokenize(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: TokenizationIn) -> JSONResponse:
+    """Immobilize units in the intermediary's custody account as a lot; the bridge mints 1 token per kg."""
+    return command(reg, actor, "tokenize", body.model_dump(mode="json"),
+                   lambda uow: tokens.tokenize(reg, uow, actor, body), key)
+
+
+@router.get("/lots", tags=["tokens"])
+def list_lots(reg: RegistryDep, actor: ActorDep, page: PageDep) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        return tokens.list_lots(uow, limit=page.limit, cursor=page.cursor, where=_lot_scope(actor))
+
+
+@router.get("/lots/{lot_id}", tags=["tokens"])
+def get_lot(reg: RegistryDep, actor: ActorDep, lot_id: IdPath) -> dict[str, Any]:
+    """A lot with its serials, blocks, token holders (mirrored from chain events) and outbox rows."""
+    with reg.store.read() as uow:
+        if uow.conn.execute(select(tt.token_lots.c.id).where(tt.token_lots.c.id == lot_id, *_lot_scope(actor))
+                            ).first() is None:
+            raise RegistryError(7003, f"lot {lot_id} not found", lot_id=lot_id)
+        view = tokens.lot_view(uow, lot_id, with_blocks=True)
+    bridge = attached(reg)
+    if bridge is not None:
+        info = bridge.token.lot_info(int(view["chain_lot_id"]))
+        view["chain"] = {"open": info.open, "total_supply_kg": info.total_supply_kg, "retired_kg": info.retired_kg,
+                         "redeemed_kg": info.redeemed_kg, "frozen": info.frozen, "contract": bridge.token.address}
+    return view
+
+
+@router.post("/reconciliation", tags=["tokens"])
+def reconcile(reg: RegistryDep, actor: ActorDep) -> dict[str, Any]:
+    """Compare every lot with the chain (I4). A mismatch freezes the lot here and on chain and is reported
+    with code 7001; nothing is corrected."""
+    require_role(actor, [Role.REGISTRY_ADMIN], "run a reconciliation")
+    return _bridge(reg).reconcile()
+
+
+@router.get("/reconciliation", tags=["tokens"])
+def reconciliation_reports(reg: RegistryDep, actor: ActorDep,
+                           limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
+    require_role(actor, OPERATORS, "read reconciliation reports")
+    return {"data": latest_reports(reg, limit), "next_cursor": None}
+
+
+@router.get("/bridge", tags=["tokens"])
+def bridge_status(reg: RegistryDep, actor: ActorDep) -> dict[str, Any]:
+    require_role(actor, OPERATORS, "read the bridge status")
+    return _bridge(reg).status()
+
+
+@router.get("/bridge/outbox", tags=["tokens"])
+def bridge_outbox(reg: RegistryDep, actor: ActorDep, page: PageDep,
+                  status: OutboxStatus | None = None) -> dict[str, Any]:
+    require_role(actor, OPERATORS, "read the bridge outbox")
+    where = [] if status is None else [tt.token_outbox.c.status == status]
+    with reg.store.read() as uow:
+        rows, nxt = uow.repo.page(tt.token_outbox, limit=page.limit, cursor=page.cursor, where=where)
+        return {"data": [tokens.outbox_view(r) for r in rows], "next_cursor": nxt}
+
+
+@router.get("/bridge/dead-letters", tags=["tokens"])
+def dead_letters(reg: RegistryDep, actor: ActorDep, page: PageDep,
+                 status: DeadLetterStatus | None = None) -> dict[str, Any]:
+    require_role(actor, OPERATORS, "read the bridge's dead letters")
+    where = [] if status is None else [tt.token_dead_letters.c.status == status]
+    with reg.store.read() as uow:
+        rows, nxt = uow.repo.page(tt.token_dead_letters, limit=page.limit, cursor=page.cursor, where=where)
+        return {"data": [dead_letter_view(r) for r in rows], "next_cursor": nxt}
+
+
+@router.post("/bridge/dead-letters/{dead_letter_id}/retry", tags=["tokens"])
+def retry_dead_letter(reg: RegistryDep, actor: ActorDep, dead_letter_id: IdPath) -> dict[str, Any]:
+    """Apply a dead-lettered chain event now (after the cause was fixed); it stays listed until it applies."""
+    require_role(actor, [Role.REGISTRY_ADMIN], "retry dead letters")
+    bridge = _bridge(reg)
+    with bridge.cycle_lock:
+        return bridge.events.retry(dead_letter_id)

@@ -1,0 +1,194 @@
+"""The event consumer: chain events become NR changes exactly once, in chain order, never skipped.
+
+- A persisted cursor (``token_event_cursor``) names the next block to read, per contract.
+- Each event is applied in ONE NR transaction together with its ``token_events`` row, keyed by
+  (tx hash, log index): re-reading a block after a crash finds the row and applies nothing twice.
+- ``Retired`` retires exact serials of the lot (lowest first) with the chain tx as evidence;
+  ``Redeemed`` releases the lowest serials into the NR account named on chain; ``TransferSingle``
+  (mint, transfer, burn) updates the token balances mirror.
+- An event whose effect fails a rule goes to ``token_dead_letters`` with its attempts and last error, in
+  its own transaction, before the cursor moves past it; dead letters are retried (each cycle, with a
+  pause, and on demand) and listed until they apply. Database or chain outages are not dead letters:
+  they stop the cycle and the cursor stays.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import select, update
+
+from sovcarbon.bridge.faults import fault
+from sovcarbon.chain import CarbonTokenChain, ChainEvent
+from sovcarbon.domain.errors import RegistryError
+from sovcarbon.domain.ids import new_id
+from sovcarbon.services import tokens
+from sovcarbon.services.registry import Registry
+from sovcarbon.store import token_tables as tt
+from sovcarbon.store.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+EVENT_NAMES = ("TransferSingle", "Retired", "Redeemed")
+MAX_BLOCKS_PER_READ = 2_000
+DEAD_LETTER_RETRY_S = 5.0
+OPEN, RESOLVED = "open", "resolved"
+# Failures that are the event's own (a rule said no): parked as dead letters. Anything else (the
+# database or the chain is down) propagates and the cursor stays where it is.
+EVENT_FAILURES = (RegistryError, ValueError, KeyError, TypeError)
+
+
+def event_record(event: ChainEvent) -> dict[str, Any]:
+    """The event as plain JSON values (what a dead letter keeps to be applied later)."""
+    record = asdict(event)
+    record["args"] = {k: v for k, v in dict(event.args).items() if isinstance(v, str | int | bool)}
+    return record
+
+
+class EventConsumer:
+    def __init__(self, reg: Registry, token: CarbonTokenChain, start_block: int) -> None:
+        self.reg = reg
+        self.token = token
+        self.start_block = start_block
+        self._last_try_s: dict[str, float] = {}
+
+    # ------------------------------------------------------------------------------------ cursor
+    def cursor(self) -> int:
+        """The next block to read (created at the contract's deployment block on first use)."""
+        c = tt.token_event_cursor.c
+        with self.reg.store.read() as uow:
+            value = uow.conn.execute(select(c.next_block).where(c.contract_address == self.token.address)).scalar()
+        if value is not None:
+            return int(value)
+        with self.reg.store.write() as uow:
+            if uow.conn.execute(select(c.next_block).where(c.contract_address == self.token.address)).first() is None:
+                uow.repo.insert(tt.token_event_cursor, contract_address=self.token.address,
+                                next_block=self.start_block, updated_at=uow.now)
+        return self.start_block
+
+    def _save_cursor(self, next_block: int) -> None:
+        c = tt.token_event_cursor.c
+        with self.reg.store.write() as uow:
+            uow.conn.execute(update(tt.token_event_cursor).where(c.contract_address == self.token.address)
+                             .values(next_block=next_block, updated_at=uow.now))
+
+    # ------------------------------------------------------------------------------------ consuming
+    def consume(self, max_blocks: int = MAX_BLOCKS_PER_READ) -> int:
+        """Apply the events of the blocks after the cursor (up to ``max_blocks``); returns events handled."""
+        start = self.cursor()
+        head = self.token.block_number()
+        if start > head:
+            return 0
+        end = min(head, start + max_blocks - 1)
+        events = self.token.get_events(start, end, names=EVENT_NAMES)
+        fault("after_events_read")
+        for event in events:
+            self.handle(event_record(event))
+        self._save_cursor(end + 1)
+        fault("after_cursor_saved")
+        return len(events)
+
+    def handle(self, event: Mapping[Any, Any]) -> bool:
+        """Apply one event once; park it as a dead letter if a rule refuses it. True if applied now."""
+        try:
+            with self.reg.store.write() as uow:
+                if self._seen(uow, event):
+                    return False
+                self._apply(uow, event)
+            fault("after_event_applied", str(event["name"]))
+            return True
+        except EVENT_FAILURES as exc:
+            self._park(event, exc)
+            fault("after_dead_letter", str(event["name"]))
+            return False
+
+    def _seen(self, uow: UnitOfWork, event: Mapping[Any, Any]) -> bool:
+        key = (str(event["tx_hash"]), int(event["log_index"]))
+        c, d = tt.token_events.c, tt.token_dead_letters.c
+        if uow.conn.execute(select(c.tx_hash).where(c.tx_hash == key[0], c.log_index == key[1])).first():
+            return True
+        return uow.conn.execute(select(d.id).where(d.tx_hash == key[0], d.log_index == key[1])).first() is not None
+
+    def _apply(self, uow: UnitOfWork, event: Mapping[Any, Any]) -> None:
+        name = str(event["name"])
+        txn_id: str | None = None
+        seq: int | None = None
+        if name == "Retired":
+            txn_id, seq = tokens.apply_retired(self.reg, uow, event)
+        elif name == "Redeemed":
+            txn_id, seq = tokens.apply_redeemed(self.reg, uow, event)
+        elif name == "TransferSingle":
+            tokens.apply_transfer(uow, int(event["lot_id"]), event.get("sender"), event.get("receiver"),
+                                  int(event["amount_kg"]))
+        uow.repo.insert(tt.token_events, tx_hash=str(event["tx_hash"]), log_index=int(event["log_index"]),
+                        name=name, block_number=int(event["block_number"]), chain_lot_id=event.get("lot_id"),
+                        applied_txn=txn_id, journal_seq=seq, applied_at=uow.now)
+
+    def _park(self, event: Mapping[Any, Any], exc: Exception) -> None:
+        error = f"{exc.code} {exc.name}: {exc.message}" if isinstance(exc, RegistryError) else repr(exc)
+        log.warning("chain event %s %s#%s parked as a dead letter: %s", event["name"], event["tx_hash"],
+                    event["log_index"], error)
+        with self.reg.store.write() as uow:
+            if self._seen(uow, event):
+                return
+            uow.repo.insert(tt.token_dead_letters, id=new_id("evt"), tx_hash=str(event["tx_hash"]),
+                            log_index=int(event["log_index"]), name=str(event["name"]),
+                            block_number=int(event["block_number"]), chain_lot_id=event.get("lot_id"),
+                            event=json.dumps(dict(event), sort_keys=True), status=OPEN, attempts=1,
+                            last_error=error[:2000], created_at=uow.now, updated_at=uow.now)
+            uow.append("chain_event_dead_lettered", {"tx_hash": event["tx_hash"], "log_index": event["log_index"],
+                                                     "name": event["name"], "error": error[:500]})
+
+    # ------------------------------------------------------------------------------------ dead letters
+    def retry_due(self) -> int:
+        """Retry open dead letters not tried in the last ``DEAD_LETTER_RETRY_S``; returns how many applied."""
+        d = tt.token_dead_letters.c
+        with self.reg.store.read() as uow:
+            ids = list(uow.conn.execute(select(d.id).where(d.status == OPEN).order_by(d.block_number, d.log_index))
+                       .scalars())
+        now_s = time.monotonic()
+        applied = 0
+        for dead_id in ids:
+            if now_s - self._last_try_s.get(dead_id, -DEAD_LETTER_RETRY_S) < DEAD_LETTER_RETRY_S:
+                continue
+            if self.retry(dead_id)["status"] == RESOLVED:
+                applied += 1
+        return applied
+
+    def retry(self, dead_letter_id: str) -> dict[str, Any]:
+        """Apply a dead letter now: on success it is resolved (and consumed) in the same transaction."""
+        self._last_try_s[dead_letter_id] = time.monotonic()
+        d = tt.token_dead_letters.c
+        with self.reg.store.read() as uow:
+            row = uow.conn.execute(select(tt.token_dead_letters).where(d.id == dead_letter_id)).mappings().first()
+        if row is None:
+            raise RegistryError(1005, f"dead letter {dead_letter_id} not found", id=dead_letter_id)
+        if row["status"] == RESOLVED:
+            return dead_letter_view(row)
+        event = json.loads(row["event"])
+        try:
+            with self.reg.store.write() as uow:
+                self._apply(uow, event)
+                uow.conn.execute(update(tt.token_dead_letters).where(d.id == dead_letter_id)
+                                 .values(status=RESOLVED, attempts=int(row["attempts"]) + 1, updated_at=uow.now))
+        except EVENT_FAILURES as exc:
+            error = f"{exc.code} {exc.name}: {exc.message}" if isinstance(exc, RegistryError) else repr(exc)
+            with self.reg.store.write() as uow:
+                uow.conn.execute(update(tt.token_dead_letters).where(d.id == dead_letter_id)
+                                 .values(attempts=int(row["attempts"]) + 1, last_error=error[:2000],
+                                         updated_at=uow.now))
+        with self.reg.store.read() as uow:
+            return dead_letter_view(uow.conn.execute(select(tt.token_dead_letters).where(d.id == dead_letter_id))
+                                    .mappings().one())
+
+
+def dead_letter_view(r: Mapping[Any, Any]) -> dict[str, Any]:
+    return dict(id=r["id"], tx_hash=r["tx_hash"], log_index=r["log_index"], name=r["name"],
+                block_number=r["block_number"], chain_lot_id=r["chain_lot_id"], event=json.loads(r["event"]),
+                status=r["status"], attempts=r["attempts"], last_error=r["last_error"], created_at=r["created_at"],
+                updated_at=r["updated_at"])

@@ -1,0 +1,208 @@
+"""The outbox worker: sends the chain operations the NR committed, in order, exactly once in effect.
+
+Protocol for one row (``token_outbox``), oldest first; a row that cannot progress stops the drain so
+that later rows (a mint after its holder's identity) never overtake it:
+
+1. ``pending``: sign the call (its op id is the row's), record ``sent`` + the tx hash and COMMIT, then
+   send. A crash before the commit leaves the row pending (nothing left the process); a crash after it
+   leaves a known tx hash to look up.
+2. wait for the receipt; commit ``confirmed`` together with the NR effect (a lot becomes active).
+3. a revert commits ``failed`` with 7002 and the NR compensation in one transaction (a lot's units go
+   back to the holder); never half-done.
+4. on restart a ``sent`` row is resolved by its receipt, or by asking the contract whether its op id was
+   used (``processed``); if neither, the call never reached the chain and is signed and sent again. The
+   contract accepts an op id once (a second send reverts 1004), so a re-sent mint can never double-mint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+from sqlalchemy import select
+from sqlalchemy.engine import RowMapping
+from web3.exceptions import TransactionNotFound
+
+from sovcarbon.bridge.faults import fault
+from sovcarbon.chain import CarbonTokenChain, ChainRejected
+from sovcarbon.services import tokens
+from sovcarbon.services.registry import Registry
+from sovcarbon.store import token_tables as tt
+
+log = logging.getLogger(__name__)
+
+MAX_SEND_ATTEMPTS = 8  # sends refused without a mined tx (fees, funds) before the row fails for good
+OP_USED = 1004  # the contract's "op_id used": the operation already happened
+HOLDER_GAS_WEI = 10**17
+
+
+class ChainBusy(RuntimeError):
+    """The chain did not answer (or not yet): the row stays where it is and is tried again later."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # confirmed | reverted | unknown
+    block_number: int | None = None
+    code: int = 0
+    reason: str = ""
+
+
+class OutboxWorker:
+    def __init__(self, reg: Registry, token: CarbonTokenChain, *, fund_holders_wei: int = HOLDER_GAS_WEI) -> None:
+        self.reg = reg
+        self.token = token
+        self.fund_holders_wei = fund_holders_wei
+
+    # ------------------------------------------------------------------------------------ driving
+    def drain(self, max_rows: int = 200) -> int:
+        """Process rows in order until none is left, one cannot progress, or ``max_rows`` were done."""
+        done = 0
+        while done < max_rows:
+            row = self._next_row()
+            if row is None:
+                break
+            self.process(row)
+            done += 1
+        return done
+
+    def _next_row(self) -> RowMapping | None:
+        c = tt.token_outbox.c
+        with self.reg.store.read() as uow:
+            return uow.conn.execute(select(tt.token_outbox).where(c.status.in_([tokens.PENDING, tokens.SENT]))
+                                    .order_by(c.seq).limit(1)).mappings().first()
+
+    def process(self, row: RowMapping) -> None:
+        op_id = str(row["op_id"])
+        if row["status"] == tokens.SENT:
+            outcome = self._resolve(row)
+            if outcome.status == "confirmed":
+                self._confirm(row, row["tx_hash"], outcome.block_number)
+                return
+            if outcome.status == "reverted":
+                self._fail(row, outcome.code, outcome.reason)
+                return
+        elif self._processed(op_id):  # done by a send whose hash was never recorded (re-signed, then crash)
+            self._confirm(row, row["tx_hash"], None)
+            return
+        fault("after_outbox_commit", row["kind"])
+        self._send(row)
+
+    # ------------------------------------------------------------------------------------ steps
+    def _send(self, row: RowMapping) -> None:
+        function, args = self._call(row)
+        with self.token.send_lock:  # the bridge key's nonces: sign and send in one order
+            signed = self.token.sign_call(function, args)
+            with self.reg.store.write() as uow:
+                tokens.set_outbox(uow, row["id"], status=tokens.SENT, tx_hash=signed.tx_hash,
+                                  attempts=int(row["attempts"]) + 1, last_error=None)
+            fault("after_tx_hash_recorded", row["kind"])
+            try:
+                tx_hash = self.token.send_signed(signed)
+            except ChainRejected as exc:
+                self._on_send_error(row, exc)
+                return
+        if tx_hash != signed.tx_hash:  # re-signed after a nonce conflict: remember the hash really sent
+            with self.reg.store.write() as uow:
+                tokens.set_outbox(uow, row["id"], tx_hash=tx_hash)
+        fault("after_send", row["kind"])
+        try:
+            result = self.token.wait_receipt(tx_hash)
+        except ChainRejected as exc:
+            outcome = self._resolve({**row, "tx_hash": tx_hash})
+            if outcome.status == "unknown":
+                raise ChainBusy(f"no receipt for {tx_hash} yet: {exc.reason}") from exc
+            if outcome.status == "reverted":
+                self._fail(row, outcome.code, outcome.reason)
+                return
+            result_block = outcome.block_number
+        else:
+            result_block = result.block_number
+        fault("after_receipt", row["kind"])
+        self._confirm(row, tx_hash, result_block)
+
+    def _on_send_error(self, row: RowMapping, exc: ChainRejected) -> None:
+        """The node refused or reverted at submission (an auto-mining node executes on send)."""
+        if exc.code == OP_USED:
+            self._confirm(row, None, None)
+            return
+        outcome = self._resolve({**row, "tx_hash": exc.tx_hash or row["tx_hash"]})
+        if outcome.status == "confirmed":
+            self._confirm(row, exc.tx_hash, outcome.block_number)
+        elif outcome.status == "reverted":
+            self._fail(row, outcome.code, outcome.reason)
+        elif int(row["attempts"]) + 1 >= MAX_SEND_ATTEMPTS:
+            self._fail(row, exc.code, f"refused {MAX_SEND_ATTEMPTS} times: {exc.reason}")
+        else:  # refused without a trace on chain (fee, funds, transport): back to pending, tried again
+            with self.reg.store.write() as uow:
+                tokens.set_outbox(uow, row["id"], status=tokens.PENDING, last_error=f"{exc.code}: {exc.reason}")
+            raise ChainBusy(f"chain refused {row['kind']} {row['id']}: {exc.code} {exc.reason}") from exc
+
+    def _resolve(self, row: Mapping[Any, Any]) -> Outcome:
+        """What became of a sent row: its receipt if the tx is known, else whether its op id was used."""
+        tx_hash = row["tx_hash"]
+        receipt: Mapping[Any, Any] | None = None
+        if tx_hash:
+            try:
+                receipt = self.token.w3.eth.get_transaction_receipt(tx_hash)
+            except TransactionNotFound:
+                receipt = None
+            except Exception as exc:  # transport errors of any provider
+                raise ChainBusy(f"cannot read receipt {tx_hash}: {exc}") from exc
+        if receipt is not None and int(receipt["status"]) == 1:
+            return Outcome("confirmed", int(receipt["blockNumber"]))
+        if self._processed(str(row["op_id"])):
+            return Outcome("confirmed", int(receipt["blockNumber"]) if receipt is not None else None)
+        if receipt is None:
+            return Outcome("unknown")
+        try:
+            self.token.wait_receipt(str(tx_hash), timeout_s=1.0)
+        except ChainRejected as exc:
+            return Outcome("reverted", int(receipt["blockNumber"]), exc.code, exc.reason)
+        return Outcome("confirmed", int(receipt["blockNumber"]))
+
+    def _processed(self, op_id: str) -> bool:
+        try:
+            return self.token.is_processed(op_id)
+        except ChainRejected as exc:
+            raise ChainBusy(f"cannot ask the contract about op {op_id}: {exc.reason}") from exc
+
+    def _confirm(self, row: RowMapping, tx_hash: str | None, block_number: int | None) -> None:
+        with self.reg.store.write() as uow:
+            tokens.confirm(uow, row["id"], tx_hash, block_number)
+        fault("after_confirm", row["kind"])
+        payload = json.loads(row["payload"])
+        if row["kind"] == "set_identity" and payload["kyc_verified"] and self.fund_holders_wei:
+            self._fund(payload["holder"])
+
+    def _fail(self, row: RowMapping, code: int, reason: str) -> None:
+        log.warning("chain rejected %s %s: %s %s", row["kind"], row["id"], code, reason)
+        with self.reg.store.write() as uow:
+            tokens.fail(uow, row["id"], code, reason)
+
+    def _fund(self, address: str) -> None:
+        """Holders sign their own transfers, retirements and redemptions: give them gas once."""
+        if int(self.token.w3.eth.get_balance(to_checksum_address(address))) < self.fund_holders_wei // 2:
+            self.token.fund_gas(address, self.fund_holders_wei)
+
+    def _call(self, row: RowMapping) -> tuple[str, list[Any]]:
+        p = json.loads(row["payload"])
+        op = bytes.fromhex(str(row["op_id"]).removeprefix("0x"))
+        kind = row["kind"]
+        if kind == "open_lot":
+            return "open_lot", [op, int(p["chain_lot_id"]), int(p["immobilized_kg"])]
+        if kind == "mint":
+            return "mint", [op, to_checksum_address(p["to"]), int(p["chain_lot_id"]), int(p["amount_kg"])]
+        if kind == "set_identity":
+            return "set_identity", [op, to_checksum_address(p["holder"]), bool(p["kyc_verified"]),
+                                    to_checksum_address(p["intermediary"])]
+        if kind == "set_intermediary":
+            return "set_intermediary", [op, to_checksum_address(p["intermediary"]), bool(p["licensed"])]
+        if kind == "freeze_lot":
+            return "freeze_lot", [op, int(p["chain_lot_id"])]
+        raise ValueError(f"unknown outbox kind {kind!r} in {row['id']}")
+

@@ -1,0 +1,86 @@
+"""Reconciliation (I4): every lot's chain supply, retired and redeemed kg against the NR.
+
+Both sides are read at the same moment: the chain at the last block whose events the NR has consumed
+(``eth_call`` at that block), the NR as it stands (the bridge holds its cycle lock, so nothing is being
+applied meanwhile). Lots whose mint is still in flight are counted and skipped. A mismatch freezes the
+lot in the NR (journal entry) and on chain (an outbox ``freeze_lot``) and is reported with 7001
+SUPPLY_MISMATCH; nothing is ever corrected. Every run is recorded in ``token_reconciliations`` and the
+journal.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import select
+
+from sovcarbon.chain import CarbonTokenChain
+from sovcarbon.domain.ids import new_id
+from sovcarbon.domain.tokenize import ChainLotFigures, lot_mismatches
+from sovcarbon.services import tokens
+from sovcarbon.services.registry import Registry
+from sovcarbon.store import token_tables as tt
+
+SUPPLY_MISMATCH = 7001
+
+
+def chain_reader(token: CarbonTokenChain) -> tokens.ChainReader:
+    """Read (supply, retired, redeemed, frozen) of chain lots at one block, 256 lots per eth_call."""
+    def read(chain_lot_ids: Sequence[int], at_block: int) -> dict[int, ChainLotFigures]:
+        figures = token.lot_figures(list(chain_lot_ids), at_block)
+        return {lot: ChainLotFigures(*f) for lot, f in zip(chain_lot_ids, figures, strict=True)}
+    return read
+
+
+def reconcile(reg: Registry, token: CarbonTokenChain) -> dict[str, Any]:
+    """Compare every lot; freeze and report the ones that disagree. The caller holds the bridge's cycle."""
+    started_s = time.perf_counter()
+    reader = chain_reader(token)
+    with reg.store.read() as uow:
+        at_block = tokens.event_cursor_block(uow, token.address)
+        facts = tokens.lot_facts(uow, reader, at_block)
+    report_id = new_id("rep")
+    mismatches: list[dict[str, Any]] = []
+    in_flight = 0
+    for f in facts:
+        if f.in_flight:
+            in_flight += 1
+        problems = lot_mismatches(f)
+        if problems:
+            mismatches.append({"lot_id": f.lot_id, "chain_lot_id": f.chain_lot_id, "code": SUPPLY_MISMATCH,
+                               "name": "SUPPLY_MISMATCH", "problems": problems,
+                               "nr": {"immobilized_kg": f.immobilized_kg, "retired_kg": f.retired_kg,
+                                      "redeemed_kg": f.redeemed_kg, "quantity_kg": f.quantity_kg},
+                               "chain": asdict(f.chain) if f.chain is not None else None})
+    duration_ms = int((time.perf_counter() - started_s) * 1000)
+    status = "mismatch" if mismatches else "ok"
+    with reg.store.write() as uow:
+        for m in mismatches:
+            m["frozen_now"] = tokens.freeze_lot(uow, m["lot_id"], "; ".join(m["problems"]), report_id)
+        report = {"id": report_id, "status": status, "code": SUPPLY_MISMATCH if mismatches else None,
+                  "chain_block": at_block if at_block is not None else -1, "contract": token.address,
+                  "lots_checked": len(facts), "lots_in_flight": in_flight, "mismatches": mismatches,
+                  "duration_ms": duration_ms, "created_at": uow.now}
+        uow.repo.insert(tt.token_reconciliations, id=report_id, status=status, chain_block=report["chain_block"],
+                        lots_checked=len(facts), lots_in_flight=in_flight, mismatches=len(mismatches),
+                        report=json.dumps(report, sort_keys=True), duration_ms=duration_ms, created_at=uow.now)
+        uow.append("reconciliation", {"id": report_id, "status": status, "chain_block": report["chain_block"],
+                                      "lots_checked": len(facts), "lots_in_flight": in_flight,
+                                      "mismatched_lots": [m["lot_id"] for m in mismatches]})
+    return report
+
+
+def report_view(r: Mapping[Any, Any]) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads(r["report"])
+    return report
+
+
+def latest_reports(reg: Registry, limit: int = 20) -> list[dict[str, Any]]:
+    c = tt.token_reconciliations.c
+    with reg.store.read() as uow:
+        rows = uow.conn.execute(select(tt.token_reconciliations).order_by(c.created_at.desc(), c.id).limit(limit))
+        return [report_view(r) for r in rows.mappings()]

@@ -1,0 +1,224 @@
+"""The ``Bridge``: owns the chain connection, the token contract, the outbox worker, the event consumer
+and reconciliation for one registry, and runs them in a background thread (``start``) or on demand
+(``run_once``, as the tests do).
+
+Configuration (environment, or arguments of ``Bridge.open``):
+
+| variable | meaning | default |
+|---|---|---|
+| SOVCARBON_CHAIN_URL | EVM JSON-RPC URL | absent: the embedded chain under SOVCARBON_DATA_DIR |
+| SOVCARBON_BRIDGE_KEY | the bridge's private key (hex) | generated once into ``<data dir>/bridge_key.hex`` |
+
+The contract is deployed once per chain and recorded in ``<data dir>/token-deployment-<chain id>.json``
+(its runtime code is checked against our source on every start) and in the NR's settings: a registry
+never silently switches to another contract. The embedded chain is opened by one process at a time
+(an exclusive lock file beside it).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from sovcarbon.bridge.events import EventConsumer
+from sovcarbon.bridge.outbox import HOLDER_GAS_WEI, OutboxWorker
+from sovcarbon.bridge.reconcile import chain_reader, reconcile
+from sovcarbon.chain import CarbonTokenChain, Chain, ChainUnavailable, load_or_create_key, open_chain
+from sovcarbon.services import tokens
+from sovcarbon.services.registry import Registry
+
+log = logging.getLogger(__name__)
+
+BRIDGE_KEY_ENV = "SOVCARBON_BRIDGE_KEY"
+BRIDGE_KEY_FILE = "bridge_key.hex"
+CONTRACT_SETTING = "token_contract"
+DEFAULT_POLL_INTERVAL_S = 0.1
+MAX_BACKOFF_S = 5.0
+
+
+class _EmbeddedLock:
+    """An exclusive lock on the embedded chain's directory: two processes must never mine the same file."""
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / "chain.lock"
+        self._fh: IO[str] | None = open(self.path, "a+", encoding="ascii")  # noqa: SIM115 - held until release
+        try:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            self._fh.close()
+            self._fh = None
+            raise ChainUnavailable(f"the embedded chain in {data_dir} is open in another process "
+                                   "(a running `sovcarbon serve`?); stop it or use its API") from exc
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+# registry (by id) -> the open bridge serving it; a bridge registers itself and leaves on close
+_ATTACHED: dict[int, Bridge] = {}
+
+
+class Bridge:
+    """One registry's edge to its chain. Thread-safe: one cycle at a time (``cycle_lock``)."""
+
+    def __init__(self, reg: Registry, chain: Chain, token: CarbonTokenChain, *,
+                 poll_interval_s: float = DEFAULT_POLL_INTERVAL_S, fund_holders_wei: int = HOLDER_GAS_WEI,
+                 lock: _EmbeddedLock | None = None) -> None:
+        assert token.deployment is not None, "deploy_or_load() the contract first"
+        self.reg = reg
+        self.chain = chain
+        self.token = token
+        self.outbox = OutboxWorker(reg, token, fund_holders_wei=fund_holders_wei)
+        self.events = EventConsumer(reg, token, start_block=token.deployment.deploy_block)
+        self.poll_interval_s = poll_interval_s
+        self.cycle_lock = threading.RLock()
+        self.last_error: str | None = None
+        self.cycles = 0
+        self._lock = lock
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._record_contract()
+        tokens.CHAIN_READERS[reg.store] = self._reader_source
+        reg.on_commit.append(self.wake)
+        _ATTACHED[id(reg)] = self
+
+    @classmethod
+    def open(cls, reg: Registry, *, chain_url: str | None = None, data_dir: Path | None = None,
+             bridge_key: str | None = None, cache_dir: Path | None = None, **options: Any) -> Bridge:
+        """Connect to the configured chain (embedded by default), deploy or load the contract."""
+        settings = reg.settings
+        url = chain_url if chain_url is not None else settings.chain_url
+        directory = Path(data_dir) if data_dir is not None else settings.data_dir
+        lock = None if url else _EmbeddedLock(directory)
+        try:
+            chain = open_chain(url, directory)
+            key = bridge_key or os.environ.get(BRIDGE_KEY_ENV) or load_or_create_key(directory / BRIDGE_KEY_FILE)
+            token = CarbonTokenChain(chain, key, cache_dir=cache_dir)
+            token.deploy_or_load(directory / f"token-deployment-{chain.chain_id}.json")
+            return cls(reg, chain, token, lock=lock, **options)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    def _record_contract(self) -> None:
+        with self.reg.store.write() as uow:
+            known = uow.repo.setting(CONTRACT_SETTING)
+            here = f"{self.chain.chain_id}:{self.token.address}"
+            if known is None:
+                uow.repo.set_setting(CONTRACT_SETTING, here)
+                uow.append("token_contract_attached", {"chain_id": self.chain.chain_id, "address": self.token.address,
+                                                       "source_sha256": self.token.compiled.source_sha256})
+            elif known != here:
+                raise ChainUnavailable(f"this registry mirrors its lots in contract {known}, not {here}")
+
+    def _reader_source(self) -> tuple[tokens.ChainReader, str] | None:
+        return None if self._closed else (chain_reader(self.token), self.token.address)
+
+    # ------------------------------------------------------------------------------------ cycles
+    def run_once(self) -> dict[str, int]:
+        """One cycle: send what the outbox holds, apply new chain events, retry due dead letters."""
+        with self.cycle_lock:
+            sent = self.outbox.drain()
+            applied = self.events.consume()
+            retried = self.events.retry_due()
+            # confirmations and dead-letter fixes may have produced more outbox work (e.g. freezes)
+            sent += self.outbox.drain()
+            self.cycles += 1
+            return {"outbox_rows": sent, "events": applied, "dead_letters_applied": retried}
+
+    def run_until_idle(self, timeout_s: float = 60.0) -> dict[str, int]:
+        """Cycle until a cycle finds nothing to do (tests and the CLI use this)."""
+        deadline = time.monotonic() + timeout_s
+        total = {"outbox_rows": 0, "events": 0, "dead_letters_applied": 0}
+        while True:
+            done = self.run_once()
+            for k, v in done.items():
+                total[k] += v
+            if not any(done.values()) or time.monotonic() > deadline:
+                return total
+
+    def reconcile(self) -> dict[str, Any]:
+        """Bring the NR up to the chain head, then compare every lot (I4); freezes and reports mismatches."""
+        with self.cycle_lock:
+            self.run_until_idle()
+            report = reconcile(self.reg, self.token)
+            self.outbox.drain()  # send the freezes now
+            return report
+
+    # ------------------------------------------------------------------------------------ thread
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="sovcarbon-bridge", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        backoff_s = self.poll_interval_s
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+                self.last_error = None
+                backoff_s = self.poll_interval_s
+            except Exception as exc:  # noqa: BLE001 - the worker outlives a chain or database outage
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("bridge cycle failed (retrying in %.1f s): %s", backoff_s, self.last_error)
+                backoff_s = min(backoff_s * 2, MAX_BACKOFF_S)
+            self._wake.wait(backoff_s)
+            self._wake.clear()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def close(self) -> None:
+        """Stop the thread, detach from the registry, close the chain (idempotent)."""
+        if self._closed:
+            return
+        self.stop()
+        with self.cycle_lock:
+            self._closed = True
+            if self.wake in self.reg.on_commit:
+                self.reg.on_commit.remove(self.wake)
+            tokens.CHAIN_READERS.pop(self.reg.store, None)
+            if _ATTACHED.get(id(self.reg)) is self:
+                del _ATTACHED[id(self.reg)]
+            self.chain.close()
+            if self._lock is not None:
+                self._lock.release()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def status(self) -> dict[str, Any]:
+        deployment = self.token.deployment
+        return {"chain": self.chain.kind, "chain_id": self.chain.chain_id, "contract": self.token.address,
+                "bridge_address": self.token.bridge.address, "block_number": self.token.block_number(),
+                "event_cursor": self.events.cursor(), "deploy_block": deployment.deploy_block if deployment else None,
+                "running": self._thread is not None, "cycles": self.cycles, "last_error": self.last_error}
+
+
+def attached(reg: Registry) -> Bridge | None:
+    """The open bridge serving ``reg`` (the API and the demo use it), if any."""
+    bridge = _ATTACHED.get(id(reg))
+    if bridge is None or bridge.closed or bridge.reg is not reg:
+        return None
+    return bridge

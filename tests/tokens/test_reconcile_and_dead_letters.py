@@ -1,0 +1,86 @@
+"""Reconciliation (I4) and dead letters: a supply mismatch freezes the lot in the NR and on chain and is
+reported with 7001, never corrected; an event the NR cannot apply is parked, listed, retried, never
+skipped."""
+
+from __future__ import annotations
+
+import pytest
+from token_world import TokenWorld, leaves
+from world import error_code
+
+from sovcarbon.chain import ChainRejected, make_op_id
+from sovcarbon.services import invariants
+
+pytestmark = pytest.mark.chain
+
+
+@pytest.mark.supply_mismatch
+def test_a_supply_mismatch_freezes_the_lot_and_reports_7001(tw: TokenWorld) -> None:
+    assert tw.bridge is not None
+    api, token = tw.api, tw.bridge.token
+    good = tw.tokenize(1_000_000)
+    bad = tw.tokenize(2_000_000)
+    tw.settle()
+    report = api.ok("POST", "/v1/reconciliation", "admin")
+    assert report["status"] == "ok" and report["lots_checked"] == 2 and report["mismatches"] == []
+    # someone with the bridge key mints outside the registry: 1,000 tokens no immobilized kg backs
+    chain_lot = bad["chain_lot_id"]
+    token.increase_lot(make_op_id("rogue-increase"), chain_lot, 1_000)
+    token.mint(make_op_id("rogue-mint"), tw.address("foundation"), chain_lot, 1_000)
+    seq_before = api.ok("GET", "/v1/journal/head", None)["seq"]
+    report = api.ok("POST", "/v1/reconciliation", "admin")
+    assert report["status"] == "mismatch" and report["code"] == 7001
+    assert [m["lot_id"] for m in report["mismatches"]] == [bad["id"]]
+    mismatch = report["mismatches"][0]
+    assert mismatch["code"] == 7001 and mismatch["name"] == "SUPPLY_MISMATCH" and mismatch["frozen_now"]
+    assert mismatch["chain"]["total_supply_kg"] == 2_001_000 and mismatch["nr"]["immobilized_kg"] == 2_000_000
+    # frozen in the NR (journalled) and on chain; never corrected: the extra tokens are still there
+    lot = tw.lot(bad["id"])
+    assert lot["frozen"] and lot["chain"]["frozen"] and lot["chain"]["total_supply_kg"] == 2_001_000
+    assert not tw.lot(good["id"])["frozen"]
+    kinds = [e["kind"] for e in api.get("/v1/journal", "admin", after_seq=seq_before).json()["data"]]
+    assert "lot_frozen" in kinds and "reconciliation" in kinds
+    with pytest.raises(ChainRejected) as refused:
+        token.transfer(tw.wallets["foundation"], tw.address("company"), chain_lot, 1)
+    assert refused.value.code == 4006
+    # the shared invariant checker sees it too (with the chain attached)
+    violations = invariants.check(api.reg)
+    assert violations and all(v.invariant == "I4" and bad["id"] in v.message for v in violations)
+    listed = api.ok("GET", "/v1/reconciliation", "regulator")["data"]
+    assert [r["status"] for r in listed[:2]] == ["mismatch", "ok"]
+    assert error_code(api.post("/v1/reconciliation", "regulator")) == 1002
+
+
+def test_a_failed_event_is_parked_listed_and_retried_never_skipped(tw: TokenWorld) -> None:
+    assert tw.bridge is not None
+    api, token, reg = tw.api, tw.bridge.token, tw.api.reg
+    lot = tw.tokenize(1_000_000)
+    tw.settle()
+    chain_lot = lot["chain_lot_id"]
+    token.transfer(tw.wallets["foundation"], tw.address("company"), chain_lot, 10_000)
+    # the company's NR account is suspended when its redemption arrives: the NR cannot release into it
+    api.ok("POST", f"/v1/accounts/{tw.ids['company_acc']}/status", "admin", {"status": "suspended", "reason": "audit"})
+    token.redeem(tw.wallets["company"], chain_lot, 10_000, tw.ids["company_acc"])
+    token.retire(tw.wallets["foundation"], chain_lot, 5_000, "Foundation", "voluntary", 2025)
+    tw.settle()
+    dead = api.ok("GET", "/v1/bridge/dead-letters", "regulator")["data"]
+    assert len(dead) == 1 and dead[0]["name"] == "Redeemed" and dead[0]["status"] == "open"
+    assert dead[0]["last_error"].startswith("3004") and dead[0]["attempts"] >= 1
+    # the cursor moved on (the retirement after it was applied) but the redemption is not lost:
+    assert tw.lot(lot["id"])["retired_kg"] == 5_000 and tw.lot(lot["id"])["redeemed_kg"] == 0
+    assert any(v.invariant == "I4" for v in invariants.check(reg)), "the unapplied burn shows as an I4 gap"
+    retried = api.ok("POST", f"/v1/bridge/dead-letters/{dead[0]['id']}/retry", "admin")
+    assert retried["status"] == "open" and retried["attempts"] == dead[0]["attempts"] + 1
+    # the cause is fixed; the retry applies it, once
+    api.ok("POST", f"/v1/accounts/{tw.ids['company_acc']}/status", "admin", {"status": "active", "reason": "ok"})
+    retried = api.ok("POST", f"/v1/bridge/dead-letters/{dead[0]['id']}/retry", "admin")
+    assert retried["status"] == "resolved"
+    api.ok("POST", f"/v1/bridge/dead-letters/{dead[0]['id']}/retry", "admin")
+    tw.settle()
+    assert tw.lot(lot["id"])["redeemed_kg"] == 10_000
+    held = leaves(reg, account_id=tw.ids["company_acc"], state="held")
+    # lowest serials first in the order the NR applied the burns: the retirement took kg 1..5,000
+    assert [(b["first_kg"], b["last_kg"]) for b in held] == [(5_001, 15_000)]
+    assert api.ok("GET", "/v1/bridge/dead-letters", "admin")["data"][0]["status"] == "resolved"
+    assert not invariants.check(reg)
+    assert error_code(api.post(f"/v1/bridge/dead-letters/{dead[0]['id']}/retry", "company")) == 1002
