@@ -106,3 +106,39 @@ def test_cli_on_the_same_data_dir(server: tuple[str, dict[str, str]], tmp_path: 
     assert _cli("certificate", "verify", str(path), env=env).returncode == 1
     bad = _cli("admin", "create-key", "--role", "holder", env=env)
     assert bad.returncode == 2 and bad.stdout == ""
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (CI installs it)")
+def test_explorer_in_a_real_browser(server: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    """A newcomer's path: home page, click into the project, look a retired serial up, open its certificate."""
+    from playwright.sync_api import sync_playwright
+
+    base, _ = server
+    ret = httpx.get(f"{base}/v1/retirements", timeout=10).json()["data"][0]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page()
+        page.goto(f"{base}/")
+        assert page.locator("h2", has_text="Total supply by state").is_visible()
+        retired_kg = httpx.get(f"{base}/v1/supply", timeout=10).json()["by_state_kg"]["retired"]
+        whole, rest = divmod(retired_kg, 1000)
+        assert page.locator('[data-state="retired"]').inner_text().startswith(f"{whole:,}.{rest:03d}")
+        page.screenshot(path=str(tmp_path / "home.png"), full_page=True)
+        page.get_by_role("link", name="Doi Tung forest conservation (demo)").click()
+        assert "Premium T-VER" in page.content() or "PREMIUM_T-VER" in page.content()
+        page.get_by_role("link", name="Serial lookup").click()
+        page.fill("input[name=q]", ret["serials"][0])
+        page.get_by_role("button", name="Look up").click()
+        assert page.locator("h2", has_text="State: retired").is_visible()
+        page.goto(f"{base}/explorer/retirements/{ret['id']}")
+        assert page.locator("h1", has_text="Retirement certificate").is_visible()
+        page.goto(f"{base}/docs")
+        # Swagger UI renders from the registry's own assets (no CDN on a closed network).
+        page.wait_for_selector(".opblock-tag", timeout=15_000)
+        assert page.locator(".opblock-tag", has_text="movements").count() >= 1
+        browser.close()

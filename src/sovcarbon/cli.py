@@ -39,19 +39,26 @@ def _registry():  # type: ignore[no-untyped-def]
 
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000,
-          demo: Annotated[bool, typer.Option("--demo", help="load the demo story once and print its keys")] = False) -> None:
+          demo: Annotated[bool, typer.Option("--demo", help="load the demo story once and print its keys")]
+          = False) -> None:
     """Start the registry (migrations applied on start) on http://HOST:PORT."""
     import uvicorn
 
     from sovcarbon.api.app import create_app
+    from sovcarbon.bridge import Bridge
 
     reg = _registry()
+    bridge = Bridge.open(reg)  # the token chain (embedded unless SOVCARBON_CHAIN_URL) and its worker thread
+    bridge.start()
     application = create_app(reg)
     base_url = f"http://{host}:{port}"
     if demo:
         threading.Thread(target=_load_demo, args=(reg, base_url), daemon=True).start()
     err.print(f"[green]registry of record on {base_url}[/green]  (API docs {base_url}/docs)")
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(application, host=host, port=port, log_level="warning")
+    finally:
+        bridge.close()
 
 
 def _load_demo(reg, base_url: str) -> None:  # type: ignore[no-untyped-def]
@@ -76,13 +83,48 @@ def _print_keys(keys: dict[str, str], base_url: str) -> None:
 
 
 @app.command("demo")
-def demo_cmd(url: Annotated[str, typer.Option(help="the running registry's base URL")] = "http://127.0.0.1:8000") -> None:
-    """Load the demo story into a running registry (once) and print the demo keys."""
+def demo_cmd(url: Annotated[str, typer.Option(help="the running registry's base URL")]
+             = "http://127.0.0.1:8000") -> None:
+    """Load the demo story into a running registry (once) and print the demo keys. If no registry answers
+    at URL, one runs in this process for the story (with its chain, persisted in the data dir)."""
+    import httpx
+
     from sovcarbon.demo import run_demo
 
     reg = _registry()
-    result = run_demo(reg, url.rstrip("/"), log=lambda m: err.print(f"[cyan]demo[/cyan] {m}"))
+    base_url = url.rstrip("/")
+    try:
+        running = httpx.get(f"{base_url}/healthz", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        running = False
+    if running:
+        result = run_demo(reg, base_url, log=lambda m: err.print(f"[cyan]demo[/cyan] {m}"))
+    else:
+        result = _demo_in_process(reg, base_url)
     _print_keys(result["keys"], url)
+
+
+def _demo_in_process(reg, base_url: str):  # type: ignore[no-untyped-def]
+    import httpx
+    import uvicorn
+
+    from sovcarbon.api.app import create_app
+    from sovcarbon.bridge import Bridge
+    from sovcarbon.demo import run_demo
+
+    bridge = Bridge.open(reg)
+    bridge.start()
+    parsed = httpx.URL(base_url)
+    server = uvicorn.Server(uvicorn.Config(create_app(reg), host=parsed.host, port=parsed.port or 80,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        return run_demo(reg, base_url, log=lambda m: err.print(f"[cyan]demo[/cyan] {m}"))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        bridge.close()
 
 
 @admin_app.command("create-key")
@@ -140,6 +182,32 @@ def check_invariants() -> None:
     if violations:
         raise typer.Exit(1)
     typer.echo("all invariants hold")
+
+
+@app.command("reconcile")
+def reconcile_cmd() -> None:
+    """Compare every token lot's chain supply and retired kg with the NR (I4); exit 1 on a mismatch (7001),
+    which freezes the lot here and on chain. Nothing is corrected."""
+    from sovcarbon.bridge import Bridge
+    from sovcarbon.chain import ChainUnavailable
+
+    reg = _registry()
+    try:
+        bridge = Bridge.open(reg)
+    except ChainUnavailable as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    try:
+        report = bridge.reconcile()
+    finally:
+        bridge.close()
+    typer.echo(f"reconciliation {report['id']} at chain block {report['chain_block']}: {report['lots_checked']} lots, "
+               f"{report['lots_in_flight']} in flight, {len(report['mismatches'])} mismatched")
+    for m in report["mismatches"]:
+        typer.echo(f"  7001 SUPPLY_MISMATCH lot {m['lot_id']} (chain lot {m['chain_lot_id']}): "
+                   + "; ".join(m["problems"]) + (" - frozen" if m["frozen_now"] else " - already frozen"))
+    if report["status"] != "ok":
+        raise typer.Exit(1)
 
 
 @certificate_app.command("verify")

@@ -1,8 +1,11 @@
 """The demo story of PRODUCT.md §3, driven through the public HTTP API like any other client.
 
 Steps now: 1 (a Premium T-VER forest project submitted, validated, registered), 3 (issuance with a
-buffer share, four-eyes), and a company buying credits and retiring some for a compliance claim.
-Later capabilities extend ``STEPS``.
+buffer share, four-eyes), 4 (the foundation tokenizes 5,000 t through a licensed platform), 7 (the
+company, given 2,000,000 tokens, retires 1,234,567 kg on chain and the NR records it within seconds), a
+company buying credits in the NR and retiring a little there, and the Article 6 steps. Later
+capabilities extend ``STEPS``. The demo keeps its holders' chain keys in the data dir (a real holder
+keeps them in a wallet).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class DemoContext:
     keys: dict[str, str]
     ids: dict[str, str] = field(default_factory=dict)
     log: Callable[[str], None] = print
+    wallets: dict[str, str] = field(default_factory=dict)  # holder -> private key (demo only)
+    bridge: Any = None  # the registry's Bridge when this process has the chain (steps 4 and 7)
 
     def call(self, method: str, path: str, who: str, body: dict[str, Any] | None = None,
              expect: int | tuple[int, ...] = (200, 201)) -> dict[str, Any]:
@@ -65,12 +70,19 @@ def _step_parties(ctx: DemoContext) -> None:
                             {"name": name, "kind": kind, "country": country, "kyc_status": "verified", **extra})["id"]
         return pid
 
-    ctx.ids["foundation"] = participant("Mae Fah Luang Foundation (demo)", "company")
+    wallet = {who: _address(key) for who, key in ctx.wallets.items()}
+    ctx.ids["foundation"] = participant("Mae Fah Luang Foundation (demo)", "company",
+                                        wallet_address=wallet["foundation"])
     ctx.ids["vvb"] = participant("Siam Verification Body (demo)", "vvb")
-    ctx.ids["company"] = participant("Chao Phraya Cement PCL (demo)", "company")
+    ctx.ids["company"] = participant("Chao Phraya Cement PCL (demo)", "company", wallet_address=wallet["company"])
+    ctx.ids["platform"] = participant("Siam Carbon Token Platform (demo)", "intermediary",
+                                      wallet_address=wallet["platform"],
+                                      license={"kind": "platform", "number": "SEC-DA-DEMO-001"})
     for who in ("foundation", "company"):
         ctx.ids[f"{who}_account"] = ctx.call("POST", "/v1/accounts", "admin",
                                              {"participant_id": ctx.ids[who], "kind": "holding"})["id"]
+    ctx.ids["custody_account"] = ctx.call("POST", "/v1/accounts", "admin",
+                                          {"participant_id": ctx.ids["platform"], "kind": "custody"})["id"]
     ctx.log("participants and accounts opened")
 
 
@@ -99,19 +111,135 @@ def _step_issuance(ctx: DemoContext) -> None:
     ctx.log(f"story 3: issued 10,000 t as {iss['blocks'][0]['serial']} with 1,000 t in the buffer pool")
 
 
+def _step_tokenize(ctx: DemoContext) -> None:
+    """Story 4: through the licensed platform the foundation tokenizes 5,000 t; the chain mints 5,000,000."""
+    for who in ("foundation", "company"):
+        ctx.call("POST", "/v1/token-holders", "platform", {"participant_id": ctx.ids[who]})
+    lot = ctx.call("POST", "/v1/tokenizations", "platform", {
+        "holder_account_id": ctx.ids["foundation_account"], "quantity_kg": 5_000_000, "note": "demo tokenization"})
+    ctx.ids["lot"], ctx.ids["chain_lot"] = lot["id"], str(lot["chain_lot_id"])
+    lot = _wait_lot(ctx, lambda v: v["status"] != "minting")
+    if lot["status"] != "active":
+        raise DemoError(f"tokenization failed: {lot['failure']}")
+    ctx.log(f"story 4: {lot['serials'][0]} immobilized in the platform's custody account as {lot['id']}; "
+            f"chain lot {lot['chain_lot_id']} minted {lot['chain']['total_supply_kg']:,} tokens (kg) "
+            f"to the foundation's wallet")
+
+
 def _step_trade_and_retire(ctx: DemoContext) -> None:
     ctx.call("POST", "/v1/transfers", "proponent", {
         "from_account_id": ctx.ids["foundation_account"], "to_account_id": ctx.ids["company_account"],
         "quantity_kg": 2_500_000, "note": "demo sale"})
     ret = ctx.call("POST", "/v1/retirements", "company", {
-        "account_id": ctx.ids["company_account"], "quantity_kg": 1_234_567,
-        "beneficiary": {"name": "Chao Phraya Cement PCL", "country": "TH"}, "purpose": "domestic_compliance",
-        "claim_year": 2025, "note": "demo compliance claim"})
+        "account_id": ctx.ids["company_account"], "quantity_kg": 10_000,
+        "beneficiary": {"name": "Chao Phraya Cement PCL", "country": "TH"}, "purpose": "voluntary",
+        "claim_year": 2025, "note": "demo voluntary claim in the registry"})
     ctx.ids["retirement"] = ret["id"]
-    ctx.log(f"company bought 2,500 t and retired 1,234,567 kg: certificate {ret['certificate_id']}")
+    ctx.log(f"company bought 2,500 t in the registry and retired 10,000 kg there: certificate {ret['certificate_id']}")
 
 
-STEPS: list[Callable[[DemoContext], None]] = [_step_parties, _step_project, _step_issuance, _step_trade_and_retire]
+def _step_token_retirement(ctx: DemoContext) -> None:
+    """Story 7: 2,000,000 tokens go to the company (a plain token transfer; DvP comes later); the company
+    retires 1,234,567 kg on chain; the NR records the retirement against exact serials within seconds."""
+    if ctx.bridge is None:
+        ctx.log("story 7 skipped: the chain is owned by another process (run `make run` for the whole story)")
+        return
+    from eth_account import Account
+
+    token, chain_lot = ctx.bridge.token, int(ctx.ids["chain_lot"])
+    foundation, company = Account.from_key(ctx.wallets["foundation"]), Account.from_key(ctx.wallets["company"])
+    token.transfer(foundation, company.address, chain_lot, 2_000_000)
+    burn = token.retire(company, chain_lot, 1_234_567, "Chao Phraya Cement PCL", "domestic_compliance", 2025)
+    mined_s = time.monotonic()
+    lot = _wait_lot(ctx, lambda v: v["retired_kg"] >= 1_234_567)
+    latency_s = time.monotonic() - mined_s
+    ret = next(r for r in lot["retirements"] if r["chain_tx"] == burn.tx_hash)
+    ctx.ids["chain_retirement"] = ret["id"]
+    ctx.log(f"story 7: company retired 1,234,567 kg on chain (tx {burn.tx_hash[:12]}..); the NR recorded "
+            f"{ret['id']} for {', '.join(ret['serials'])} {latency_s * 1000:.0f} ms later; "
+            f"certificate {ret['certificate_id']}")
+
+
+def _wait_lot(ctx: DemoContext, done: Callable[[dict[str, Any]], bool], timeout_s: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lot = ctx.call("GET", f"/v1/lots/{ctx.ids['lot']}", "platform")
+        if done(lot):
+            return lot
+        if time.monotonic() > deadline:
+            raise DemoError(f"lot {ctx.ids['lot']} did not progress within {timeout_s:.0f} s: {lot['status']}")
+        time.sleep(0.02)
+
+
+def _address(private_key: str) -> str:
+    from eth_account import Account
+
+    address: str = Account.from_key(private_key).address
+    return address
+
+
+def demo_wallets(path: Path) -> dict[str, str]:
+    """Chain keys of the demo's holders and platform; created once, kept in the data dir (demo only)."""
+    if path.exists():
+        stored: dict[str, str] = json.loads(path.read_text())
+        return stored
+    import secrets
+
+    wallets = {who: "0x" + secrets.token_hex(32) for who in ("foundation", "company", "platform")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(wallets, indent=2))
+    path.chmod(0o600)
+    return wallets
+
+
+STEPS: list[Callable[[DemoContext], None]] = [_step_parties, _step_project, _step_issuance, _step_tokenize,
+                                              _step_token_retirement, _step_trade_and_retire]
+
+
+def _step_article6_export(ctx: DemoContext) -> None:
+    """Story 8 (this registry's side): LoA granted with four-eyes, 1,000 t exported to Indonesia, CA at
+    first transfer. The buyer's retirement there reaches this registry with the peer protocol, later."""
+    import base64
+
+    letter = (b"Letter of Authorization (demo). The Kingdom of Thailand authorizes up to 1,500 tCO2e of "
+              b"mitigation outcomes of the Doi Tung forest project, vintages 2021-2030, as ITMOs for NDC use "
+              b"by the Republic of Indonesia and for CORSIA.")
+    loa = ctx.call("POST", "/v1/authorizations", "admin", {
+        "reference": "TGO-LOA-DEMO-001", "authorization_date": "2025-06-30",
+        "cooperative_approach_id": "THA-IDN-ART62-DEMO", "max_quantity_kg": 1_500_000,
+        "sectors": ["AFOLU"], "activity_types": ["forest conservation (REDD+)"],
+        "purposes": ["ndc", "oimp"], "oimp": ["CORSIA"], "first_transfer_event": "use_or_cancellation",
+        "authorized_parties": ["IDN"],
+        "authorized_entities": [{"name": "PT Nusantara Hijau (demo)", "party": "IDN"}],
+        "timeframe": {"start": "2021-01-01", "end": "2030-12-31"},
+        "terms": "Corresponding adjustment by indicative multi-year trajectory; no further transfer outside IDN.",
+        "document": {"name": "LoA-TGO-DEMO-001.txt", "media_type": "text/plain",
+                     "content_base64": base64.b64encode(letter).decode()}})
+    loa = ctx.call("POST", f"/v1/authorizations/{loa['id']}/approval", "approver")
+    ctx.ids["loa"] = loa["id"]
+    ctx.call("POST", f"/v1/authorizations/{loa['id']}/units", "admin",
+             {"account_id": ctx.ids["foundation_account"], "quantity_kg": 1_000_000})
+    exp = ctx.call("POST", "/v1/exports", "proponent", {
+        "account_id": ctx.ids["foundation_account"], "authorization_id": loa["id"], "quantity_kg": 1_000_000,
+        "purpose": "ndc", "note": "demo ITMO sale",
+        "destination": {"party": "IDN", "registry_id": "IDN01", "account_id": "SRN-DEMO-0001",
+                        "entity": "PT Nusantara Hijau (demo)"}})
+    ctx.ids["export"] = exp["id"]
+    ca = exp["corresponding_adjustments"][0]
+    ctx.log(f"story 8: LoA {loa['id']} granted (four-eyes); 1,000 t exported to IDN01 as ITMOs "
+            f"{exp['blocks'][0]['itmo_first_id']}..; CA {ca['quantity_kg']:,} kg for vintage {ca['vintage']}")
+
+
+def _step_aef_report(ctx: DemoContext) -> None:
+    """Story 9: the AEF for the year, generated from the ledger."""
+    year = int(time.strftime("%Y", time.gmtime()))
+    rep = ctx.call("GET", f"/v1/reports/aef/{year}", "regulator")
+    types = sorted({a["action_type"] for a in rep["actions"]})
+    ctx.log(f"story 9: AEF {year} ({rep['submission']['status']}): {len(rep['authorizations'])} authorization(s), "
+            f"actions {', '.join(types)}; xlsx at /v1/reports/aef/{year}?format=xlsx")
+
+
+STEPS += [_step_article6_export, _step_aef_report]
 
 
 def demo_keys(reg: Registry, keys_path: Path) -> dict[str, str]:
@@ -140,11 +268,15 @@ def run_demo(reg: Registry, base_url: str, log: Callable[[str], None] = print) -
         log("demo already loaded")
         return {"keys": keys, "ids": ids}
     wait_until_up(base_url)
+    from sovcarbon.bridge import attached
+
     with httpx.Client(base_url=base_url, timeout=30.0) as client:
-        ctx = DemoContext(client=client, keys=keys, log=log)
+        ctx = DemoContext(client=client, keys=keys, log=log, bridge=attached(reg),
+                          wallets=demo_wallets(reg.settings.data_dir / "demo-wallets.json"))
         _step_parties(ctx)
-        for who, role in (("proponent", Role.PROPONENT), ("vvb", Role.VVB), ("company", Role.HOLDER)):
-            participant = {"proponent": "foundation", "vvb": "vvb", "company": "company"}[who]
+        for who, role in (("proponent", Role.PROPONENT), ("vvb", Role.VVB), ("company", Role.HOLDER),
+                          ("platform", Role.INTERMEDIARY)):
+            participant = {"proponent": "foundation", "vvb": "vvb", "company": "company", "platform": "platform"}[who]
             if who not in keys:
                 keys[who] = auth.create_key(reg, role, ctx.ids[participant], f"demo {who}")[1]
         keys_path.write_text(json.dumps(keys, indent=2))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
+from fastapi_offline import FastAPIOffline
 
 from sovcarbon import __version__
-from sovcarbon.api import errors, routes_core
+from sovcarbon.api import errors, routes_article6, routes_core, routes_tokens
 from sovcarbon.api.errors import error_response
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.services.registry import Registry
@@ -16,7 +17,8 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 def create_app(reg: Registry) -> FastAPI:
-    app = FastAPI(title="sovcarbon national carbon registry", version=__version__,
+    # Swagger UI and ReDoc assets are served by the registry itself: no CDN, works on a closed network.
+    app = FastAPIOffline(title="sovcarbon national carbon registry", version=__version__,
                   description="Registry of record for serialized carbon credits: issuance, transfer, retirement, "
                               "cancellation, a hash-chained journal, and public verification. Quantities are "
                               "integer kilograms of CO2e in fields ending `_kg`.")
@@ -31,6 +33,8 @@ def create_app(reg: Registry) -> FastAPI:
         return await call_next(request)
 
     app.include_router(routes_core.router)
+    app.include_router(routes_article6.router)
+    app.include_router(routes_tokens.router)
 
     from sovcarbon.web import pages
 

@@ -32,3 +32,9 @@ def snapshot(uow: UnitOfWork) -> inv.LedgerSnapshot:
 def check(reg: Registry) -> list[inv.Violation]:
     with reg.store.read() as uow:
         return inv.check(snapshot(uow))
+
+
+# Capabilities register their checks and loaders when imported; import them so every check runs.
+from sovcarbon.services import article6 as _article6  # noqa: E402,F401 - registers I6 (domain.article6)
+from sovcarbon.services import tokens as _tokens  # noqa: E402,F401 - registers I4 (domain.tokenize)
+

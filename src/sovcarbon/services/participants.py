@@ -10,14 +10,17 @@ from sovcarbon.domain.access import require_role
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.model import (
+    LOCKED_STATES,
     AccountKind,
     AccountStatus,
     Actor,
+    BlockState,
     KycStatus,
     ParticipantKind,
     ParticipantStatus,
     Role,
 )
+from sovcarbon.services import tokens
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.requests import AccountIn, AccountStatusIn, ParticipantIn, ParticipantUpdate
 from sovcarbon.services.views import account_view, participant_view
@@ -58,6 +61,7 @@ def create_participant(reg: Registry, uow: UnitOfWork, actor: Actor, req: Partic
     uow.repo.insert(t.participants, **row)
     view = participant_view(row)
     uow.append("participant_created", {"actor": actor.key_id, "participant": view})
+    tokens.sync_identity(uow, row["id"])  # an intermediary's licence reaches the chain's identity registry
     return view
 
 
@@ -81,6 +85,7 @@ def update_participant(reg: Registry, uow: UnitOfWork, actor: Actor, participant
     uow.conn.execute(update(t.participants).where(t.participants.c.id == participant_id).values(**changes))
     view = participant_view(uow.repo.one(t.participants, participant_id, "participant"))
     uow.append("participant_updated", {"actor": actor.key_id, "participant_id": participant_id, "changes": changes})
+    tokens.sync_identity(uow, participant_id, previous=current)  # KYC, licence, suspension, address -> chain
     return view
 
 
@@ -106,7 +111,8 @@ def set_account_status(reg: Registry, uow: UnitOfWork, actor: Actor, account_id:
     if account.status == AccountStatus.CLOSED:
         raise RegistryError(3004, "a closed account stays closed", account_id=account_id)
     if req.status == AccountStatus.CLOSED:
-        live = {k: v for k, v in uow.repo.balance_by_state(account_id).items() if k in ("held", "immobilized", "pledged", "in_transit")}
+        live_states = {str(s) for s in (BlockState.HELD, *LOCKED_STATES)}
+        live = {k: v for k, v in uow.repo.balance_by_state(account_id).items() if k in live_states}
         if live:
             raise RegistryError(1003, "an account is closed only once it holds no live units", balances=live)
     uow.conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(status=str(req.status)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from sovcarbon.store import article6_tables, token_tables  # noqa: F401 - register their tables on metadata
 from sovcarbon.store.tables import metadata
 
 config = context.config

@@ -1,14 +1,13 @@
 """core ledger: participants, accounts, projects, issuances, blocks, journal
 
 Revision ID: 0001
-Revises: 
+Revises: (none)
 Create Date: 2026-11-27 21:51:56.400815
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision = '0001'
 down_revision = None
@@ -17,7 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('checkpoints',
     sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('from_seq', sa.BigInteger(), nullable=False),
@@ -238,11 +237,11 @@ def upgrade() -> None:
         batch_op.create_index('ix_blocks_parent', ['parent_id'], unique=False)
         batch_op.create_index('ix_blocks_txn', ['txn_id'], unique=False)
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('blocks', schema=None) as batch_op:
         batch_op.drop_index('ix_blocks_txn')
         batch_op.drop_index('ix_blocks_parent')
@@ -279,4 +278,4 @@ def downgrade() -> None:
     op.drop_table('journal')
     op.drop_table('idempotency')
     op.drop_table('checkpoints')
-    
+
