@@ -15,6 +15,7 @@ from rich.table import Table
 from sovcarbon.config import load_settings
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Role
+from sovcarbon.services.registry import Registry
 
 app = typer.Typer(help="sovcarbon: the national carbon registry of record.", no_args_is_help=True)
 admin_app = typer.Typer(help="Operator commands (run on the registry host).", no_args_is_help=True)
@@ -28,9 +29,8 @@ app.add_typer(report_app, name="report")
 err = Console(stderr=True)
 
 
-def _registry():  # type: ignore[no-untyped-def]
+def _registry() -> Registry:
     from sovcarbon.services.participants import bootstrap
-    from sovcarbon.services.registry import Registry
 
     reg = Registry(load_settings())
     bootstrap(reg)
@@ -61,7 +61,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
         bridge.close()
 
 
-def _load_demo(reg, base_url: str) -> None:  # type: ignore[no-untyped-def]
+def _load_demo(reg: Registry, base_url: str) -> None:
     from sovcarbon.demo import run_demo
 
     try:

@@ -53,7 +53,8 @@ def create_participant(reg: Registry, uow: UnitOfWork, actor: Actor, req: Partic
     require_role(actor, [Role.REGISTRY_ADMIN], "create participants")
     if req.license is not None and req.kind not in (ParticipantKind.INTERMEDIARY, ParticipantKind.BANK):
         raise RegistryError(1003, "only intermediaries and banks carry a licence")
-    row = dict(id=new_id("par"), name=req.name, kind=str(req.kind), country=req.country,
+    participant_id = new_id("par")
+    row = dict(id=participant_id, name=req.name, kind=str(req.kind), country=req.country,
                kyc_status=str(req.kyc_status), status=str(ParticipantStatus.ACTIVE),
                license_kind=req.license.kind if req.license else None,
                license_number=req.license.number if req.license else None,
@@ -61,7 +62,7 @@ def create_participant(reg: Registry, uow: UnitOfWork, actor: Actor, req: Partic
     uow.repo.insert(t.participants, **row)
     view = participant_view(row)
     uow.append("participant_created", {"actor": actor.key_id, "participant": view})
-    tokens.sync_identity(uow, row["id"])  # an intermediary's licence reaches the chain's identity registry
+    tokens.sync_identity(uow, participant_id)  # an intermediary's licence reaches the chain's identity registry
     return view
 
 

@@ -40,11 +40,11 @@ def submit(reg: Registry, uow: UnitOfWork, actor: Actor, req: ProjectIn) -> dict
     rules.require_period(req.crediting_period.start, req.crediting_period.end, "crediting period")
     conflicts = []
     for other in req.other_registrations:
-        row = uow.conn.execute(select(t.project_registrations).where(
+        existing = uow.conn.execute(select(t.project_registrations).where(
             t.project_registrations.c.programme == other.programme,
             t.project_registrations.c.external_id == other.id)).mappings().first()
-        if row is not None:
-            conflicts.append((other.programme, other.id, row["project_id"]))
+        if existing is not None:
+            conflicts.append((other.programme, other.id, existing["project_id"]))
     rules.require_no_other_registration(conflicts)
     if len({(o.programme, o.id) for o in req.other_registrations}) != len(req.other_registrations):
         raise RegistryError(1003, "other_registrations names the same registration twice")
@@ -62,7 +62,7 @@ def submit(reg: Registry, uow: UnitOfWork, actor: Actor, req: ProjectIn) -> dict
     result = view(uow, project_id)
     uow.append("project_submitted", {"actor": actor.key_id, "project": {k: v for k, v in result.items()
                                                                        if k != "location"},
-                                     "location_sha256": _sha(row["location"])})
+                                     "location_sha256": _sha(json.dumps(req.location))})
     return result
 
 
