@@ -159,3 +159,28 @@ def test_a_mint_the_chain_rejects_is_compensated_in_the_nr(tw: TokenWorld) -> No
     assert sum(b["quantity_kg"] for b in held) == 9_000_000 and all(b["lot_id"] is None for b in held)
     journal = tw.api.get("/v1/journal", "admin", after_seq=0, limit=500).json()
     assert "tokenization_compensated" in [e["kind"] for e in journal["data"]]
+
+
+def test_corsia_burn_on_chain_is_the_first_transfer_with_its_adjustment(tw: TokenWorld) -> None:
+    """A token burned for CORSIA follows the same Article 6 rules as an NR retirement: LoA coverage, label,
+    authorized entity, and (LoA: first transfer at use) the first transfer + CA in the same NR step."""
+    from a6_world import attach, grant
+
+    api = tw.api
+    loa_id = grant(api, authorized_entities=[{"name": "Company", "party": "THA", "participant_id": api.ids["company"]}])
+    attach(api, loa_id, 1_000_000)
+    covered = format_serial(tw.ids["prefix"], 1, 1_000_000)
+    api.ok("POST", "/v1/labels", "admin", {"serials": [covered], "label": "corsia_eligible", "reference": "att-7"})
+    lot = active_lot(tw, 1_000_000)
+    assert tw.bridge is not None
+    token, chain_lot = tw.bridge.token, int(lot["chain_lot_id"])  # type: ignore[call-overload]
+    token.transfer(tw.wallets["foundation"], tw.address("company"), chain_lot, 300_000)
+    token.retire(tw.wallets["company"], chain_lot, 200_000, "Company", "corsia", 2026)
+    tw.settle()
+    used = format_serial(tw.ids["prefix"], 1, 200_000)
+    status = api.ok("GET", f"/v1/article6/serials/{used}", None)
+    assert [(f["serial"], f["event"]) for f in status["first_transfers"]] == [(used, "use")]
+    loa = api.ok("GET", f"/v1/authorizations/{loa_id}", None)
+    assert loa["first_transferred_kg"] == 200_000
+    assert tw.lot(str(lot["id"]))["retired_kg"] == 200_000
+    assert not invariants.check(api.reg)  # I6: the CA equals the first-transferred kilograms

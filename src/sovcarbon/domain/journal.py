@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from binascii import hexlify
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -66,39 +67,56 @@ class VerifyResult:
     reason: str | None = None
 
 
-def verify_links(rows: Iterable[tuple[int, bytes, str, str]], prev_hash: str, first_seq: int) -> VerifyResult:
-    """Verify consecutive rows (seq, entry, prev_hash, hash) starting at ``first_seq``, whose predecessor's
-    stored hash is ``prev_hash``; stop at the first bad one.
+def verify_links(rows: Iterable[tuple[int, bytes, bytes]], prev_hash: str, first_seq: int) -> VerifyResult:
+    """Verify consecutive rows (seq, entry, hash as ASCII hex bytes) starting at ``first_seq``, whose
+    predecessor's hash is ``prev_hash``; stop at the first bad one.
 
     Each link (hash n = SHA-256(hash n-1 || entry n)) depends only on two neighbouring rows, so ranges
-    of the journal can be verified independently (in parallel) and the results joined.
+    of the journal can be verified independently (in parallel) and the results joined. The stored
+    ``prev_hash`` column is a copy of the previous row's hash, checked separately
+    (``first_prev_hash_mismatch``). Hashes stay bytes: this loop is the hot path of ``journal verify``.
     """
     prev = bytes.fromhex(prev_hash)
-    prev_hex = prev_hash
+    prev_hex = prev_hash.encode()
     expected_seq = first_seq
     count = 0
     sha256 = hashlib.sha256
-    for seq, entry, stored_prev, stored_hash in rows:
+    for seq, entry, stored_hash in rows:
         if seq != expected_seq:
-            return VerifyResult(False, count, expected_seq - 1, prev_hex, expected_seq,
+            return VerifyResult(False, count, expected_seq - 1, prev_hex.decode(), expected_seq,
                                 f"entry {expected_seq} is missing (found {seq})")
-        if stored_prev != prev_hex:
-            return VerifyResult(False, count, seq - 1, prev_hex, seq, "prev_hash does not match the previous entry")
         digest = sha256(prev + entry).digest()
-        digest_hex = digest.hex()
+        digest_hex = hexlify(digest)
         if digest_hex != stored_hash:
-            return VerifyResult(False, count, seq - 1, prev_hex, seq, "hash does not match the entry's bytes")
+            return VerifyResult(False, count, seq - 1, prev_hex.decode(), seq, "hash does not match the entry's bytes")
         if not entry.endswith(b'"seq":%d}' % seq):
-            return VerifyResult(False, count, seq - 1, prev_hex, seq, "entry bytes belong to another position")
+            return VerifyResult(False, count, seq - 1, prev_hex.decode(), seq,
+                                "entry bytes belong to another position")
         prev, prev_hex = digest, digest_hex
         expected_seq += 1
         count += 1
-    return VerifyResult(True, count, expected_seq - 1, prev_hex)
+    return VerifyResult(True, count, expected_seq - 1, prev_hex.decode())
+
+
+def first_prev_hash_mismatch(rows: Iterable[tuple[int, str, str]]) -> int | None:
+    """The first seq whose stored prev_hash is not the previous row's hash (rows: seq, prev_hash, hash)."""
+    prev = GENESIS_HASH
+    for seq, prev_hash, digest in rows:
+        if prev_hash != prev:
+            return seq
+        prev = digest
+    return None
 
 
 def verify_chain(rows: Iterable[tuple[int, bytes, str, str]]) -> VerifyResult:
-    """Verify rows in seq order from genesis."""
-    return verify_links(rows, GENESIS_HASH, 1)
+    """Verify rows (seq, entry, prev_hash, hash; hashes as hex strings) in seq order from genesis."""
+    materialized = list(rows)
+    result = verify_links(((seq, entry, h.encode()) for seq, entry, _, h in materialized), GENESIS_HASH, 1)
+    bad_prev = first_prev_hash_mismatch((seq, p, h) for seq, _, p, h in materialized)
+    if bad_prev is not None and (result.ok or bad_prev < (result.first_bad_seq or bad_prev + 1)):
+        return VerifyResult(False, bad_prev - 1, bad_prev - 1, materialized[bad_prev - 2][3] if bad_prev > 1
+                            else GENESIS_HASH, bad_prev, "prev_hash does not match the previous entry")
+    return result
 
 
 def merkle_root(leaf_hashes_hex: Iterable[str]) -> str:

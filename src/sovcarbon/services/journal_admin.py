@@ -26,25 +26,28 @@ VERIFY_BATCH = 5000
 PARALLEL_MIN_ENTRIES = 50_000
 
 
-def _rows(database_url: str, lo: int, hi: int) -> Iterator[tuple[int, bytes, str, str]]:
-    # A raw DB-API cursor streams rows without building SQLAlchemy Row objects: verification is hot.
+def _rows(database_url: str, lo: int, hi: int) -> Iterator[tuple[int, bytes, bytes]]:
+    """Rows seq lo..hi on a private connection, hashes as ASCII bytes (no text decoding on SQLite)."""
     engine = make_engine(database_url, pool_size=1)
     try:
         with engine.connect() as conn:
-            dbapi = conn.connection.dbapi_connection
-            assert dbapi is not None
+            dbapi: Any = conn.connection.dbapi_connection
+            sqlite = engine.dialect.name == "sqlite"
+            if sqlite:
+                dbapi.text_factory = bytes
             cur = dbapi.cursor()
-            marker = "?" if engine.dialect.name == "sqlite" else "%s"
-            cur.execute(f"SELECT seq, entry, prev_hash, hash FROM journal WHERE seq >= {marker} AND seq <= {marker} "
+            marker = "?" if sqlite else "%s"
+            cur.execute(f"SELECT seq, entry, hash FROM journal WHERE seq >= {marker} AND seq <= {marker} "
                         "ORDER BY seq", (lo, hi))
-            convert = engine.dialect.name != "sqlite"
             while True:
                 batch = cur.fetchmany(VERIFY_BATCH)
                 if not batch:
                     break
-                if convert:
-                    batch = [(seq, bytes(entry), prev, digest) for seq, entry, prev, digest in batch]
-                yield from batch
+                if sqlite:
+                    yield from batch
+                else:
+                    for seq, entry, digest in batch:
+                        yield seq, bytes(entry), digest.encode()
             cur.close()
     finally:
         engine.dispose()
@@ -63,7 +66,29 @@ def _prev_hash_of(reg: Registry, seq: int) -> str:
     return str(found) if found is not None else jr.GENESIS_HASH
 
 
+def _first_bad_prev_hash(reg: Registry) -> int | None:
+    """The database compares every row's prev_hash with its predecessor's hash in one query."""
+    with reg.store.read() as uow:
+        first = uow.conn.execute(select(t.journal.c.seq).where(t.journal.c.seq == 1,
+                                                               t.journal.c.prev_hash != jr.GENESIS_HASH)).scalar()
+        if first is not None:
+            return int(first)
+        j, p = t.journal.alias("j"), t.journal.alias("p")
+        bad = uow.conn.execute(select(func.min(j.c.seq)).select_from(j.join(p, p.c.seq == j.c.seq - 1))
+                               .where(j.c.prev_hash != p.c.hash)).scalar()
+        return int(bad) if bad is not None else None
+
+
 def verify_chain(reg: Registry, workers: int | None = None) -> jr.VerifyResult:
+    result = _verify_links(reg, workers)
+    bad_prev = _first_bad_prev_hash(reg)
+    if bad_prev is not None and (result.ok or bad_prev < (result.first_bad_seq or bad_prev + 1)):
+        return jr.VerifyResult(False, bad_prev - 1, bad_prev - 1, _prev_hash_of(reg, bad_prev), bad_prev,
+                               "prev_hash does not match the previous entry")
+    return result
+
+
+def _verify_links(reg: Registry, workers: int | None) -> jr.VerifyResult:
     with reg.store.read() as uow:
         max_seq = int(uow.conn.execute(select(func.coalesce(func.max(t.journal.c.seq), 0))).scalar_one())
     url = reg.store.engine.url.render_as_string(hide_password=False)

@@ -199,11 +199,12 @@ class Repository:
         if standards is not None:
             where.append(f"standard IN ({', '.join('?' * len(standards))})" if standards else "1 = 0")
             params.extend(standards)
-        first_page = (f"SELECT {BLOCK_COLS} FROM blocks WHERE {' AND '.join(where)} "
-                      f"ORDER BY serial_prefix, first_kg LIMIT {LEAF_BATCH}")
+        # The ORDER BY names the leading equality columns of ix_blocks_leaf_account on purpose: only that
+        # index yields this order, so no planner walks the serial index and filters a million leaves.
+        order = f"ORDER BY account_id, state, serial_prefix, first_kg LIMIT {LEAF_BATCH}"
+        first_page = f"SELECT {BLOCK_COLS} FROM blocks WHERE {' AND '.join(where)} {order}"
         next_page = (f"SELECT {BLOCK_COLS} FROM blocks WHERE {' AND '.join(where)} "
-                     "AND (serial_prefix > ? OR (serial_prefix = ? AND first_kg > ?)) "
-                     f"ORDER BY serial_prefix, first_kg LIMIT {LEAF_BATCH}")
+                     f"AND (serial_prefix > ? OR (serial_prefix = ? AND first_kg > ?)) {order}")
         rows = self.hot.all(first_page, params)
         while True:
             for r in rows:
