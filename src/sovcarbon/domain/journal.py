@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from binascii import hexlify
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,14 +150,3 @@ def verify_signature(public_key_hex: str, message: bytes, signature_hex: str) ->
     except Exception:  # noqa: BLE001 - any failure means "not verified"
         return False
     return True
-
-
-def iter_batches(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

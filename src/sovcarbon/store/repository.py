@@ -5,7 +5,6 @@ Rows come back as domain values (``Block``, ``Account``...) or plain dicts for v
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -282,7 +281,3 @@ class Repository:
         if project_id:
             conds.append(c.project_id == project_id)
         return int(self.conn.execute(select(func.coalesce(func.sum(c.quantity_kg), 0)).where(*conds)).scalar_one())
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
