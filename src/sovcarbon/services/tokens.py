@@ -35,6 +35,7 @@ from sovcarbon.services.token_requests import TokenHolderIn, TokenizationIn
 from sovcarbon.services.views import block_view
 from sovcarbon.store import tables as t
 from sovcarbon.store import token_tables as tt
+from sovcarbon.store.repository import LEAF
 from sovcarbon.store.uow import Store, UnitOfWork
 
 PENDING, SENT, CONFIRMED, FAILED = "pending", "sent", "confirmed", "failed"
@@ -242,7 +243,7 @@ def lot_by_chain_id(uow: UnitOfWork, chain_lot_id: int) -> RowMapping:
 
 def _kg_by_state(uow: UnitOfWork, lot_ids: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
     c = t.blocks.c
-    q = select(c.lot_id, c.state, func.sum(c.quantity_kg)).where(c.is_leaf.is_(True), c.lot_id.is_not(None))
+    q = select(c.lot_id, c.state, func.sum(c.quantity_kg)).where(LEAF, c.lot_id.is_not(None))
     if lot_ids is not None:
         q = q.where(c.lot_id.in_(list(lot_ids)))
     out: dict[str, dict[str, int]] = {}
@@ -257,7 +258,7 @@ def lot_view(uow: UnitOfWork, lot_id: str, *, with_blocks: bool = False) -> dict
     view = _lot_dict(r, kg)
     if with_blocks:
         c = t.blocks.c
-        rows = uow.conn.execute(select(t.blocks).where(c.lot_id == lot_id, c.is_leaf.is_(True))
+        rows = uow.conn.execute(select(t.blocks).where(LEAF, c.lot_id == lot_id)
                                 .order_by(c.serial_prefix, c.first_kg)).mappings()
         view["blocks"] = [block_view(b) for b in rows]
         bc = tt.token_balances.c

@@ -198,9 +198,11 @@ class Repository:
         if standards is not None:
             where.append(f"standard IN ({', '.join('?' * len(standards))})" if standards else "1 = 0")
             params.extend(standards)
-        # The ORDER BY names the leading equality columns of ix_blocks_leaf_account on purpose: only that
-        # index yields this order, so no planner walks the serial index and filters a million leaves.
-        order = f"ORDER BY account_id, state, serial_prefix, first_kg LIMIT {LEAF_BATCH}"
+        # The ORDER BY names the leading equality columns of one index on purpose (a lot's leaves when a lot
+        # is named, else the account's): only that index yields this order, so no planner walks another
+        # index filtering a million leaves.
+        lead = "lot_id" if lot_id is not None else "account_id"
+        order = f"ORDER BY {lead}, state, serial_prefix, first_kg LIMIT {LEAF_BATCH}"
         first_page = f"SELECT {BLOCK_COLS} FROM blocks WHERE {' AND '.join(where)} {order}"
         next_page = (f"SELECT {BLOCK_COLS} FROM blocks WHERE {' AND '.join(where)} "
                      f"AND (serial_prefix > ? OR (serial_prefix = ? AND first_kg > ?)) {order}")

@@ -148,6 +148,9 @@ blocks = Table(
           sqlite_where=Column("is_leaf"), postgresql_where=Column("is_leaf")),
     Index("ix_blocks_leaf_serial", "serial_prefix", "first_kg",
           sqlite_where=Column("is_leaf"), postgresql_where=Column("is_leaf")),
+    # A lot's leaves (tokenization): burns pick the lowest serials of one lot in a custody account.
+    Index("ix_blocks_leaf_lot", "lot_id", "state", "serial_prefix", "first_kg",
+          sqlite_where=Column("is_leaf"), postgresql_where=Column("is_leaf")),
     Index("ix_blocks_parent", "parent_id"),
     Index("ix_blocks_txn", "txn_id"),
 )
