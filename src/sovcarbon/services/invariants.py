@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select
 
 from sovcarbon.domain import invariants as inv
@@ -10,7 +12,7 @@ from sovcarbon.store import tables as t
 from sovcarbon.store.uow import UnitOfWork
 
 # Capabilities add snapshot loaders here (e.g. token lots and chain supply for I4).
-SNAPSHOT_LOADERS: list = []  # type: ignore[type-arg]
+SNAPSHOT_LOADERS: list[Callable[[UnitOfWork, inv.LedgerSnapshot], None]] = []
 
 
 def snapshot(uow: UnitOfWork) -> inv.LedgerSnapshot:

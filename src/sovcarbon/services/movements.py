@@ -62,10 +62,11 @@ def record(uow: UnitOfWork, movement: Movement, txn_id: str, kind: str, actor_ke
            counterparty: str | None, extra: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
     """Apply the split, write the journal entry and the transaction row; return (journal seq, moved views)."""
     uow.repo.apply_movement(movement.consumed, movement.created, txn_id, uow.now)
-    moved = [block_view(b) for b in movement.moved]
+    created = {b.id: block_view(b) for b in movement.created}
+    moved = [created[b.id] for b in movement.moved]
     payload = {"actor": actor_key, "txn_id": txn_id, "account_id": account_id, "counterparty_account_id": counterparty,
                "quantity_kg": movement.quantity_kg, "consumed": [b.id for b in movement.consumed],
-               "created": [block_view(b) for b in movement.created], **extra}
+               "created": list(created.values()), **extra}
     entry = uow.append(kind, payload)
     uow.repo.insert(t.transactions, id=txn_id, kind=kind, account_id=account_id, counterparty_account_id=counterparty,
                     quantity_kg=movement.quantity_kg, actor_key_id=actor_key, journal_seq=entry.seq, created_at=uow.now)
