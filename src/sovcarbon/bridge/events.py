@@ -21,10 +21,12 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from sovcarbon.bridge.faults import fault
-from sovcarbon.chain import CarbonTokenChain, ChainEvent
+from sovcarbon.chain import CarbonTokenChain, ChainEvent, ChainUnavailable
+from sovcarbon.chain.adapter import lenient_text
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
 from sovcarbon.services import tokens
@@ -38,9 +40,22 @@ EVENT_NAMES = ("TransferSingle", "Retired", "Redeemed")
 MAX_BLOCKS_PER_READ = 2_000
 DEAD_LETTER_RETRY_S = 5.0
 OPEN, RESOLVED = "open", "resolved"
-# Failures that are the event's own (a rule said no): parked as dead letters. Anything else (the
-# database or the chain is down) propagates and the cursor stays where it is.
-EVENT_FAILURES = (RegistryError, ValueError, KeyError, TypeError)
+# Outages (the database or the chain is down or busy) propagate: the cycle stops and the cursor stays.
+# ANY other failure while applying one log is that log's own (a rule said no, bytes the NR cannot store,
+# a log we cannot decode) and parks it as a dead letter: no event, whatever its content, stops the consumer.
+OUTAGES: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, DisconnectionError, OSError,
+                                            ChainUnavailable)
+MAX_CHAIN_LOT_ID = 2**63 - 1
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{exc.code} {exc.name}: {exc.message}" if isinstance(exc, RegistryError) else repr(exc)
+    return lenient_text(text.encode("utf-8", errors="replace"))[:2000]
+
+
+def _chain_lot_id(event: Mapping[Any, Any]) -> int | None:
+    value = event.get("lot_id")
+    return int(value) if isinstance(value, int) and 0 <= value <= MAX_CHAIN_LOT_ID else None
 
 
 def event_record(event: ChainEvent) -> dict[str, Any]:
@@ -56,6 +71,9 @@ class EventConsumer:
         self.token = token
         self.start_block = start_block
         self._last_try_s: dict[str, float] = {}
+        self.last_error: str | None = None  # the last outage that stopped a read (None after a good one)
+        self.last_parked_error: str | None = None
+        self.head_seen = start_block
 
     # ------------------------------------------------------------------------------------ cursor
     def cursor(self) -> int:
@@ -74,24 +92,49 @@ class EventConsumer:
     def _save_cursor(self, next_block: int) -> None:
         c = tt.token_event_cursor.c
         with self.reg.store.write() as uow:
-            uow.conn.execute(update(tt.token_event_cursor).where(c.contract_address == self.token.address)
-                             .values(next_block=next_block, updated_at=uow.now))
+            uow.repo.update(tt.token_event_cursor, [c.contract_address == self.token.address],
+                            next_block=next_block, updated_at=uow.now)
 
     # ------------------------------------------------------------------------------------ consuming
     def consume(self, max_blocks: int = MAX_BLOCKS_PER_READ) -> int:
         """Apply the events of the blocks after the cursor (up to ``max_blocks``); returns events handled."""
-        start = self.cursor()
-        head = self.token.block_number()
-        if start > head:
-            return 0
-        end = min(head, start + max_blocks - 1)
-        events = self.token.get_events(start, end, names=EVENT_NAMES)
-        fault("after_events_read")
-        for event in events:
-            self.handle(event_record(event))
-        self._save_cursor(end + 1)
+        try:
+            start = self.cursor()
+            head = self.token.block_number()
+            self.head_seen = head
+            if start > head:
+                self.last_error = None
+                return 0
+            end = min(head, start + max_blocks - 1)
+            events = self.token.get_events(start, end, names=EVENT_NAMES)
+            fault("after_events_read")
+            for event in events:
+                self.handle(event_record(event))
+            self._save_cursor(end + 1)
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {_describe(exc)}"
+            raise
+        self.last_error = None
         fault("after_cursor_saved")
         return len(events)
+
+    def lag(self, max_lag_blocks: int) -> dict[str, Any]:
+        """How far the consumer is behind the chain head (blocks), its last error, and the alarm."""
+        next_block = self.cursor()
+        try:
+            head = self.token.block_number()
+            self.head_seen = head
+        except Exception as exc:  # noqa: BLE001 - the status page reports an unreachable chain
+            head = self.head_seen
+            self.last_error = self.last_error or f"{type(exc).__name__}: {_describe(exc)}"
+        behind = max(0, head - (next_block - 1))
+        d = tt.token_dead_letters.c
+        with self.reg.store.read() as uow:
+            open_letters = int(uow.conn.execute(select(func.count()).select_from(tt.token_dead_letters)
+                                                .where(d.status == OPEN)).scalar_one())
+        return {"next_block": next_block, "head_block": head, "lag_blocks": behind,
+                "max_lag_blocks": max_lag_blocks, "alarm": behind > max_lag_blocks, "last_error": self.last_error,
+                "last_dead_letter_error": self.last_parked_error, "open_dead_letters": open_letters}
 
     def handle(self, event: Mapping[Any, Any]) -> bool:
         """Apply one event once; park it as a dead letter if a rule refuses it. True if applied now."""
@@ -102,7 +145,9 @@ class EventConsumer:
                 self._apply(uow, event)
             fault("after_event_applied", str(event["name"]))
             return True
-        except EVENT_FAILURES as exc:
+        except OUTAGES:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one log's failure is parked, never stops the consumer
             self._park(event, exc)
             fault("after_dead_letter", str(event["name"]))
             return False
@@ -118,6 +163,9 @@ class EventConsumer:
         name = str(event["name"])
         txn_id: str | None = None
         seq: int | None = None
+        args = event.get("args") or {}
+        if "decode_error" in args:
+            raise RegistryError(7002, f"chain log {name} could not be decoded: {args['decode_error']}")
         if name == "Retired":
             txn_id, seq = tokens.apply_retired(self.reg, uow, event)
         elif name == "Redeemed":
@@ -126,20 +174,31 @@ class EventConsumer:
             tokens.apply_transfer(uow, int(event["lot_id"]), event.get("sender"), event.get("receiver"),
                                   int(event["amount_kg"]))
         uow.repo.insert(tt.token_events, tx_hash=str(event["tx_hash"]), log_index=int(event["log_index"]),
-                        name=name, block_number=int(event["block_number"]), chain_lot_id=event.get("lot_id"),
+                        name=name, block_number=int(event["block_number"]), chain_lot_id=_chain_lot_id(event),
                         applied_txn=txn_id, journal_seq=seq, applied_at=uow.now)
 
     def _park(self, event: Mapping[Any, Any], exc: Exception) -> None:
-        error = f"{exc.code} {exc.name}: {exc.message}" if isinstance(exc, RegistryError) else repr(exc)
+        error = _describe(exc)
+        self.last_parked_error = error
         log.warning("chain event %s %s#%s parked as a dead letter: %s", event["name"], event["tx_hash"],
                     event["log_index"], error)
+        try:
+            self._insert_dead_letter(event, json.dumps(dict(event), sort_keys=True), error)
+        except OUTAGES:
+            raise
+        except Exception as again:  # noqa: BLE001 - keep the bare identity of the log; never lose it
+            bare = {k: event.get(k) for k in ("name", "block_number", "block_hash", "tx_hash", "log_index")}
+            self._insert_dead_letter(event, json.dumps(bare, sort_keys=True, default=str),
+                                     f"{error} (event not storable: {_describe(again)})")
+
+    def _insert_dead_letter(self, event: Mapping[Any, Any], event_json: str, error: str) -> None:
         with self.reg.store.write() as uow:
             if self._seen(uow, event):
                 return
             uow.repo.insert(tt.token_dead_letters, id=new_id("evt"), tx_hash=str(event["tx_hash"]),
                             log_index=int(event["log_index"]), name=str(event["name"]),
-                            block_number=int(event["block_number"]), chain_lot_id=event.get("lot_id"),
-                            event=json.dumps(dict(event), sort_keys=True), status=OPEN, attempts=1,
+                            block_number=int(event["block_number"]), chain_lot_id=_chain_lot_id(event),
+                            event=event_json, status=OPEN, attempts=1,
                             last_error=error[:2000], created_at=uow.now, updated_at=uow.now)
             uow.append("chain_event_dead_lettered", {"tx_hash": event["tx_hash"], "log_index": event["log_index"],
                                                      "name": event["name"], "error": error[:500]})
@@ -174,14 +233,15 @@ class EventConsumer:
         try:
             with self.reg.store.write() as uow:
                 self._apply(uow, event)
-                uow.conn.execute(update(tt.token_dead_letters).where(d.id == dead_letter_id)
-                                 .values(status=RESOLVED, attempts=int(row["attempts"]) + 1, updated_at=uow.now))
-        except EVENT_FAILURES as exc:
-            error = f"{exc.code} {exc.name}: {exc.message}" if isinstance(exc, RegistryError) else repr(exc)
+                uow.repo.update(tt.token_dead_letters, [d.id == dead_letter_id], status=RESOLVED,
+                                attempts=int(row["attempts"]) + 1, updated_at=uow.now)
+        except OUTAGES:
+            raise
+        except Exception as exc:  # noqa: BLE001 - still refused: counted, stays open
+            error = _describe(exc)
             with self.reg.store.write() as uow:
-                uow.conn.execute(update(tt.token_dead_letters).where(d.id == dead_letter_id)
-                                 .values(attempts=int(row["attempts"]) + 1, last_error=error[:2000],
-                                         updated_at=uow.now))
+                uow.repo.update(tt.token_dead_letters, [d.id == dead_letter_id],
+                                attempts=int(row["attempts"]) + 1, last_error=error[:2000], updated_at=uow.now)
         with self.reg.store.read() as uow:
             return dead_letter_view(uow.conn.execute(select(tt.token_dead_letters).where(d.id == dead_letter_id))
                                     .mappings().one())

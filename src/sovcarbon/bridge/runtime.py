@@ -8,6 +8,7 @@ Configuration (environment, or arguments of ``Bridge.open``):
 |---|---|---|
 | SOVCARBON_CHAIN_URL | EVM JSON-RPC URL | absent: the embedded chain under SOVCARBON_DATA_DIR |
 | SOVCARBON_BRIDGE_KEY | the bridge's private key (hex) | generated once into ``<data dir>/bridge_key.hex`` |
+| SOVCARBON_BRIDGE_MAX_LAG_BLOCKS | blocks the consumer may be behind before ``/v1/bridge`` alarms | 50 |
 
 The contract is deployed once per chain and recorded in ``<data dir>/token-deployment-<chain id>.json``
 (its runtime code is checked against our source on every start) and in the NR's settings: a registry
@@ -38,6 +39,8 @@ BRIDGE_KEY_ENV = "SOVCARBON_BRIDGE_KEY"
 BRIDGE_KEY_FILE = "bridge_key.hex"
 CONTRACT_SETTING = "token_contract"
 DEFAULT_POLL_INTERVAL_S = 0.1
+MAX_LAG_ENV = "SOVCARBON_BRIDGE_MAX_LAG_BLOCKS"
+DEFAULT_MAX_LAG_BLOCKS = 50  # the event consumer's alarm on /v1/bridge past this many blocks behind
 MAX_BACKOFF_S = 5.0
 
 
@@ -72,7 +75,7 @@ class Bridge:
 
     def __init__(self, reg: Registry, chain: Chain, token: CarbonTokenChain, *,
                  poll_interval_s: float = DEFAULT_POLL_INTERVAL_S, fund_holders_wei: int = HOLDER_GAS_WEI,
-                 lock: _EmbeddedLock | None = None) -> None:
+                 lock: _EmbeddedLock | None = None, max_lag_blocks: int | None = None) -> None:
         assert token.deployment is not None, "deploy_or_load() the contract first"
         self.reg = reg
         self.chain = chain
@@ -80,6 +83,8 @@ class Bridge:
         self.outbox = OutboxWorker(reg, token, fund_holders_wei=fund_holders_wei)
         self.events = EventConsumer(reg, token, start_block=token.deployment.deploy_block)
         self.poll_interval_s = poll_interval_s
+        self.max_lag_blocks = (max_lag_blocks if max_lag_blocks is not None
+                               else int(os.environ.get(MAX_LAG_ENV) or DEFAULT_MAX_LAG_BLOCKS))
         self.cycle_lock = threading.RLock()
         self.last_error: str | None = None
         self.cycles = 0
@@ -213,7 +218,8 @@ class Bridge:
         return {"chain": self.chain.kind, "chain_id": self.chain.chain_id, "contract": self.token.address,
                 "bridge_address": self.token.bridge.address, "block_number": self.token.block_number(),
                 "event_cursor": self.events.cursor(), "deploy_block": deployment.deploy_block if deployment else None,
-                "running": self._thread is not None, "cycles": self.cycles, "last_error": self.last_error}
+                "running": self._thread is not None, "cycles": self.cycles, "last_error": self.last_error,
+                "consumer": self.events.lag(self.max_lag_blocks)}
 
 
 def attached(reg: Registry) -> Bridge | None:

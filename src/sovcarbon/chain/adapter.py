@@ -272,6 +272,22 @@ def _normalize(kind: str, value: Any) -> Any:
     return value
 
 
+def lenient_text(raw: bytes) -> str:
+    """Text a holder put on chain, safe for any store: invalid UTF-8 and NUL/control characters become
+    U+FFFD (PostgreSQL refuses NUL in text; a decoder must never raise on what a holder sent)."""
+    text = bytes(raw).decode("utf-8", errors="replace")
+    return "".join("\ufffd" if (ord(ch) < 32 and ch not in "\t\n\r") or ord(ch) == 127 else ch for ch in text)
+
+
+def _utf8(text: str | bytes) -> bytes:
+    return text if isinstance(text, bytes) else text.encode("utf-8")
+
+
+def _wire_type(kind: str) -> str:
+    # `string` and `bytes` have the same ABI encoding: decode strings as bytes, then leniently
+    return "bytes" if kind == "string" else kind
+
+
 # field of ChainEvent <- event argument name
 _FIELD_ALIASES: Mapping[str, str] = {
     "id": "lot_id",
@@ -526,23 +542,24 @@ class CarbonTokenChain:
         holder: LocalAccount,
         lot_id: int,
         amount_kg: int,
-        beneficiary: str,
-        purpose: str,
+        beneficiary: str | bytes,
+        purpose: str | bytes,
         claim_year: int,
         *,
         wait: bool = True,
     ) -> TxResult:
-        """Burn `amount_kg` for a claim. The `Retired` event carries the retirement seq."""
-        if len(beneficiary.encode()) > 128 or len(purpose.encode()) > 32:
+        """Burn `amount_kg` for a claim. The `Retired` event carries the retirement seq. Text may be
+        given as raw bytes (sent as they are: what a hostile wallet can do)."""
+        if len(_utf8(beneficiary)) > 128 or len(_utf8(purpose)) > 32:
             raise ChainRejected(1003, "beneficiary max 128 bytes, purpose max 32 bytes")
         args = [lot_id, amount_kg, beneficiary, purpose, claim_year]
         return self._call_as(holder, "retire", args, wait)
 
     def redeem(
-        self, holder: LocalAccount, lot_id: int, amount_kg: int, nr_account: str, *, wait: bool = True
+        self, holder: LocalAccount, lot_id: int, amount_kg: int, nr_account: str | bytes, *, wait: bool = True
     ) -> TxResult:
         """Burn `amount_kg` to take it back into the NR account `nr_account`."""
-        if len(nr_account.encode()) > 64:
+        if len(_utf8(nr_account)) > 64:
             raise ChainRejected(1003, "nr_account max 64 bytes")
         return self._call_as(holder, "redeem", [lot_id, amount_kg, nr_account], wait)
 
@@ -678,12 +695,20 @@ class CarbonTokenChain:
         if event is None:
             return None
         args: dict[str, Any] = {}
-        for (name, kind), topic in zip(event.indexed, topics[1:], strict=True):
-            args[name] = _normalize(kind, abi_decode([kind], topic)[0])
-        if event.data:
-            values = abi_decode([k for _, k in event.data], bytes(log["data"]))
-            for (name, kind), value in zip(event.data, values, strict=True):
-                args[name] = _normalize(kind, value)
+        try:
+            for (name, kind), topic in zip(event.indexed, topics[1:], strict=True):
+                args[name] = _normalize(kind, abi_decode([kind], topic)[0])
+            if event.data:
+                values = abi_decode([_wire_type(k) for _, k in event.data], bytes(log["data"]))
+                for (name, kind), value in zip(event.data, values, strict=True):
+                    if kind == "string":
+                        args[name] = lenient_text(value)
+                        args[f"{name}_hex"] = _hex(value)  # the exact bytes the holder sent
+                    else:
+                        args[name] = _normalize(kind, value)
+        except Exception as exc:  # noqa: BLE001 - a log we cannot decode is reported, never raised
+            args["decode_error"] = lenient_text(repr(exc).encode())[:500]
+            args["data_hex"] = _hex(bytes(log["data"]))[:20_000]
         fields = {_FIELD_ALIASES[k]: v for k, v in args.items() if k in _FIELD_ALIASES}
         return ChainEvent(
             name=event.name,
@@ -701,7 +726,9 @@ class CarbonTokenChain:
         `send_signed`; a signed call that is never sent leaves a nonce gap until
         `resync_nonce` is called. Threads sharing a key hold `send_lock` across both steps."""
         fn = self._functions[function]
-        data = fn.selector + abi_encode(list(fn.input_types), list(args))
+        # raw bytes for a `string` argument are sent as they are (same encoding): holders can send any bytes
+        types = [_wire_type(k) if isinstance(a, bytes) else k for k, a in zip(fn.input_types, args, strict=True)]
+        data = fn.selector + abi_encode(types, list(args))
         gas = GAS_LIMITS.get(function, DEFAULT_GAS_LIMIT)
         return self._sign(signer or self.bridge, self.address, data, gas, function)
 
