@@ -79,7 +79,8 @@ def _build(reg: Registry, actions: int) -> str:
                    for k in range(start, min(start + RANGES_PER_ATTACH, ranges))]
         with reg.store.write() as uow:
             article6.attach(reg, uow, ADMIN, loa_id, AttachIn(serials=serials))
-    owner = Actor("key_bench_owner", Role.REGISTRY_ADMIN, None, "bench exporter")
+    with reg.store.read() as uow:  # exports are the holder's act (domain.access)
+        owner = Actor("key_bench_owner", Role.PROPONENT, uow.repo.account(account_id).participant_id, "bench owner")
     for k in range(0, min(ranges, 100)):
         serial = f"{prefix}-{k * 2 * RANGE_KG + 1:012d}-{k * 2 * RANGE_KG + RANGE_KG:012d}"
         with reg.store.write() as uow:

@@ -40,7 +40,7 @@ GOAL_LATENCY_P50_S = 1.0
 LOT_KG = 1_000
 
 
-def _world(reg: Any, bridge: Bridge) -> tuple[Actor, str, str, LocalAccount]:
+def _world(reg: Any, bridge: Bridge) -> tuple[Actor, Actor, str, str, LocalAccount]:
     """A licensed platform with custody, a holder with a wallet, onboarded and synced to the chain."""
     accs, _prefix = seed_world(reg, 1, 100_000_000)
     holder: LocalAccount = Account.create()
@@ -54,14 +54,17 @@ def _world(reg: Any, bridge: Bridge) -> tuple[Actor, str, str, LocalAccount]:
     custody = run_cmd(reg, lambda uow: participants.open_account(reg, uow, SYSTEM_ACTOR, AccountIn(
         participant_id=platform["id"], kind="custody")))
     actor = Actor("key_bench_platform", Role.INTERMEDIARY, platform["id"], "bench platform")
-    run_cmd(reg, lambda uow: tokens.onboard_holder(reg, uow, actor, TokenHolderIn(participant_id=holder_id)))
+    # Onboarding and tokenization are the holder's own acts (its key), naming the platform.
+    holder_actor = Actor("key_bench_holder", Role.HOLDER, holder_id, "bench holder")
+    run_cmd(reg, lambda uow: tokens.onboard_holder(reg, uow, holder_actor, TokenHolderIn(
+        participant_id=holder_id, intermediary_id=platform["id"])))
     bridge.run_until_idle()
-    return actor, accs[0], custody["id"], holder
+    return actor, holder_actor, accs[0], custody["id"], holder
 
 
 def retirement_latency(reg: Any, bridge: Bridge, samples: int) -> tuple[list[float], list[float]]:
-    actor, holder_acc, _custody, holder = _world(reg, bridge)
-    lot = run_cmd(reg, lambda uow: tokens.tokenize(reg, uow, actor, TokenizationIn(
+    _platform, holder_actor, holder_acc, _custody, holder = _world(reg, bridge)
+    lot = run_cmd(reg, lambda uow: tokens.tokenize(reg, uow, holder_actor, TokenizationIn(
         holder_account_id=holder_acc, quantity_kg=samples * 1_000)))
     bridge.run_until_idle()
     bridge.start()
@@ -88,7 +91,7 @@ def retirement_latency(reg: Any, bridge: Bridge, samples: int) -> tuple[list[flo
 
 def bulk_lots(reg: Any, bridge: Bridge, count: int) -> None:
     """``count`` real lots of 1 t: opened and minted on chain, immobilized in the NR."""
-    actor, holder_acc, custody, holder = _world(reg, bridge)
+    actor, _holder_actor, holder_acc, custody, holder = _world(reg, bridge)
     with reg.store.read() as uow:
         project_id = uow.conn.execute(text("SELECT id FROM projects LIMIT 1")).scalar_one()
         holder_par = uow.conn.execute(select(t.accounts.c.participant_id).where(t.accounts.c.id == holder_acc)

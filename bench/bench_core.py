@@ -36,6 +36,7 @@ from sovcarbon.store.engine import make_engine
 
 APPROVER = Actor("key_bench_approver", Role.REGISTRY_APPROVER, None, "bench approver")
 VVB = Actor("key_bench_vvb", Role.VVB, None, "bench vvb")
+HOLDERS: dict[str, Actor] = {}  # account id -> the actor of its holder (seed_world fills it)
 
 
 def pg_url() -> str | None:
@@ -98,6 +99,8 @@ def seed_world(reg: Registry, accounts: int, quantity_kg: int) -> tuple[list[str
         reg, uow, SYSTEM_ACTOR, ParticipantIn(name="bench", kind="company", country="TH", kyc_status="verified")))
     accs = [run_cmd(reg, lambda uow: participants.open_account(reg, uow, SYSTEM_ACTOR, AccountIn(
         participant_id=par["id"])))["id"] for _ in range(accounts)]
+    for acc in accs:  # units move only by their holder's act (domain.access)
+        HOLDERS[acc] = Actor("key_bench_holder", Role.HOLDER, par["id"], "bench holder")
     prj = run_cmd(reg, lambda uow: projects.submit(reg, uow, SYSTEM_ACTOR, ProjectIn(
         name="bench", standard="PREMIUM_T-VER", methodology="M", host_country="TH", proponent_id=par["id"],
         crediting_period={"start": "2021-01-01", "end": "2099-12-31"},
@@ -116,9 +119,10 @@ def issue(reg: Registry, project_id: str, account_id: str, quantity_kg: int, vin
 
 
 def one_transfer(reg: Registry, body: TransferIn) -> None:
-    """One transfer through the service layer, exactly as the API runs it."""
-    reg.execute(SYSTEM_ACTOR, "transfer", body.model_dump(mode="json"),
-                lambda uow: transfers.transfer(reg, uow, SYSTEM_ACTOR, body))
+    """One transfer through the service layer, exactly as the API runs it (the holder's key acts)."""
+    holder = HOLDERS[body.from_account_id]
+    reg.execute(holder, "transfer", body.model_dump(mode="json"),
+                lambda uow: transfers.transfer(reg, uow, holder, body))
 
 
 def transfer_rate(reg: Registry, accs: list[str], clients: int, seconds: float) -> float:

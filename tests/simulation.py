@@ -37,16 +37,18 @@ class Simulator:
     projects: list[str] = field(default_factory=list)
     prefixes: list[tuple[str, int]] = field(default_factory=list)
     pending_cancellations: list[str] = field(default_factory=list)
+    owners: dict[str, Actor] = field(default_factory=dict)  # account id -> its holder's actor
     next_vintage: int = 2021
     outcomes: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
 
-    def run(self, name: str, fn: Any, request: Any = None, key: str | None = None) -> dict[str, Any] | None:
+    def run(self, name: str, fn: Any, request: Any = None, key: str | None = None,
+            actor: Actor = SYSTEM_ACTOR) -> dict[str, Any] | None:
         body = request.model_dump(mode="json") if request is not None else {"op": name}
         try:
-            result = self.reg.execute(SYSTEM_ACTOR, name, body, fn, idempotency_key=key)
+            result = self.reg.execute(actor, name, body, fn, idempotency_key=key)
         except RegistryError as err:
             self.outcomes[f"{name}:{err.code}"] = self.outcomes.get(f"{name}:{err.code}", 0) + 1
             return None
@@ -66,6 +68,9 @@ class Simulator:
                            key=f"sim-acc-{i}")
             assert acc is not None
             self.accounts.append(acc["id"])
+            # Units move only by their holder's act (domain.access): each account's owner acts with a holder key.
+            self.owners[acc["id"]] = Actor(key_id=f"key_sim_holder_{i}", role=Role.HOLDER, participant_id=par["id"],
+                                           name=f"sim holder {i}")
         for j, standard in enumerate(("PREMIUM_T-VER", "VCS")):
             body = ProjectIn(name=f"sim project {j}", standard=standard, methodology="M", host_country="TH",
                              proponent_id=par["id"], crediting_period={"start": "2021-01-01", "end": "2099-12-31"},
@@ -96,6 +101,7 @@ class Simulator:
                     self.prefixes.append((done["serial_prefix"], done["quantity_kg"]))
             return "issue"
         src, dst = self.rng.sample(self.accounts, 2)
+        holder = self.owners[src]
         selection: dict[str, Any]
         if self.rng.random() < 0.5:
             selection = {"quantity_kg": self.rng.choice([1, 7, 500, 1000, 1000, 12_345, 40_000, -3])}
@@ -108,17 +114,18 @@ class Simulator:
         try:
             if kind < 0.55:
                 tb = TransferIn(from_account_id=src, to_account_id=dst, **selection)
-                self.run("transfer", lambda uow: transfers.transfer(reg, uow, SYSTEM_ACTOR, tb), tb)
+                self.run("transfer", lambda uow: transfers.transfer(reg, uow, holder, tb), tb, actor=holder)
                 return "transfer"
             if kind < 0.75:
                 rb = RetirementIn(account_id=src, beneficiary={"name": "sim", "country": "TH"},
                                   purpose=self.rng.choice(["voluntary", "domestic_compliance", "corsia"]),
                                   claim_year=2025, **selection)
-                self.run("retire", lambda uow: retirements.retire(reg, uow, SYSTEM_ACTOR, rb), rb)
+                self.run("retire", lambda uow: retirements.retire(reg, uow, holder, rb), rb, actor=holder)
                 return "retire"
             if kind < 0.85:
                 cb = CancellationIn(account_id=src, reason="sim", **selection)
-                req = self.run("cancel_request", lambda uow: cancellations.request(reg, uow, SYSTEM_ACTOR, cb), cb)
+                req = self.run("cancel_request", lambda uow: cancellations.request(reg, uow, holder, cb), cb,
+                               actor=holder)
                 if req is not None:
                     self.pending_cancellations.append(req["id"])
                 if self.pending_cancellations and self.rng.random() < 0.7:

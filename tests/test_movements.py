@@ -46,12 +46,14 @@ def test_transfer_authorization_and_accounts(world: Api) -> None:
     rejected(world, resp, 1001, before)
     rejected(world, _transfer(world, to_account_id=world.ids["foundation_acc"]), 3005, before)
     info = world.ok("GET", "/v1/registry", None)
-    # Admin may move the buffer, but not into a retirement account and not to itself.
+    # An officer does not move units, not even the buffer pool's (1002: administrative transfers only);
+    # a holder's transfer does not reach a retirement account (1003).
     retirement_acc = world.ok("POST", "/v1/accounts", "admin", {"participant_id": world.ids["company"],
                                                                 "kind": "retirement"})["id"]
     before = journal_seq(world)
     rejected(world, _transfer(world, who="admin", from_account_id=info["buffer_account_id"],
-                              to_account_id=retirement_acc), 1003, before)
+                              to_account_id=world.ids["company_acc"]), 1002, before)
+    rejected(world, _transfer(world, to_account_id=retirement_acc), 1003, before)
 
 
 @pytest.mark.parametrize("status", ["suspended", "frozen", "closed"])

@@ -72,6 +72,8 @@ class RegistryMachine(RuleBasedStateMachine):
         par = self.run(lambda uow: participants.create_participant(reg, uow, SYSTEM_ACTOR, ParticipantIn(
             name="p", kind="company", country="TH", kyc_status="verified")))
         assert par is not None
+        # Units move only by their holder's act (domain.access): the accounts' owner acts with a holder key.
+        self.holder = Actor("key_hyp_holder", Role.HOLDER, par["id"], "holder")
         for _ in range(ACCOUNTS):
             acc = self.run(lambda uow: participants.open_account(reg, uow, SYSTEM_ACTOR, AccountIn(
                 participant_id=par["id"])))
@@ -103,7 +105,7 @@ class RegistryMachine(RuleBasedStateMachine):
     def transfer(self, src: int, dst: int, qty: int) -> None:
         a, b, reg = self.accounts[src], self.accounts[dst], self.reg
         body = TransferIn(from_account_id=a, to_account_id=b, quantity_kg=qty)
-        done = self.run(lambda uow: transfer_service.transfer(reg, uow, SYSTEM_ACTOR, body), body)
+        done = self.run(lambda uow: transfer_service.transfer(reg, uow, self.holder, body), body)
         ok = a != b and qty <= self.free_kg[a]
         assert (done is not None) == ok, (a, b, qty, self.free_kg)
         if ok:
@@ -115,7 +117,7 @@ class RegistryMachine(RuleBasedStateMachine):
         a, reg = self.accounts[src], self.reg
         body = RetirementIn(account_id=a, quantity_kg=qty, beneficiary={"name": "b", "country": "TH"},
                             purpose=purpose, claim_year=2025)
-        done = self.run(lambda uow: retirements.retire(reg, uow, SYSTEM_ACTOR, body), body)
+        done = self.run(lambda uow: retirements.retire(reg, uow, self.holder, body), body)
         ok = qty <= self.free_kg[a] and purpose == "voluntary"  # standard T-VER never serves CORSIA
         assert (done is not None) == ok
         if ok:
@@ -126,7 +128,7 @@ class RegistryMachine(RuleBasedStateMachine):
     def cancel(self, src: int, qty: int) -> None:
         a, reg = self.accounts[src], self.reg
         body = CancellationIn(account_id=a, quantity_kg=qty, reason="r")
-        req = self.run(lambda uow: cancellations.request(reg, uow, SYSTEM_ACTOR, body), body)
+        req = self.run(lambda uow: cancellations.request(reg, uow, self.holder, body), body)
         assert (req is not None) == (qty <= self.free_kg[a])
         if req is not None:
             assert self.run(lambda uow: cancellations.approve(reg, uow, APPROVER, req["id"])) is not None

@@ -112,10 +112,12 @@ def _step_issuance(ctx: DemoContext) -> None:
 
 
 def _step_tokenize(ctx: DemoContext) -> None:
-    """Story 4: through the licensed platform the foundation tokenizes 5,000 t; the chain mints 5,000,000."""
-    for who in ("foundation", "company"):
-        ctx.call("POST", "/v1/token-holders", "platform", {"participant_id": ctx.ids[who]})
-    lot = ctx.call("POST", "/v1/tokenizations", "platform", {
+    """Story 4: through the licensed platform the foundation tokenizes 5,000 t; the chain mints 5,000,000.
+    Each holder's own key acts: it names the platform that serves it, then requests the tokenization."""
+    for who, key in (("foundation", "proponent"), ("company", "company")):
+        ctx.call("POST", "/v1/token-holders", key, {"participant_id": ctx.ids[who],
+                                                   "intermediary_id": ctx.ids["platform"]})
+    lot = ctx.call("POST", "/v1/tokenizations", "proponent", {
         "holder_account_id": ctx.ids["foundation_account"], "quantity_kg": 5_000_000, "note": "demo tokenization"})
     ctx.ids["lot"], ctx.ids["chain_lot"] = lot["id"], str(lot["chain_lot_id"])
     lot = _wait_lot(ctx, lambda v: v["status"] != "minting")

@@ -59,7 +59,7 @@ def test_killed_at_every_step_a_restart_converges(tw: TokenWorld, chain_backend:
     assert tw.bridge is not None
     tw.bridge.close()  # the worker processes own the chain from here on
     world_file = reg.settings.data_dir / "crash-world.json"
-    world_file.write_text(json.dumps({"platform_key": tw.api.keys["platform"],
+    world_file.write_text(json.dumps({"holder_api_key": tw.api.keys["proponent"],
                                       "holder_account_id": tw.ids["foundation_acc"],
                                       "holder_key": tw.wallets["foundation"].key.hex()}))
     first_chain_lot: int | None = None

@@ -38,7 +38,7 @@ def main() -> None:
     if armed:
         os.environ[FAULT_ENV] = armed
     if action == "tokenize":
-        actor = auth.authenticate(reg, world["platform_key"])
+        actor = auth.authenticate(reg, world["holder_api_key"])  # the holder's own request
         req = TokenizationIn(holder_account_id=world["holder_account_id"], quantity_kg=int(args[0]))
         result = reg.execute(actor, "tokenize", req.model_dump(mode="json"),
                              lambda uow: tokens.tokenize(reg, uow, actor, req))

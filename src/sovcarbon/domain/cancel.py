@@ -3,7 +3,7 @@
 | rule | code |
 |---|---|
 | a registry admin requests for any account; a holder for its own account | 1002 |
-| a registry approver (or another admin) approves; never the requester | 1002 / 3003 |
+| a registry_approver approves (never another admin, never the requester: ``access.require_four_eyes``) | 1002 / 3003 |
 | only a pending request is approved or rejected | 3002 APPROVAL_REQUIRED |
 | the units are checked again at approval: free in the account then (see ``holdings``) | 4001-4006 |
 

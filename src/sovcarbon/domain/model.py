@@ -63,6 +63,7 @@ class KycStatus(StrEnum):
 class ParticipantStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
+    CLOSED = "closed"  # final: the participant's keys only read its own data, its accounts receive nothing
 
 
 class AccountKind(StrEnum):

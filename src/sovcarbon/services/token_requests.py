@@ -17,15 +17,17 @@ DeadLetterStatus = Literal["open", "resolved"]
 
 
 class TokenHolderIn(Command):
-    """An intermediary onboards a KYC'd holder it serves (a registry admin names the intermediary)."""
+    """The holder's own act (its key): it names the licensed intermediary that will serve it."""
 
     participant_id: Id
     intermediary_id: Id | None = None
 
 
 class TokenizationIn(_Selection):
-    """Tokenize a quantity (lowest serials first) or exact serial ranges of the holder's account."""
+    """The holder's request (its own key): tokenize a quantity (lowest serials first) or exact serial ranges of
+    its account through the intermediary serving it."""
 
     holder_account_id: Id
+    intermediary_id: Id | None = Field(default=None, description="default: the intermediary serving the holder")
     custody_account_id: Id | None = Field(default=None, description="default: the intermediary's custody account")
     note: Annotated[str, Field(max_length=2000)] = ""

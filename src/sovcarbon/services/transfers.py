@@ -1,11 +1,15 @@
-"""Transfer between accounts of this registry (rules: ``domain.transfer``)."""
+"""Transfer between accounts of this registry (rules: ``domain.transfer``, ``domain.accounts``, ``domain.access``).
+
+Only the holder moves its units: a holding role on its own participant's account, into a holding account
+of an active participant. Officers move units only by an administrative transfer (``admin_transfers``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sovcarbon.domain.access import require_controls
-from sovcarbon.domain.accounts import require_transfer_pair
+from sovcarbon.domain.accounts import require_holder_destination, require_participant_active, require_transfer_pair
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.model import Actor
 from sovcarbon.domain.transfer import plan_transfer
@@ -20,6 +24,9 @@ def transfer(reg: Registry, uow: UnitOfWork, actor: Actor, req: TransferIn) -> d
     require_controls(actor, source, "transfer")
     destination = uow.repo.account(req.to_account_id)
     require_transfer_pair(source, destination)
+    require_holder_destination(destination)
+    if destination.participant_id != source.participant_id:
+        require_participant_active(participant_status(uow, destination.participant_id), destination, "acquiring")
     picks = select_units(uow, source.id, quantity_kg=req.quantity_kg, serials=req.serials,
                          project_id=req.project_id, vintage=req.vintage)
     txn_id = new_id("txn")
@@ -29,3 +36,8 @@ def transfer(reg: Registry, uow: UnitOfWork, actor: Actor, req: TransferIn) -> d
     return {"id": txn_id, "kind": "transfer", "from_account_id": source.id, "to_account_id": destination.id,
             "quantity_kg": movement.quantity_kg, "blocks": moved, "journal_seq": seq, "created_at": uow.now,
             "note": req.note}
+
+
+def participant_status(uow: UnitOfWork, participant_id: str) -> str:
+    row = uow.repo.hot.one("SELECT status FROM participants WHERE id = ?", (participant_id,))
+    return str(row[0]) if row is not None else "unknown"
