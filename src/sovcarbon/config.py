@@ -22,6 +22,89 @@ from sovcarbon.domain.standards import RegistryProfile, Standard
 
 ALL_DOMESTIC_PURPOSES = frozenset({Purpose.DOMESTIC_COMPLIANCE, Purpose.VOLUNTARY, Purpose.NDC})
 
+# T-VER rules: forestry (and CCUS) projects keep part of every issuance in the registry's buffer. The
+# defaults name forestry methodologies (sectoral scope 13, Premium and Standard T-VER) at 10 %; a registry
+# sets its own shares (and its CCUS methodology codes) under ``[profile.standards.<code>.buffer_shares]``.
+TVER_BUFFER_SHARES: tuple[tuple[str, int], ...] = (("T-VER-P-METH-13", 10), ("T-VER-S-METH-13", 10),
+                                                   ("T-VER-METH-FOR", 10))
+
+
+class ConfigError(ValueError):
+    """A setting the registry cannot run with. The message is one actionable line naming the setting."""
+
+
+# Keys a SOVCARBON_CONFIG file may hold at top level (the variables' names without the prefix, lower case).
+FILE_KEYS = frozenset({"data_dir", "database_url", "chain_url", "checkpoint_interval", "checkpoint_interval_s",
+                       "signing_key_file", "allow_key_in_data_dir", "profile"})
+PROFILE_KEYS = frozenset({"country", "party_code", "registry_name", "agency_name", "standards"})
+STANDARD_KEYS = frozenset({"serial_code", "label", "domestic", "exportable", "allowed_purposes", "buffer_shares"})
+
+
+def _unknown(keys: Any, known: frozenset[str], where: str) -> None:
+    extra = sorted(set(keys) - known)
+    if extra:
+        raise ConfigError(f"unknown key {extra[0]!r} in {where} (known: {', '.join(sorted(known))})")
+
+
+def _positive_int(value: Any, name: str) -> int:
+    """A positive integer from the environment (text) or the TOML file (int)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    try:
+        number = int(value.strip()) if isinstance(value, str) else value
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return number
+
+
+def _positive_float(value: Any, name: str) -> float:
+    try:
+        number = float(value.strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        number = 0.0
+    if isinstance(value, bool) or not number > 0 or number == float("inf"):
+        raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+    return number
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    userinfo, _, host = rest.partition("@")
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{host}"
+
+
+def _database_url(url: Any, name: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    hint = "sqlite:////path/registry.sqlite or postgresql+psycopg://user@host/db"
+    if not isinstance(url, str):
+        raise ConfigError(f"{name} must be a database URL ({hint}), got {url!r}")
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ConfigError(f"{name} is not a database URL ({hint}), got {mask_url(url)!r}") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(f"{name} names {parsed.get_backend_name()!r}; the registry runs on sqlite or postgresql "
+                          f"({hint})")
+    if parsed.get_backend_name() == "sqlite" and not parsed.database:
+        raise ConfigError(f"{name} names no SQLite file ({hint}), got {url!r}")
+    return url
+
+
+def _chain_url(url: Any, name: str) -> str | None:
+    if url is None or url == "":
+        return None
+    if not isinstance(url, str) or not url.startswith(("http://", "https://", "ws://", "wss://")):
+        raise ConfigError(f"{name} must be an http(s):// or ws(s):// JSON-RPC URL, got {url!r}")
+    return url
+
 
 def thailand_profile() -> RegistryProfile:
     """The default profile: Thailand's TGO and its T-VER standards (configuration, not code paths)."""
@@ -32,9 +115,10 @@ def thailand_profile() -> RegistryProfile:
         agency_name="Thailand Greenhouse Gas Management Organization (TGO)",
         standards={
             "T-VER": Standard("T-VER", "TVER", "Standard T-VER", domestic=True, exportable=False,
-                              allowed_purposes=ALL_DOMESTIC_PURPOSES),
+                              allowed_purposes=ALL_DOMESTIC_PURPOSES, buffer_shares=TVER_BUFFER_SHARES),
             "PREMIUM_T-VER": Standard("PREMIUM_T-VER", "PTVER", "Premium T-VER", domestic=True, exportable=True,
-                                      allowed_purposes=ALL_DOMESTIC_PURPOSES | {Purpose.OIMP, Purpose.CORSIA}),
+                                      allowed_purposes=ALL_DOMESTIC_PURPOSES | {Purpose.OIMP, Purpose.CORSIA},
+                                      buffer_shares=TVER_BUFFER_SHARES),
             "VCS": Standard("VCS", "VCS", "Verra VCS (recorded)", domestic=False, exportable=False,
                             allowed_purposes=frozenset({Purpose.VOLUNTARY})),
             "GS": Standard("GS", "GS", "Gold Standard (recorded)", domestic=False, exportable=False,
@@ -43,17 +127,45 @@ def thailand_profile() -> RegistryProfile:
     )
 
 
+def _buffer_shares(value: Any, where: str) -> tuple[tuple[str, int], ...]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table of methodology prefix = percent")
+    shares = []
+    for prefix, pct in value.items():
+        if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct < 100:
+            raise ConfigError(f"{where}.{prefix} must be a whole percent from 0 to 99, got {pct!r}")
+        shares.append((str(prefix), pct))
+    return tuple(shares)
+
+
+def _standard_from_toml(code: str, s: Any, where: str) -> Standard:
+    if not isinstance(s, dict):
+        raise ConfigError(f"{where} must be a table")
+    _unknown(s, STANDARD_KEYS, where)
+    if not isinstance(s.get("serial_code"), str):
+        raise ConfigError(f"{where}.serial_code is missing (the standard's serial field, e.g. \"PTVER\")")
+    try:
+        purposes = frozenset(Purpose(p) for p in s.get("allowed_purposes", ["voluntary"]))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}.allowed_purposes must name purposes among "
+                          f"{', '.join(str(p) for p in Purpose)}, got {s.get('allowed_purposes')!r}") from None
+    return Standard(code=code, serial_code=s["serial_code"], label=s.get("label", code),
+                    domestic=bool(s.get("domestic", True)), exportable=bool(s.get("exportable", False)),
+                    allowed_purposes=purposes,
+                    buffer_shares=_buffer_shares(s.get("buffer_shares", {}), f"{where}.buffer_shares"))
+
+
 def _profile_from_toml(data: dict[str, Any]) -> RegistryProfile:
     base = thailand_profile()
+    if not isinstance(data, dict):
+        raise ConfigError("profile in SOVCARBON_CONFIG must be a table ([profile])")
+    _unknown(data, PROFILE_KEYS, "[profile] of SOVCARBON_CONFIG")
     standards = dict(base.standards)
     if "standards" in data:
-        standards = {}
-        for code, s in data["standards"].items():
-            standards[code] = Standard(
-                code=code, serial_code=s["serial_code"], label=s.get("label", code), domestic=s.get("domestic", True),
-                exportable=s.get("exportable", False),
-                allowed_purposes=frozenset(Purpose(p) for p in s.get("allowed_purposes", ["voluntary"])),
-            )
+        if not isinstance(data["standards"], dict):
+            raise ConfigError("profile.standards in SOVCARBON_CONFIG must be a table of standards")
+        standards = {code: _standard_from_toml(code, s, f"profile.standards.{code}")
+                     for code, s in data["standards"].items()}
     return RegistryProfile(
         country=data.get("country", base.country), party_code=data.get("party_code", base.party_code),
         registry_name=data.get("registry_name", base.registry_name),

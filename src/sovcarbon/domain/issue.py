@@ -9,10 +9,11 @@
 | quantity and buffer are integer kg, quantity positive | 2003 QUANTITY_INVALID |
 | quantity and buffer are whole tonnes | 2004 NOT_WHOLE_TONNES |
 | the buffer share is less than the quantity | 2003 |
+| the buffer is at least the share the standard requires for the project's methodology (profile `buffer_shares`, rounded up to whole tonnes); an omitted buffer is that share | 1003 INVALID_REQUEST |
 | monitoring period and vintage lie inside the crediting period; the vintage year lies in the monitoring period | 3006 OUTSIDE_CREDITING_PERIOD |
 | no monitoring period of a project is credited twice | 2005 DUPLICATE_CLAIM |
 | a serial is never issued twice | 2001 SERIAL_EXISTS |
-| the quantity does not exceed the verified quantity of the verification report, when one is named | 5003 EXCEEDS_VERIFIED |
+| the quantity (buffer included) does not exceed the verified quantity of the verification report (`verified_kg`), when one is named | 5003 EXCEEDS_VERIFIED |
 
 On approval the registry creates two root blocks: kilograms 1..(quantity - buffer) in the
 requested account and the rest in the registry's buffer account.
@@ -27,6 +28,7 @@ from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Block, BlockState, Issuance, IssuanceStatus, Project, ProjectStatus
 from sovcarbon.domain.quantities import require_quantity, require_whole_tonnes
 from sovcarbon.domain.serials import MAX_KG_INDEX
+from sovcarbon.domain.standards import Standard
 
 
 def check_request(
@@ -37,15 +39,30 @@ def check_request(
     quantity_kg: object,
     buffer_kg: object,
     overlapping_issuance_ids: list[str],
-    verified_kg: int | None = None,
+    verified_kg: object = None,
+    standard: Standard | None = None,
 ) -> tuple[int, int]:
-    """Validate an issuance request; returns (quantity_kg, buffer_kg)."""
+    """Validate an issuance request; returns (quantity_kg, buffer_kg).
+
+    ``buffer_kg`` None means "the share the standard requires"; a named buffer may be larger than that
+    share (a project-specific risk assessment), never smaller.
+    """
     quantity = require_whole_tonnes(require_quantity(quantity_kg))
-    buffer = require_whole_tonnes(require_quantity(buffer_kg, "buffer_kg", allow_zero=True), "buffer_kg")
     if quantity > MAX_KG_INDEX:
         raise RegistryError(2003, "quantity does not fit the serial's kilogram field", quantity_kg=quantity)
+    required_kg = standard.required_buffer_kg(project.methodology, quantity) if standard is not None else 0
+    if buffer_kg is None:
+        buffer = required_kg
+    else:
+        buffer = require_whole_tonnes(require_quantity(buffer_kg, "buffer_kg", allow_zero=True), "buffer_kg")
     if buffer >= quantity:
         raise RegistryError(2003, "buffer_kg must be less than quantity_kg", buffer_kg=buffer, quantity_kg=quantity)
+    if buffer < required_kg:
+        assert standard is not None
+        raise RegistryError(1003, f"{standard.code} requires {standard.buffer_share_pct(project.methodology)}% of "
+                            f"this issuance in the buffer for methodology {project.methodology}",
+                            buffer_kg=buffer, required_buffer_kg=required_kg, methodology=project.methodology)
+    verified = None if verified_kg is None else require_quantity(verified_kg, "verified_kg")
     if project.status != ProjectStatus.REGISTERED:
         raise RegistryError(3001, f"project {project.id} is {project.status}, not registered", project_id=project.id)
     if period_start > period_end:
@@ -63,9 +80,16 @@ def check_request(
     if overlapping_issuance_ids:
         raise RegistryError(2005, "this monitoring period of the project is already credited",
                             issuance_ids=overlapping_issuance_ids)
-    if verified_kg is not None and quantity > verified_kg:
-        raise RegistryError(5003, "issuance above the verified quantity", quantity_kg=quantity, verified_kg=verified_kg)
+    if verified is not None and quantity > verified:
+        raise RegistryError(5003, "issuance above the verified quantity of the verification report",
+                            quantity_kg=quantity, verified_kg=verified)
     return quantity, buffer
+
+
+def require_new_serials(prefix: str, *, issuance_holds_prefix: bool, blocks_carry_prefix: bool) -> None:
+    """A serial is never issued twice: no other issuance and no existing block may carry the prefix."""
+    if issuance_holds_prefix or blocks_carry_prefix:
+        raise RegistryError(2001, "these serials already exist", serial_prefix=prefix)
 
 
 def require_pending(issuance: Issuance) -> None:

@@ -6,7 +6,7 @@ second country can run its own instance with its own standards, serial codes and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Purpose
@@ -22,7 +22,22 @@ class Standard:
     domestic: bool  # issued by this registry (False: recorded international units, e.g. VCS, GS)
     exportable: bool  # may leave the country as ITMOs with an authorization
     allowed_purposes: frozenset[Purpose]
-    buffer_required_for: frozenset[str] = field(default_factory=frozenset)  # methodology prefixes
+    # The buffer share the standard requires, per methodology: (methodology prefix, percent of the issued
+    # quantity). The longest matching prefix wins; no match means no buffer is required.
+    buffer_shares: tuple[tuple[str, int], ...] = ()
+
+    def buffer_share_pct(self, methodology: str) -> int:
+        """The percent of an issuance this standard requires in the buffer for a project's methodology."""
+        best: tuple[int, int] = (-1, 0)
+        for prefix, pct in self.buffer_shares:
+            if methodology.upper().startswith(prefix.upper()) and len(prefix) > best[0]:
+                best = (len(prefix), pct)
+        return best[1]
+
+    def required_buffer_kg(self, methodology: str, quantity_kg: int) -> int:
+        """The required buffer in kg: the share of the quantity, rounded up to whole tonnes."""
+        share_kg = -(-quantity_kg * self.buffer_share_pct(methodology) // 100)
+        return -(-share_kg // 1000) * 1000
 
 
 @dataclass(frozen=True)

@@ -40,15 +40,15 @@ def request(reg: Registry, uow: UnitOfWork, actor: Actor, req: IssuanceIn) -> di
         raise RegistryError(1003, f"credits are issued into a holding or custody account, not {account.kind}")
     overlapping = uow.repo.overlapping_issuances(project.id, req.monitoring_period.start.isoformat(),
                                                  req.monitoring_period.end.isoformat())
+    standard = reg.profile.standard(project.standard)
     quantity_kg, buffer_kg = rules.check_request(project, req.vintage, req.monitoring_period.start,
                                                  req.monitoring_period.end, req.quantity_kg, req.buffer_kg,
-                                                 overlapping)
+                                                 overlapping, verified_kg=req.verified_kg, standard=standard)
     require_active(account, "receiving")
-    standard = reg.profile.standard(project.standard)
     number = uow.repo.next_issuance_number(project.id, req.vintage)
     prefix = format_prefix(reg.profile.country, standard.serial_code, project.number, req.vintage, number)
-    if uow.repo.issuance_by_prefix(prefix) is not None or uow.repo.serial_prefix_used(prefix):
-        raise RegistryError(2001, "these serials already exist", serial_prefix=prefix)
+    rules.require_new_serials(prefix, issuance_holds_prefix=uow.repo.issuance_by_prefix(prefix) is not None,
+                              blocks_carry_prefix=uow.repo.serial_prefix_used(prefix))
     buffer_account_id = uow.repo.setting("buffer_account_id")
     assert buffer_account_id, "registry not bootstrapped"
     issuance_id = new_id("iss")
@@ -58,7 +58,8 @@ def request(reg: Registry, uow: UnitOfWork, actor: Actor, req: IssuanceIn) -> di
                     account_id=account.id, buffer_account_id=buffer_account_id,
                     status=str(IssuanceStatus.PENDING_APPROVAL), serial_prefix=prefix,
                     requested_by_key=actor.key_id, requested_by_name=actor.name, decided_by_key=None,
-                    verification_ref=req.verification_ref, created_at=uow.now, decided_at=None)
+                    verification_ref=req.verification_ref, verified_kg=req.verified_kg, created_at=uow.now,
+                    decided_at=None)
     result = view(uow, issuance_id)
     uow.append("issuance_requested", {"actor": actor.key_id, "issuance": result})
     return result
@@ -73,11 +74,13 @@ def approve(reg: Registry, uow: UnitOfWork, actor: Actor, issuance_id: str) -> d
     # Everything checked at request time is checked again: the world may have moved since.
     overlapping = uow.repo.overlapping_issuances(project.id, issuance.period_start, issuance.period_end,
                                                  exclude_id=issuance.id)
+    verified_kg = uow.repo.one(t.issuances, issuance_id, "issuance")["verified_kg"]
     rules.check_request(project, issuance.vintage, date.fromisoformat(issuance.period_start),
-                        date.fromisoformat(issuance.period_end), issuance.quantity_kg, issuance.buffer_kg, overlapping)
+                        date.fromisoformat(issuance.period_end), issuance.quantity_kg, issuance.buffer_kg, overlapping,
+                        verified_kg=verified_kg, standard=reg.profile.standard(project.standard))
     require_active(uow.repo.account(issuance.account_id), "receiving")
-    if uow.repo.serial_prefix_used(issuance.serial_prefix):
-        raise RegistryError(2001, "these serials already exist", serial_prefix=issuance.serial_prefix)
+    rules.require_new_serials(issuance.serial_prefix, issuance_holds_prefix=False,
+                              blocks_carry_prefix=uow.repo.serial_prefix_used(issuance.serial_prefix))
     txn_id = new_id("txn")
     blocks = rules.root_blocks(issuance, project, txn_id, lambda: new_id("blk"))
     uow.repo.apply_movement([], blocks, txn_id, uow.now)

@@ -25,7 +25,11 @@ def select_units(uow: UnitOfWork, account_id: str, *, quantity_kg: int | None, s
                  project_id: str | None = None, vintage: int | None = None,
                  standards: Sequence[str] | None = None, state: BlockState = BlockState.HELD,
                  lot_id: str | None = None) -> list[Pick]:
-    """Pick the units; ``standards`` restricts a quantity to units of those standards (use rules)."""
+    """Pick the units; ``standards`` restricts a quantity to units of those standards (use rules).
+
+    A ``project_id`` filter naming no project is 1005 NOT_FOUND (not an empty selection: 4001)."""
+    if project_id is not None:
+        uow.repo.project(project_id)
     if serials is not None:
         ranges = parse_serial_list(list(serials))
         for rng in ranges:

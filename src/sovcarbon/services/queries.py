@@ -53,6 +53,9 @@ def holdings(uow: UnitOfWork, actor: Actor, account_id: str) -> dict[str, Any]:
 
 
 def supply(uow: UnitOfWork, project_id: str | None, vintage: int | None) -> dict[str, Any]:
+    """Supply by state, optionally for one project and/or vintage; an unknown project is 1005, not zeros."""
+    if project_id:
+        uow.repo.project(project_id)
     issued, by_state = uow.repo.supply(project_id, vintage)
     states = {str(s): by_state.get(str(s), 0) for s in BlockState}
     return {"project_id": project_id, "vintage": vintage, "issued_kg": issued, "by_state_kg": states,

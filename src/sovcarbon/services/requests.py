@@ -105,8 +105,9 @@ class IssuanceIn(Command):
     monitoring_period: Period
     quantity_kg: Kg
     account_id: Id
-    buffer_kg: Kg = 0
+    buffer_kg: Kg | None = None  # None: the share the standard requires for the project's methodology
     verification_ref: Annotated[str, Field(max_length=200)] | None = None
+    verified_kg: Kg | None = None  # the verification report's verified quantity (5003 above it)
 
 
 class DecisionIn(Command):

@@ -52,7 +52,8 @@ def issuance_view(r: Mapping[Any, Any], blocks: list[dict[str, Any]] | None = No
              monitoring_period={"start": r["period_start"], "end": r["period_end"]}, quantity_kg=r["quantity_kg"],
              buffer_kg=r["buffer_kg"], account_id=r["account_id"], buffer_account_id=r["buffer_account_id"],
              status=r["status"], serial_prefix=r["serial_prefix"], requested_by=r["requested_by_key"],
-             decided_by=r["decided_by_key"], verification_ref=r["verification_ref"], created_at=r["created_at"],
+             decided_by=r["decided_by_key"], verification_ref=r["verification_ref"],
+             verified_kg=r.get("verified_kg"), created_at=r["created_at"],
              decided_at=r["decided_at"])
     if blocks is not None:
         d["blocks"] = blocks

@@ -108,6 +108,7 @@ issuances = Table(
     Column("created_at", String(32), nullable=False),
     Column("decided_at", String(32)),
     UniqueConstraint("project_id", "vintage", "number", name="uq_issuance_number"),
+    Column("verified_kg", BigInteger),  # migration 0010
 )
 
 transactions = Table(
