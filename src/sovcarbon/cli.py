@@ -6,13 +6,13 @@ import json
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from sovcarbon.config import load_settings
+from sovcarbon.config import ConfigError, Settings, load_settings, mask_url
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Role
 from sovcarbon.services.registry import Registry
@@ -26,15 +26,114 @@ app.add_typer(journal_app, name="journal")
 app.add_typer(certificate_app, name="certificate")
 report_app = typer.Typer(help="Reports generated from the ledger.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
+config_app = typer.Typer(help="The resolved configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
 err = Console(stderr=True)
 
 
-def _registry() -> Registry:
+def _fail(message: str) -> NoReturn:
+    """One actionable line on stderr, exit 2 (a usage or configuration problem, not a broken ledger)."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sovcarbon")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _version_option(value: bool) -> None:
+    if value:
+        typer.echo(f"sovcarbon {_version()}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version_option,
+                                                help="print the version and exit")] = False) -> None:
+    """sovcarbon: the national carbon registry of record."""
+
+
+def _first_line(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
+
+
+def registry_exists(settings: Settings) -> bool:
+    """A ledger is there: the SQLite file exists, or the PostgreSQL database has our schema."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from sovcarbon.store.engine import make_engine
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        return database == ":memory:" or (database != "" and Path(database).is_file())
+    try:
+        engine = make_engine(settings.database_url)
+        try:
+            with engine.connect() as conn:
+                return inspect(conn).has_table("alembic_version")
+        finally:
+            engine.dispose()
+    except SQLAlchemyError as exc:
+        _fail(f"cannot reach the database {mask_url(settings.database_url)}: {_first_line(exc)}")
+
+
+def _registry(*, create: bool = False) -> Registry:
+    """The registry on the configured data dir and database. Only ``create`` (serve, admin init, an in-process
+    demo) may create a ledger and its keys; every other command refuses a place where no registry is."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from sovcarbon.services.participants import bootstrap
 
-    reg = Registry(load_settings())
-    bootstrap(reg)
+    settings = _settings()
+    if not create and not registry_exists(settings):
+        _fail(f"no registry at {settings.data_dir} (database {mask_url(settings.database_url)}): "
+              "run `sovcarbon serve` or `sovcarbon admin init` first")
+    try:
+        reg = Registry(settings)
+        bootstrap(reg)
+    except SQLAlchemyError as exc:
+        _fail(f"cannot open the database {mask_url(settings.database_url)}: {_first_line(exc)}")
     return reg
+
+
+@admin_app.command("init")
+def admin_init() -> None:
+    """Create the registry (database schema, registry participant and buffer account) if it is not there."""
+    existed = registry_exists(_settings())
+    reg = _registry(create=True)
+    try:
+        state = "already initialised" if existed else "initialised"
+        typer.echo(f"registry {state} at {reg.settings.data_dir} (database {mask_url(reg.settings.database_url)})")
+    finally:
+        reg.store.dispose()
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the resolved settings (secrets masked) and where the registry would live."""
+    from sovcarbon.config import describe
+
+    settings = _settings()
+    for key, value in describe(settings).items():
+        typer.echo(f"{key} = {value}")
+    typer.echo(f"registry_exists = {str(registry_exists(settings)).lower()}")
 
 
 @app.command()
@@ -47,7 +146,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     from sovcarbon.api.app import create_app
     from sovcarbon.bridge import Bridge
 
-    reg = _registry()
+    reg = _registry(create=True)
     bridge = Bridge.open(reg)  # the token chain (embedded unless SOVCARBON_CHAIN_URL) and its worker thread
     bridge.start()
     application = create_app(reg)
@@ -91,12 +190,12 @@ def demo_cmd(url: Annotated[str, typer.Option(help="the running registry's base 
 
     from sovcarbon.demo import run_demo
 
-    reg = _registry()
     base_url = url.rstrip("/")
     try:
         running = httpx.get(f"{base_url}/healthz", timeout=2.0).status_code == 200
     except httpx.HTTPError:
         running = False
+    reg = _registry(create=not running)  # a running registry's data dir must exist; otherwise we serve one here
     if running:
         result = run_demo(reg, base_url, log=lambda m: err.print(f"[cyan]demo[/cyan] {m}"))
     else:
@@ -216,7 +315,13 @@ def certificate_verify(file: Path, public_key: Annotated[str | None, typer.Optio
     """Verify a retirement certificate offline (no registry needed)."""
     from sovcarbon.services.retirements import verify_certificate
 
-    result = verify_certificate(json.loads(file.read_text()), public_key)
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        _fail(f"no such file: {file}")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _fail(f"{file} is not a readable JSON certificate: {exc}")
+    result = verify_certificate(document, public_key)
     typer.echo(json.dumps(result, indent=2))
     if not result["valid"]:
         raise typer.Exit(1)
@@ -228,6 +333,8 @@ def report_aef(year: Annotated[int, typer.Option(help="the reporting year")],
     """Write the UNFCCC Article 6.2 AEF report (five tables) for a year, generated from the ledger."""
     from sovcarbon.services import aef
 
+    if not out.parent.is_dir():
+        _fail(f"cannot write {out}: the directory {out.parent} does not exist")
     reg = _registry()
     try:
         with reg.store.read() as uow:

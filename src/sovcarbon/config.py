@@ -186,19 +186,83 @@ class Settings:
         return self.data_dir / "registry_signing_key.pem"
 
 
+def _read_config_file(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        with open(path, "rb") as fh:
+            values = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"SOVCARBON_CONFIG names {path!r}, which does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"SOVCARBON_CONFIG {path!r} cannot be read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"SOVCARBON_CONFIG {path!r} is not valid TOML: {exc}") from None
+    _unknown(values, FILE_KEYS, f"SOVCARBON_CONFIG {path!r}")
+    return values
+
+
 def load_settings(**overrides: Any) -> Settings:
-    file_values: dict[str, Any] = {}
-    config_path = os.environ.get("SOVCARBON_CONFIG")
-    if config_path:
-        with open(config_path, "rb") as fh:
-            file_values = tomllib.load(fh)
-    data_dir = Path(overrides.get("data_dir") or os.environ.get("SOVCARBON_DATA_DIR")
-                    or file_values.get("data_dir") or "./data").resolve()
-    database_url = (overrides.get("database_url") or os.environ.get("SOVCARBON_DATABASE_URL")
-                    or file_values.get("database_url") or f"sqlite:///{data_dir / 'registry.sqlite'}")
-    chain_url = overrides.get("chain_url", os.environ.get("SOVCARBON_CHAIN_URL") or file_values.get("chain_url"))
-    interval = int(overrides.get("checkpoint_interval") or os.environ.get("SOVCARBON_CHECKPOINT_INTERVAL")
-                   or file_values.get("checkpoint_interval") or 1000)
+    """Resolve the settings: keyword overrides, then SOVCARBON_* variables, then the SOVCARBON_CONFIG file,
+    then defaults. Raises ConfigError (one line naming the setting) for anything the registry cannot use."""
+    file_values = _read_config_file(os.environ.get("SOVCARBON_CONFIG"))
+
+    def pick(key: str) -> tuple[Any, str]:
+        """(value, where it came from) of the first source that sets ``key``; (None, variable) if none."""
+        env = f"SOVCARBON_{key.upper()}"
+        if overrides.get(key) not in (None, ""):
+            return overrides[key], key
+        if os.environ.get(env, "") != "":
+            return os.environ[env], env
+        if key in file_values:
+            return file_values[key], f"{key} in SOVCARBON_CONFIG"
+        return None, env
+
+    raw_dir, dir_src = pick("data_dir")
+    if raw_dir is not None and not isinstance(raw_dir, str | Path):
+        raise ConfigError(f"{dir_src} must be a directory path, got {raw_dir!r}")
+    data_dir = Path(raw_dir or "./data").expanduser().resolve()
+    raw_url, url_src = pick("database_url")
+    database_url = (_database_url(raw_url, url_src) if raw_url is not None
+                    else f"sqlite:///{data_dir / 'registry.sqlite'}")
+    if "chain_url" in overrides:
+        chain_url = _chain_url(overrides["chain_url"], "chain_url")
+    else:
+        chain_url = _chain_url(*pick("chain_url"))
+    raw_interval, interval_src = pick("checkpoint_interval")
+    interval = 1000 if raw_interval is None else _positive_int(raw_interval, interval_src)
     profile = _profile_from_toml(file_values["profile"]) if "profile" in file_values else thailand_profile()
     return Settings(data_dir=data_dir, database_url=database_url, chain_url=chain_url or None,
                     checkpoint_interval=interval, profile=profile)
+
+
+SECRET_MARKERS = ("password", "secret", "token", "private")
+
+
+def describe(settings: Settings) -> dict[str, str]:
+    """The resolved settings as text for ``sovcarbon config show``: URLs without passwords, secrets masked."""
+    import dataclasses
+
+    out: dict[str, str] = {"config_file": os.environ.get("SOVCARBON_CONFIG") or "(none)"}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if f.name == "profile":
+            out["profile.country"] = value.country
+            out["profile.party_code"] = value.party_code
+            out["profile.registry_name"] = value.registry_name
+            for std in value.standards.values():
+                shares = ", ".join(f"{p}={pct}%" for p, pct in std.buffer_shares) or "none"
+                out[f"profile.standards.{std.code}"] = (
+                    f"serial {std.serial_code}, exportable={str(std.exportable).lower()}, buffer {shares}")
+        elif value is None:
+            out[f.name] = "(none)"
+        elif isinstance(value, str) and "://" in value:
+            out[f.name] = mask_url(value)
+        elif any(m in f.name for m in SECRET_MARKERS):
+            out[f.name] = "*** (set)"
+        else:
+            out[f.name] = str(value)
+    out["signing_key_path"] = str(settings.signing_key_path)
+    out["bridge_key"] = ("*** (SOVCARBON_BRIDGE_KEY set)" if os.environ.get("SOVCARBON_BRIDGE_KEY")
+                         else "(generated once into the data dir)")
+    return out
