@@ -73,7 +73,8 @@ def _tamper(world: Api, how: str) -> None:
             rows = list(conn.execute(select(t.journal).order_by(t.journal.c.seq)).mappings())
             prev = jr.GENESIS_HASH
             for r in rows:
-                entry = r["entry"].replace(b"Foundation", b"F0undation") if r["seq"] == 5 else r["entry"]
+                # (names are in the private part since format v2: alter the public part's timestamp)
+                entry = r["entry"].replace(b'"at":"2', b'"at":"1', 1) if r["seq"] == 5 else r["entry"]
                 digest = jr.chain_hash(prev, entry)
                 conn.execute(update(t.journal).where(t.journal.c.seq == r["seq"]).values(entry=entry, prev_hash=prev,
                                                                                          hash=digest))
@@ -107,8 +108,8 @@ def test_cli_journal_verify_exit_codes(world: Api) -> None:
     assert "journal OK" in ok.stdout
     with world.reg.store.engine.begin() as conn:
         entry = conn.execute(select(t.journal.c.entry).where(t.journal.c.seq == 7)).scalar_one()
-        assert b"Company" in entry
-        conn.execute(update(t.journal).where(t.journal.c.seq == 7).values(entry=entry.replace(b"Company", b"C0mpany")))
+        assert b'"at":"2' in entry
+        conn.execute(update(t.journal).where(t.journal.c.seq == 7).values(entry=entry.replace(b'"at":"2', b'"at":"1')))
     bad = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1
     assert "seq 7" in bad.stdout, bad.stdout

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sovcarbon.api.app import create_app
 from sovcarbon.config import load_settings
 from sovcarbon.domain.model import Role
-from sovcarbon.services import auth, invariants
+from sovcarbon.services import auth, invariants, ledger_audit
 from sovcarbon.services.participants import bootstrap
 from sovcarbon.services.registry import Registry
 from sovcarbon.store import tables as t
@@ -95,6 +95,9 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registr
         if request.node.get_closest_marker("tampers") is None:
             violations = invariants.check(reg)
             assert not violations, f"invariants violated after the test: {violations}"
+            # The journal is the authority: every ledger write of the test was journaled (row images).
+            replayed = ledger_audit.replay(reg)
+            assert replayed.ok, f"ledger tables differ from the journal after the test: {replayed.message}"
     finally:
         reg.store.dispose()
 

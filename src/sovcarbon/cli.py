@@ -150,6 +150,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     bridge = Bridge.open(reg)  # the token chain (embedded unless SOVCARBON_CHAIN_URL) and its worker thread
     bridge.start()
     application = create_app(reg)
+    # The journal is the authority: replay it against the tables in the background; a mismatch makes the
+    # registry read-only (1006 on every write, GET /v1/registry says why) and is logged loudly.
+    from sovcarbon.services import ledger_audit
+
+    ledger_audit.startup_check(reg, log_line=lambda m: err.print(f"[bold red]{m}[/bold red]"))
     base_url = f"http://{host}:{port}"
     if demo:
         threading.Thread(target=_load_demo, args=(reg, base_url), daemon=True).start()
@@ -272,15 +277,18 @@ def journal_checkpoint() -> None:
 
 @app.command("check")
 def check_invariants() -> None:
-    """Run the invariant checker (I1-I7 as implemented) over the whole ledger; exit 1 on a violation."""
-    from sovcarbon.services import invariants
+    """The journal is the authority: run the invariant checker (I1-I7 as implemented), verify the journal's
+    chain and signed checkpoints, and replay the journal's row images from genesis against every ledger
+    table; exit 1 naming the first difference (table, row, column, journal and table values, entry)."""
+    from sovcarbon.services import ledger_audit
 
-    violations = invariants.check(_registry())
-    for v in violations:
-        typer.echo(f"{v.invariant}: {v.message}")
-    if violations:
+    report = ledger_audit.full_check(_registry())
+    for line in report.lines:
+        typer.echo(line)
+    if not report.ok:
+        typer.echo(f"CHECK FAILED: {report.first_problem}")
         raise typer.Exit(1)
-    typer.echo("all invariants hold")
+    typer.echo("all invariants hold; the journal verifies and the ledger tables match its replay")
 
 
 @app.command("reconcile")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse
 
-from sovcarbon.api.deps import ActorDep, IdemDep, PageDep, RegistryDep
+from sovcarbon.api.deps import ActorDep, IdemDep, OptionalActorDep, PageDep, RegistryDep
 from sovcarbon.domain.access import require_role
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Actor
@@ -286,11 +286,15 @@ def get_supply(reg: RegistryDep, project_id: Annotated[str | None, Query(max_len
 
 
 @router.get("/journal", tags=["transparency"])
-def get_journal(reg: RegistryDep, after_seq: Annotated[int, Query(ge=0)] = 0,
+def get_journal(reg: RegistryDep, actor: OptionalActorDep,
+                after_seq: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                 cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None) -> dict[str, Any]:
+    """Public: each entry's chained bytes (public part + hash of the private part), enough to verify the
+    whole chain. The regulator and registry officers also get the private parts."""
+    private = actor is not None and actor.role in queries.READ_ALL_ROLES
     with reg.store.read() as uow:
-        return queries.journal_page(uow, int(cursor) if cursor else after_seq, limit)
+        return queries.journal_page(uow, int(cursor) if cursor else after_seq, limit, private=private)
 
 
 @router.get("/journal/head", tags=["transparency"])

@@ -1,13 +1,23 @@
 """The tamper-evident journal: canonical bytes, the hash chain (I5), Merkle roots, signatures.
 
 Entry n's hash = SHA-256(entry n-1's hash || canonical bytes of entry n). The canonical bytes are
-compact JSON with sorted keys ``at``, ``kind``, ``payload``, ``seq``; because ``seq`` sorts last, the
-bytes end in ``"seq":N}``, which ties a stored row to its position without parsing it.
+compact JSON with sorted keys ``at``, ``kind``, ``private_hash``, ``public``, ``seq`` (format v2);
+because ``seq`` sorts last, the bytes end in ``"seq":N}``, which ties a stored row to its position
+without parsing it.
+
+Privacy (format v2): an entry has a *public part* (what anyone may read: issuance, retirement and
+cancellation details, supply effects per project/vintage/state, pseudonymous account references) and
+a *private part* (the full payload and the image of every ledger row the transaction wrote),
+committed by ``private_hash`` = SHA-256 of its canonical bytes. Both are inside the chain: anyone
+verifies every link from the public parts alone; whoever holds a private part checks it against its
+hash. Entries written before migration 0005 (format v1) have canonical bytes {``at``, ``kind``,
+``payload``, ``seq``} and no private part: links verify the same way, replay refuses them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from binascii import hexlify
 from collections.abc import Iterable
@@ -40,9 +50,125 @@ def _check_no_floats(value: Any) -> None:
             _check_no_floats(v)
 
 
-def entry_bytes(seq: int, kind: str, at: str, payload: dict[str, Any]) -> bytes:
+def entry_bytes_v1(seq: int, kind: str, at: str, payload: dict[str, Any]) -> bytes:
+    """Format v1 (before migration 0005): the whole payload in the chained bytes. Kept to read old journals."""
     _check_no_floats(payload)
     return canonical_json({"at": at, "kind": kind, "payload": payload, "seq": seq})
+
+
+def entry_bytes(seq: int, kind: str, at: str, public: dict[str, Any], private_hash: str) -> bytes:
+    """Format v2: the chained bytes hold the public part and the hash of the private part."""
+    _check_no_floats(public)
+    return canonical_json({"at": at, "kind": kind, "private_hash": private_hash, "public": public, "seq": seq})
+
+
+# Row images: {table: {row key: {column: value} or None (row absent)}}. A row key is the primary key's
+# value as text, or the canonical JSON list of the values for a composite key.
+RowImages = dict[str, dict[str, dict[str, Any] | None]]
+
+
+def private_bytes(payload: dict[str, Any], rows: RowImages) -> bytes:
+    """The private part: the full payload and the image of every ledger row written by the transaction."""
+    _check_no_floats(payload)
+    _check_no_floats(rows)
+    return canonical_json({"payload": payload, "rows": rows})
+
+
+def private_hash(private: bytes) -> str:
+    return hashlib.sha256(private).hexdigest()
+
+
+def pseudonym(secret: bytes, account_id: str) -> str:
+    """A stable public reference for an account: keyed HMAC with a registry secret (not reversible)."""
+    return "acct_" + hmac.new(secret, account_id.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+# --- the public part -------------------------------------------------------------------------------------
+# | what                                   | public                                      | private only          |
+# |----------------------------------------|---------------------------------------------|-----------------------|
+# | payload keys                           | PUBLIC_PAYLOAD_KEYS (ids, quantities,        | everything else:      |
+# |                                        | issuance/retirement/cancellation/Article 6   | participants, names,  |
+# |                                        | details, serials)                            | KYC, wallets, actors  |
+# | rows of PUBLIC_TABLES                  | their columns minus personal / actor columns | all columns           |
+# | account ids anywhere                   | pseudonym (HMAC)                             | the id                |
+# | blocks                                 | supply effect per (project, vintage, state)  | every row image       |
+PUBLIC_PAYLOAD_KEYS = frozenset({
+    "txn_id", "quantity_kg", "issuance_id", "issuance", "project_id", "project", "vintage", "retirement_id",
+    "certificate_id", "purpose", "claim_year", "beneficiary", "note", "cancellation_id", "status", "reason",
+    "serials", "serial", "article6", "authorization_id", "lot_id", "chain_lot_id", "label", "reference", "year",
+    "cutoff", "registry", "country", "chain_id", "code", "from", "to", "account_id", "counterparty_account_id",
+    "consumed", "created", "export_id", "destination", "first_transferred_kg", "corresponding_adjustments",
+    "buffer_kg", "number", "programme", "standard", "ca_id", "itmo_ids", "decision", "units", "holdings_kg",
+    "holdings_sha256", "holdings_rows", "first_transfers", "actions", "version", "purposes", "max_quantity_kg",
+})
+PUBLIC_TABLES = frozenset({
+    "projects", "project_registrations", "issuances", "transactions", "retirements", "cancellations",
+    "a6_authorizations", "a6_first_transfers", "a6_adjustments", "a6_actions", "a6_exports", "a6_labels",
+})
+_PRIVATE_NAMES = frozenset({"actor", "kyc_status", "wallet_address", "wallet", "evidence", "email", "license_number",
+                            "license_kind", "key_hash", "name_of_holder"})
+_PRIVATE_SUFFIXES = ("_key", "_key_id", "_by", "_by_key", "_by_name", "_holder")
+_PSEUDONYMIZED_SUFFIXES = ("account_id", "participant_id")
+
+
+def _is_private_name(key: str) -> bool:
+    return key in _PRIVATE_NAMES or key.endswith(_PRIVATE_SUFFIXES) or (
+        key.endswith("_name") and key != "beneficiary_name")
+
+
+def _scrub(value: Any, secret: bytes) -> Any:
+    """Nested values of public keys: personal and actor fields dropped, account/participant ids pseudonymized."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if _is_private_name(k):
+                continue
+            if k.endswith(_PSEUDONYMIZED_SUFFIXES) and isinstance(v, str):
+                out[k] = pseudonym(secret, v)
+            else:
+                out[k] = _scrub(v, secret)
+        return out
+    if isinstance(value, list):
+        return [_scrub(v, secret) for v in value]
+    return value
+
+
+def _supply_effects(rows: RowImages, inserted: dict[str, set[str]]) -> list[list[Any]]:
+    """Net change of leaf kg per (project, vintage, state) from the block images of one transaction."""
+    delta: dict[tuple[str, int, str], int] = {}
+    new = inserted.get("blocks", set())
+    for key, image in rows.get("blocks", {}).items():
+        if image is None:
+            continue
+        leaf, is_new = bool(image["is_leaf"]), key in new
+        sign_ = 1 if (is_new and leaf) else -1 if (not is_new and not leaf) else 0
+        if sign_:
+            k = (str(image["project_id"]), int(image["vintage"]), str(image["state"]))
+            delta[k] = delta.get(k, 0) + sign_ * int(image["quantity_kg"])
+    return [[p, v, st, kg] for (p, v, st), kg in sorted(delta.items()) if kg]
+
+
+def public_part(payload: dict[str, Any], rows: RowImages, inserted: dict[str, set[str]], secret: bytes) -> dict[str, Any]:
+    """What anyone may read of an entry (see the table above): no name, KYC status, wallet or actor."""
+    details = {k: _scrub(v, secret) for k, v in payload.items() if k in PUBLIC_PAYLOAD_KEYS}
+    for k in ("account_id", "counterparty_account_id"):
+        if isinstance(payload.get(k), str):
+            details[k] = pseudonym(secret, payload[k])
+    records = {table: {key: (None if image is None else _scrub(image, secret)) for key, image in images.items()}
+               for table, images in rows.items() if table in PUBLIC_TABLES}
+    accounts = sorted({pseudonym(secret, str(image["account_id"])) for image in rows.get("blocks", {}).values()
+                       if image is not None and image.get("account_id")})
+    return {"accounts": accounts, "details": details, "records": records, "supply": _supply_effects(rows, inserted)}
+
+
+def parse_entry(entry: bytes) -> dict[str, Any]:
+    value = json.loads(entry)
+    assert isinstance(value, dict)
+    return value
+
+
+def entry_format(parsed: dict[str, Any]) -> int:
+    return 2 if "private_hash" in parsed else 1
 
 
 def chain_hash(prev_hash_hex: str, entry: bytes) -> str:

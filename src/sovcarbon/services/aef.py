@@ -140,7 +140,7 @@ def close_year(reg: Registry, uow: UnitOfWork, actor: Actor, year: int) -> dict[
                                           "holdings_rows": len(holdings), "holdings_kg": total,
                                           "holdings_sha256": digest})
     if holdings:
-        uow.conn.execute(a6.a6_holdings.insert(), [
+        uow.repo.insert_many(a6.a6_holdings, [
             dict(year=year, row_no=i + 1, loa_id=h["authorization_id"], serial_prefix=h["serial_prefix"],
                  first_kg=h["first_kg"], last_kg=h["last_kg"], quantity_kg=h["quantity_kg"], vintage=h["vintage"],
                  state=h["state"], account_id=h["account_id"], first_transferred=h["first_transferred"])

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select
 
 from sovcarbon.domain import article6 as rules
 from sovcarbon.domain.access import require_other_person, require_role
@@ -279,15 +279,14 @@ def _release(uow: UnitOfWork, loa_id: str, ranges: list[SerialRange] | None, seq
     released = 0
     if ranges is None:
         released = attached_kg(uow, loa_id)
-        uow.conn.execute(update(a6.a6_coverage).where(c.loa_id == loa_id, c.released_at.is_(None))
-                         .values(released_at=uow.now, released_seq=seq))
+        uow.repo.update(a6.a6_coverage, [c.loa_id == loa_id, c.released_at.is_(None)],
+                        released_at=uow.now, released_seq=seq)
         return released
     for rng in ranges:
         for row in active_coverage(uow, rng):
             if row["loa_id"] != loa_id:
                 continue
-            uow.conn.execute(update(a6.a6_coverage).where(c.id == row["id"]).values(released_at=uow.now,
-                                                                                     released_seq=seq))
+            uow.repo.update(a6.a6_coverage, [c.id == row["id"]], released_at=uow.now, released_seq=seq)
             whole = range_of(row)
             released += whole.quantity_kg
             for rest in rules.subtract(whole, [rng]):
@@ -328,11 +327,11 @@ def approve(reg: Registry, uow: UnitOfWork, actor: Actor, loa_id: str) -> dict[s
     status = rules.LoaStatus.REVOKED if kind == rules.VersionKind.REVOCATION and ranges is None \
         else rules.LoaStatus.ACTIVE
     v = a6.a6_authorization_versions.c
-    uow.conn.execute(update(a6.a6_authorization_versions).where(v.loa_id == loa_id, v.version == pending["version"])
-                     .values(status=str(rules.VersionStatus.APPROVED), decided_by_key=actor.key_id,
-                             decision_seq=entry.seq, decided_at=uow.now))
-    uow.conn.execute(update(a6.a6_authorizations).where(a6.a6_authorizations.c.id == loa_id).values(
-        status=str(status), current_version=pending["version"], updated_at=uow.now))
+    uow.repo.update(a6.a6_authorization_versions, [v.loa_id == loa_id, v.version == pending["version"]],
+                    status=str(rules.VersionStatus.APPROVED), decided_by_key=actor.key_id,
+                    decision_seq=entry.seq, decided_at=uow.now)
+    uow.repo.update(a6.a6_authorizations, [a6.a6_authorizations.c.id == loa_id],
+                    status=str(status), current_version=pending["version"], updated_at=uow.now)
     result = view(reg, uow, loa_id)
     result["released_kg"] = released_kg
     return result
@@ -348,12 +347,12 @@ def reject(reg: Registry, uow: UnitOfWork, actor: Actor, loa_id: str, req: Decis
     entry = uow.append("a6_authorization_rejected", {"actor": actor.key_id, "authorization_id": loa_id,
                                                      "version": pending["version"], "reason": req.reason})
     v = a6.a6_authorization_versions.c
-    uow.conn.execute(update(a6.a6_authorization_versions).where(v.loa_id == loa_id, v.version == pending["version"])
-                     .values(status=str(rules.VersionStatus.REJECTED), decided_by_key=actor.key_id,
-                             decision_seq=entry.seq, decided_at=uow.now, reason=req.reason or pending["reason"]))
+    uow.repo.update(a6.a6_authorization_versions, [v.loa_id == loa_id, v.version == pending["version"]],
+                    status=str(rules.VersionStatus.REJECTED), decided_by_key=actor.key_id,
+                    decision_seq=entry.seq, decided_at=uow.now, reason=req.reason or pending["reason"])
     if head["current_version"] == 0:
-        uow.conn.execute(update(a6.a6_authorizations).where(a6.a6_authorizations.c.id == loa_id).values(
-            status=str(rules.LoaStatus.REJECTED), updated_at=uow.now))
+        uow.repo.update(a6.a6_authorizations, [a6.a6_authorizations.c.id == loa_id],
+                        status=str(rules.LoaStatus.REJECTED), updated_at=uow.now)
     return view(reg, uow, loa_id)
 
 
@@ -411,10 +410,10 @@ def apply_first_transfer(uow: UnitOfWork, plan: FirstTransferPlan, party: str, s
                          action: dict[str, Any]) -> None:
     """Write the first transfers, their adjustments and the AEF first-transfer actions (same transaction)."""
     year = int(uow.now[:4])
-    uow.conn.execute(insert(a6.a6_adjustments), [
+    uow.repo.insert_many(a6.a6_adjustments, [
         dict(id=ca, loa_id=plan.loa.id, party_code=party, vintage=v, quantity_kg=kg, method=str(plan.loa.ca_method),
              year=year, journal_seq=seq, created_at=uow.now) for v, (ca, kg) in plan.adjustments.items()])
-    uow.conn.execute(insert(a6.a6_first_transfers), [
+    uow.repo.insert_many(a6.a6_first_transfers, [
         dict(loa_id=plan.loa.id, serial_prefix=p.rng.prefix, first_kg=p.rng.first_kg, last_kg=p.rng.last_kg,
              quantity_kg=p.rng.quantity_kg, vintage=p.vintage, event=plan.event, purpose=str(plan.purpose),
              txn_id=txn_id, ca_id=plan.adjustments[p.vintage][0], journal_seq=seq, created_at=uow.now)
@@ -431,7 +430,7 @@ def insert_actions(uow: UnitOfWork, action_type: rules.ActionType, pieces: Seque
             "acquiring_registry": None, "acquiring_entity": None, "using_entity": None}
     base.update(extra)
     year = int(uow.now[:4])
-    uow.conn.execute(insert(a6.a6_actions), [
+    uow.repo.insert_many(a6.a6_actions, [
         dict(base, action_type=str(action_type), year=year, action_at=uow.now, loa_id=p.loa_id,
              serial_prefix=p.rng.prefix, first_kg=p.rng.first_kg, last_kg=p.rng.last_kg,
              quantity_kg=p.rng.quantity_kg, vintage=p.vintage, txn_id=txn_id, journal_seq=seq) for p in pieces])
@@ -510,7 +509,7 @@ def attach(reg: Registry, uow: UnitOfWork, actor: Actor, loa_id: str, req: Attac
     if plan is not None:
         payload["article6"] = plan.payload(rid, party)
     entry = uow.append("a6_units_attached", payload)
-    uow.conn.execute(insert(a6.a6_coverage), [
+    uow.repo.insert_many(a6.a6_coverage, [
         dict(loa_id=loa_id, issuance_id=u.block.issuance_id, project_id=u.block.project_id, standard=u.block.standard,
              vintage=u.block.vintage, serial_prefix=u.rng.prefix, first_kg=u.rng.first_kg, last_kg=u.rng.last_kg,
              quantity_kg=u.rng.quantity_kg, attached_at=uow.now, attach_seq=entry.seq, released_at=None,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import update
-
 from sovcarbon.domain import cancel as rules
 from sovcarbon.domain.access import require_controls, require_other_person, require_role
 from sovcarbon.domain.accounts import require_active
@@ -63,9 +61,9 @@ def approve(reg: Registry, uow: UnitOfWork, actor: Actor, cancellation_id: str) 
     movement = rules.plan_cancellation(picks, txn_id, lambda: new_id("blk"))
     record(uow, movement, txn_id, "cancellation", actor.key_id, account.id, None,
            {"cancellation_id": cancellation_id, "reason": row["reason"], "requested_by": row["requested_by_key"]})
-    uow.conn.execute(update(t.cancellations).where(t.cancellations.c.id == cancellation_id).values(
-        status="cancelled", decided_by_key=actor.key_id, txn_id=txn_id, decided_at=uow.now,
-        quantity_kg=movement.quantity_kg))
+    uow.repo.update(t.cancellations, [t.cancellations.c.id == cancellation_id],
+                    status="cancelled", decided_by_key=actor.key_id, txn_id=txn_id, decided_at=uow.now,
+                    quantity_kg=movement.quantity_kg)
     return view(uow, cancellation_id)
 
 
@@ -74,8 +72,8 @@ def reject(reg: Registry, uow: UnitOfWork, actor: Actor, cancellation_id: str, r
     row = uow.repo.one(t.cancellations, cancellation_id, "cancellation")
     rules.require_pending(row["status"], cancellation_id)
     require_other_person(actor, row["requested_by_key"], row["requested_by_name"])
-    uow.conn.execute(update(t.cancellations).where(t.cancellations.c.id == cancellation_id).values(
-        status="rejected", decided_by_key=actor.key_id, decided_at=uow.now))
+    uow.repo.update(t.cancellations, [t.cancellations.c.id == cancellation_id],
+                    status="rejected", decided_by_key=actor.key_id, decided_at=uow.now)
     uow.append("cancellation_rejected", {"actor": actor.key_id, "cancellation_id": cancellation_id,
                                          "reason": req.reason})
     return view(uow, cancellation_id)

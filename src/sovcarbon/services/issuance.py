@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from sovcarbon.domain import issue as rules
 from sovcarbon.domain.access import require_other_person, require_role
@@ -84,8 +84,8 @@ def approve(reg: Registry, uow: UnitOfWork, actor: Actor, issuance_id: str) -> d
     txn_id = new_id("txn")
     blocks = rules.root_blocks(issuance, project, txn_id, lambda: new_id("blk"))
     uow.repo.apply_movement([], blocks, txn_id, uow.now)
-    uow.conn.execute(update(t.issuances).where(t.issuances.c.id == issuance_id).values(
-        status=str(IssuanceStatus.ISSUED), decided_by_key=actor.key_id, decided_at=uow.now))
+    uow.repo.update(t.issuances, [t.issuances.c.id == issuance_id],
+                    status=str(IssuanceStatus.ISSUED), decided_by_key=actor.key_id, decided_at=uow.now)
     entry = uow.append("issuance_approved", {"actor": actor.key_id, "issuance_id": issuance_id, "txn_id": txn_id,
                                              "blocks": [block_view(b) for b in blocks]})
     uow.repo.insert(t.transactions, id=txn_id, kind="issuance", account_id=issuance.account_id,
@@ -99,7 +99,7 @@ def reject(reg: Registry, uow: UnitOfWork, actor: Actor, issuance_id: str, req: 
     issuance = uow.repo.issuance(issuance_id)
     rules.require_pending(issuance)
     require_other_person(actor, issuance.requested_by_key, issuance.requested_by_name)
-    uow.conn.execute(update(t.issuances).where(t.issuances.c.id == issuance_id).values(
-        status=str(IssuanceStatus.REJECTED), decided_by_key=actor.key_id, decided_at=uow.now))
+    uow.repo.update(t.issuances, [t.issuances.c.id == issuance_id],
+                    status=str(IssuanceStatus.REJECTED), decided_by_key=actor.key_id, decided_at=uow.now)
     uow.append("issuance_rejected", {"actor": actor.key_id, "issuance_id": issuance_id, "reason": req.reason})
     return view(uow, issuance_id)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import update
-
 from sovcarbon.domain.access import require_role
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
@@ -83,7 +81,7 @@ def update_participant(reg: Registry, uow: UnitOfWork, actor: Actor, participant
         changes["wallet_address"] = req.wallet_address.lower()
     if not changes:
         raise RegistryError(1003, "nothing to change")
-    uow.conn.execute(update(t.participants).where(t.participants.c.id == participant_id).values(**changes))
+    uow.repo.update(t.participants, [t.participants.c.id == participant_id], **changes)
     view = participant_view(uow.repo.one(t.participants, participant_id, "participant"))
     uow.append("participant_updated", {"actor": actor.key_id, "participant_id": participant_id, "changes": changes})
     tokens.sync_identity(uow, participant_id, previous=current)  # KYC, licence, suspension, address -> chain
@@ -116,7 +114,7 @@ def set_account_status(reg: Registry, uow: UnitOfWork, actor: Actor, account_id:
         live = {k: v for k, v in uow.repo.balance_by_state(account_id).items() if k in live_states}
         if live:
             raise RegistryError(1003, "an account is closed only once it holds no live units", balances=live)
-    uow.conn.execute(update(t.accounts).where(t.accounts.c.id == account_id).values(status=str(req.status)))
+    uow.repo.update(t.accounts, [t.accounts.c.id == account_id], status=str(req.status))
     uow.append("account_status_changed", {"actor": actor.key_id, "account_id": account_id, "from": str(account.status),
                                           "to": str(req.status), "reason": req.reason})
     return account_view(uow.repo.one(t.accounts, account_id, "account"))

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from sovcarbon.domain import projects as rules
 from sovcarbon.domain.access import require_role
@@ -72,8 +72,8 @@ def validate(reg: Registry, uow: UnitOfWork, actor: Actor, project_id: str, req:
     status = rules.next_status_on_validation(project) if req.approved else ProjectStatus.REJECTED
     if not req.approved and project.status != ProjectStatus.SUBMITTED:
         rules.next_status_on_validation(project)
-    uow.conn.execute(update(t.projects).where(t.projects.c.id == project_id).values(
-        status=str(status), validated_by=actor.participant_id, validation_report=req.report))
+    uow.repo.update(t.projects, [t.projects.c.id == project_id],
+                    status=str(status), validated_by=actor.participant_id, validation_report=req.report)
     uow.append("project_validated", {"actor": actor.key_id, "project_id": project_id, "status": str(status),
                                      "vvb_id": actor.participant_id, "report": req.report})
     return view(uow, project_id)
@@ -83,8 +83,8 @@ def register(reg: Registry, uow: UnitOfWork, actor: Actor, project_id: str) -> d
     require_role(actor, [Role.REGISTRY_ADMIN], "register projects")
     project = uow.repo.project(project_id)
     status = rules.next_status_on_registration(project, reg.profile.standard(project.standard).domestic)
-    uow.conn.execute(update(t.projects).where(t.projects.c.id == project_id).values(
-        status=str(status), registered_by=actor.key_id))
+    uow.repo.update(t.projects, [t.projects.c.id == project_id],
+                    status=str(status), registered_by=actor.key_id)
     uow.append("project_registered", {"actor": actor.key_id, "project_id": project_id, "number": project.number})
     return view(uow, project_id)
 

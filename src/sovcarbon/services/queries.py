@@ -62,12 +62,27 @@ def supply(uow: UnitOfWork, project_id: str | None, vintage: int | None) -> dict
             "frozen_kg": uow.repo.frozen_kg(project_id), "balanced": issued == sum(states.values())}
 
 
-def journal_page(uow: UnitOfWork, after_seq: int, limit: int) -> dict[str, Any]:
+def journal_page(uow: UnitOfWork, after_seq: int, limit: int, *, private: bool = False) -> dict[str, Any]:
+    """A page of the journal. Everyone gets each entry's chained bytes (``entry``: the public part and the
+    hash of the private part) and ``payload`` = the public details; ``private`` (regulator and registry
+    officers) adds the private part (full payload and row images) and ``payload`` is then the full one."""
     rows = list(uow.conn.execute(select(t.journal).where(t.journal.c.seq > after_seq).order_by(t.journal.c.seq)
                                  .limit(limit)).mappings())
-    data = [{"seq": r["seq"], "kind": r["kind"], "created_at": r["created_at"], "prev_hash": r["prev_hash"],
-             "hash": r["hash"], "entry": r["entry"].decode("utf-8"),
-             "payload": json.loads(r["entry"])["payload"]} for r in rows]
+    data = []
+    for r in rows:
+        entry = bytes(r["entry"])
+        parsed = json.loads(entry)
+        item: dict[str, Any] = {"seq": r["seq"], "kind": r["kind"], "created_at": r["created_at"],
+                                "prev_hash": r["prev_hash"], "hash": r["hash"], "entry": entry.decode("utf-8")}
+        if "private_hash" in parsed:  # format v2
+            item.update(format=2, public=parsed["public"], private_hash=parsed["private_hash"],
+                        payload=parsed["public"]["details"])
+            if private and r["private"] is not None:
+                item["private"] = json.loads(bytes(r["private"]))
+                item["payload"] = item["private"]["payload"]
+        else:  # format v1 (before migration 0005): the payload was public
+            item.update(format=1, payload=parsed["payload"])
+        data.append(item)
     return {"data": data, "next_cursor": str(rows[-1]["seq"]) if len(rows) == limit else None}
 
 
@@ -87,4 +102,6 @@ def registry_info(reg: Registry, uow: UnitOfWork) -> dict[str, Any]:
             "standards": [{"code": s.code, "serial_code": s.serial_code, "label": s.label, "domestic": s.domestic,
                            "exportable": s.exportable, "allowed_purposes": sorted(str(x) for x in s.allowed_purposes)}
                           for s in p.standards.values()],
-            "journal_entries": int(uow.conn.execute(select(func.count()).select_from(t.journal)).scalar_one())}
+            "journal_entries": int(uow.conn.execute(select(func.count()).select_from(t.journal)).scalar_one()),
+            # Read-only mode: the start-up check found the ledger tables and the journal disagree (1006 on writes).
+            "read_only": reg.store.read_only_reason is not None, "reason": reg.store.read_only_reason}

@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.engine import RowMapping
 
 from sovcarbon.domain import tokenize as rules
@@ -78,8 +78,7 @@ def outbox_view(r: Mapping[Any, Any]) -> dict[str, Any]:
 
 
 def set_outbox(uow: UnitOfWork, outbox_id: str, **values: Any) -> None:
-    uow.conn.execute(update(tt.token_outbox).where(tt.token_outbox.c.id == outbox_id)
-                     .values(updated_at=uow.now, **values))
+    uow.repo.update(tt.token_outbox, [tt.token_outbox.c.id == outbox_id], updated_at=uow.now, **values)
 
 
 # ------------------------------------------------------------------------------------------- identity
@@ -111,7 +110,7 @@ def _want_identity(uow: UnitOfWork, participant_id: str, address: str, role: str
     if uow.conn.execute(select(c.address).where(c.address == address)).first() is None:
         uow.repo.insert(tt.token_identity_sync, address=address, **values)
     else:
-        uow.conn.execute(update(tt.token_identity_sync).where(c.address == address).values(**values))
+        uow.repo.update(tt.token_identity_sync, [c.address == address], **values)
 
 
 def sync_identity(uow: UnitOfWork, participant_id: str, previous: Mapping[Any, Any] | None = None) -> list[str]:
@@ -299,7 +298,7 @@ def list_lots(uow: UnitOfWork, *, limit: int, cursor: str | None, where: Sequenc
 
 
 def _set_lot(uow: UnitOfWork, lot_id: str, **values: Any) -> None:
-    uow.conn.execute(update(tt.token_lots).where(tt.token_lots.c.id == lot_id).values(updated_at=uow.now, **values))
+    uow.repo.update(tt.token_lots, [tt.token_lots.c.id == lot_id], updated_at=uow.now, **values)
 
 
 # ------------------------------------------------------------------------------------------- chain outcomes
@@ -318,8 +317,7 @@ def confirm(uow: UnitOfWork, outbox_id: str, tx_hash: str | None, block_number: 
                                      "outbox_id": outbox_id})
     elif row["kind"] in ("set_identity", "set_intermediary"):
         c = tt.token_identity_sync.c
-        uow.conn.execute(update(tt.token_identity_sync).where(c.outbox_id == outbox_id)
-                         .values(status=CONFIRMED, updated_at=uow.now))
+        uow.repo.update(tt.token_identity_sync, [c.outbox_id == outbox_id], status=CONFIRMED, updated_at=uow.now)
 
 
 def fail(uow: UnitOfWork, outbox_id: str, code: int, reason: str) -> None:
@@ -334,8 +332,7 @@ def fail(uow: UnitOfWork, outbox_id: str, code: int, reason: str) -> None:
         _compensate_lot(uow, row["lot_id"], outbox_id, message)
     elif row["kind"] in ("set_identity", "set_intermediary"):
         c = tt.token_identity_sync.c
-        uow.conn.execute(update(tt.token_identity_sync).where(c.outbox_id == outbox_id)
-                         .values(status=FAILED, updated_at=uow.now))
+        uow.repo.update(tt.token_identity_sync, [c.outbox_id == outbox_id], status=FAILED, updated_at=uow.now)
 
 
 def _compensate_lot(uow: UnitOfWork, lot_id: str, outbox_id: str, message: str) -> None:
@@ -352,10 +349,9 @@ def _compensate_lot(uow: UnitOfWork, lot_id: str, outbox_id: str, message: str) 
                                       "reason": message, "outbox_id": outbox_id})
     _set_lot(uow, lot_id, status=LotStatus.FAILED, failure=message)
     c = tt.token_outbox.c
-    uow.conn.execute(update(tt.token_outbox).where(c.lot_id == lot_id, c.id != outbox_id,
-                                                   c.status.in_([PENDING, SENT]), c.kind.in_(list(LOT_OPS)))
-                     .values(status=FAILED, last_error=f"lot {lot_id} compensated after {outbox_id} failed",
-                             updated_at=uow.now))
+    uow.repo.update(tt.token_outbox, [c.lot_id == lot_id, c.id != outbox_id, c.status.in_([PENDING, SENT]),
+                                      c.kind.in_(list(LOT_OPS))],
+                    status=FAILED, last_error=f"lot {lot_id} compensated after {outbox_id} failed", updated_at=uow.now)
 
 
 def apply_transfer(uow: UnitOfWork, chain_lot_id: int, sender: str | None, receiver: str | None,
@@ -372,8 +368,8 @@ def apply_transfer(uow: UnitOfWork, chain_lot_id: int, sender: str | None, recei
         if current is None:
             uow.repo.insert(tt.token_balances, chain_lot_id=chain_lot_id, address=key, balance_kg=delta_kg)
         else:
-            uow.conn.execute(update(tt.token_balances).where(c.chain_lot_id == chain_lot_id, c.address == key)
-                             .values(balance_kg=int(current) + delta_kg))
+            uow.repo.update(tt.token_balances, [c.chain_lot_id == chain_lot_id, c.address == key],
+                            balance_kg=int(current) + delta_kg)
 
 
 def _participant_by_wallet(uow: UnitOfWork, address: str) -> RowMapping | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from sovcarbon.domain.errors import RegistryError
@@ -28,6 +28,7 @@ from sovcarbon.domain.model import (
     ProjectStatus,
 )
 from sovcarbon.store import tables as t
+from sovcarbon.store.row_images import GUARDED
 
 LEAF_BATCH = 256
 
@@ -102,10 +103,53 @@ class Repository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.hot = HotSql(conn)
+        # Guarded rows written in this transaction: table -> {row key: inserted?}. The unit of work
+        # journals their images at flush (store/row_images.py); every ledger write goes through here.
+        self.written: dict[str, dict[str, bool]] = {}
 
     # --- generic -----------------------------------------------------------------------------------
+    def _record(self, table: str, key: str, inserted: bool) -> None:
+        rows = self.written.setdefault(table, {})
+        rows[key] = inserted or rows.get(key, False)
+
     def insert(self, table: Any, **values: Any) -> None:
-        self.hot.insert(table.name, values)
+        g = GUARDED.get(table.name)
+        if g is None:
+            self.hot.insert(table.name, values)
+        elif all(k in values for k in g.key_columns):
+            self.hot.insert(table.name, values)
+            self._record(g.name, g.key_of([values[k] for k in g.key_columns]), True)
+        else:  # a generated key (autoincrement): ask the database for it
+            self.insert_many(table, [values])
+
+    def insert_many(self, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert several rows; generated keys are read back with RETURNING and recorded."""
+        if not rows:
+            return
+        g = GUARDED.get(table.name)
+        if g is None:
+            self.conn.execute(insert(table), list(rows))
+            return
+        if all(k in rows[0] for k in g.key_columns):
+            self.conn.execute(insert(table), list(rows))
+            for values in rows:
+                self._record(g.name, g.key_of([values[k] for k in g.key_columns]), True)
+            return
+        keys = [table.c[k] for k in g.key_columns]
+        for values in rows:  # one statement per row: RETURNING of executemany is not ordered on every driver
+            returned = self.conn.execute(insert(table).values(**values).returning(*keys)).one()
+            self._record(g.name, g.key_of(list(returned)), True)
+
+    def update(self, table: Any, where: Sequence[Any], **values: Any) -> int:
+        """UPDATE table SET values WHERE where; the keys of the rows changed are recorded. Returns the count."""
+        q = update(table).where(*where).values(**values)
+        g = GUARDED.get(table.name)
+        if g is None:
+            return int(self.conn.execute(q).rowcount)
+        returned = self.conn.execute(q.returning(*[table.c[k] for k in g.key_columns])).all()
+        for r in returned:
+            self._record(g.name, g.key_of(list(r)), False)
+        return len(returned)
 
     def one(self, table: Any, id_: str, what: str) -> RowMapping:
         row = self.conn.execute(select(table).where(table.c.id == id_)).mappings().first()
@@ -142,7 +186,7 @@ class Repository:
         if self.setting(key) is None:
             self.insert(t.settings_kv, key=key, value=value)
         else:
-            self.conn.execute(update(t.settings_kv).where(t.settings_kv.c.key == key).values(value=value))
+            self.update(t.settings_kv, [t.settings_kv.c.key == key], value=value)
 
     # --- projects and issuances -----------------------------------------------------------------------
     def project(self, id_: str) -> Project:
@@ -235,11 +279,17 @@ class Repository:
                                    f"({', '.join('?' * len(ids))})", [False, txn_id, *ids])
             # A leaf consumed twice would break I2; the head lock makes this impossible, assert anyway.
             assert changed == len(ids), "a consumed block was no longer a leaf"
+            written = self.written.setdefault("blocks", {})
+            for id_ in ids:
+                written.setdefault(id_, False)
         if created:
             rows = [block_row(b, now) for b in created]
             cols = tuple(rows[0])
             self.hot.many(f"INSERT INTO blocks ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                           [tuple(r.values()) for r in rows])
+            written = self.written.setdefault("blocks", {})
+            for r in rows:
+                written[r["id"]] = True
 
     def lineage(self, block_id: str, limit: int = 10_000) -> list[RowMapping]:
         chain: list[RowMapping] = []

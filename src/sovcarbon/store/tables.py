@@ -197,6 +197,9 @@ journal = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Column("created_at", String(32), nullable=False),
+    # The private part of the entry (full payload + row images, canonical JSON; its SHA-256 is the entry's
+    # "private_hash"); NULL for entries written before migration 0005 (format v1). See domain/journal.py.
+    Column("private", LargeBinary),
 )
 
 # One row (id = 1): the head of the hash chain. Every write transaction locks it first, which gives

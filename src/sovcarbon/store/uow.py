@@ -21,10 +21,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from sovcarbon.domain import journal as jr
+from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import utc_now
 from sovcarbon.store import tables as t
 from sovcarbon.store.engine import WRITE_OPTION, is_sqlite, make_engine, migrate
 from sovcarbon.store.repository import Repository
+from sovcarbon.store.row_images import read_images
 
 
 def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
@@ -42,10 +44,22 @@ def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
     return key
 
 
+PSEUDONYM_SECRET_SETTING = "journal_pseudonym_secret"
+ROWS_ONLY_KIND = "ledger_rows_written"  # the entry of a transaction that wrote ledger rows but appended none
+
+
 @dataclass(frozen=True)
 class Appended:
+    """An entry's position. Its bytes and hash are made at flush, when the transaction's row images are known."""
+
     seq: int
-    hash: str
+
+
+@dataclass
+class _Pending:
+    seq: int
+    kind: str
+    payload: dict[str, Any]
 
 
 class UnitOfWork:
@@ -60,6 +74,7 @@ class UnitOfWork:
         self._head: tuple[int, str] | None = None
         self._start_seq = 0
         self._dirty_head = False
+        self._pending: list[_Pending] = []
         self.after_commit: list[Any] = []
 
     def lock_head(self) -> None:
@@ -73,16 +88,59 @@ class UnitOfWork:
         self._start_seq = self._head[0]
 
     def append(self, kind: str, payload: dict[str, Any]) -> Appended:
-        """Append one journal entry in this transaction (the only journal writer)."""
+        """Append one journal entry in this transaction (the only journal writer).
+
+        The entry takes its seq now; its bytes are written at flush (``_write_entries``), when the images
+        of every ledger row this transaction wrote are known: the last entry carries them.
+        """
         assert self.write and self._head is not None, "journal entries are written only in write transactions"
-        seq = self._head[0] + 1
-        entry = jr.entry_bytes(seq, kind, self.now, payload)
-        digest = jr.chain_hash(self._head[1], entry)
-        self.repo.hot.run("INSERT INTO journal (seq, kind, entry, prev_hash, hash, created_at) "
-                          "VALUES (?, ?, ?, ?, ?, ?)", (seq, kind, entry, self._head[1], digest, self.now))
-        self._head = (seq, digest)
+        seq = (self._pending[-1].seq if self._pending else self._head[0]) + 1
+        self._pending.append(_Pending(seq, kind, payload))
+        return Appended(seq)
+
+    def _write_entries(self) -> None:
+        """Serialize, chain and insert the pending entries; the last one carries the row images."""
+        assert self._head is not None
+        written = self.repo.written
+        if not self._pending and not any(written.values()):
+            return
+        if not self._pending:
+            self.append(ROWS_ONLY_KIND, {})
+        rows: jr.RowImages = {table: read_images(self.repo.hot, table, keys)
+                              for table, keys in sorted(written.items()) if keys}
+        inserted = {table: {k for k, new in keys.items() if new} for table, keys in written.items()}
+        secret = self._pseudonym_secret()
+        prev_seq, prev_hash = self._head
+        values = []
+        for i, p in enumerate(self._pending):
+            last = i == len(self._pending) - 1
+            entry_rows: jr.RowImages = rows if last else {}
+            private = jr.private_bytes(p.payload, entry_rows)
+            public = jr.public_part(p.payload, entry_rows, inserted if last else {}, secret)
+            entry = jr.entry_bytes(p.seq, p.kind, self.now, public, jr.private_hash(private))
+            digest = jr.chain_hash(prev_hash, entry)
+            values.append((p.seq, p.kind, entry, prev_hash, digest, self.now, private))
+            prev_seq, prev_hash = p.seq, digest
+        self.repo.hot.many("INSERT INTO journal (seq, kind, entry, prev_hash, hash, created_at, private) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+        self._pending.clear()
+        written.clear()
+        self._head = (prev_seq, prev_hash)
         self._dirty_head = True
-        return Appended(seq, digest)
+
+    def _pseudonym_secret(self) -> bytes:
+        """The registry secret of account pseudonyms (registry_settings), created once."""
+        if self.store.pseudonym_secret is not None:
+            return self.store.pseudonym_secret
+        row = self.repo.hot.one("SELECT value FROM registry_settings WHERE key = ?", (PSEUDONYM_SECRET_SETTING,))
+        if row is None:
+            value = os.urandom(32).hex()
+            self.repo.hot.insert("registry_settings", {"key": PSEUDONYM_SECRET_SETTING, "value": value})
+        else:
+            value = str(row[0])
+        secret = bytes.fromhex(value)
+        self.after_commit.append(lambda: setattr(self.store, "pseudonym_secret", secret))
+        return secret
 
     @property
     def head(self) -> tuple[int, str]:
@@ -90,6 +148,8 @@ class UnitOfWork:
         return self._head
 
     def flush_head(self) -> None:
+        if self.write:
+            self._write_entries()
         if not self._dirty_head or self._head is None:
             return
         seq, digest = self._head
@@ -133,10 +193,18 @@ class Store:
             serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
         self.registry_id = registry_id
         self.checkpoint_interval = max(1, checkpoint_interval)
+        self.pseudonym_secret: bytes | None = None
+        # Set when the start-up check found the tables and the journal disagree: every write is refused
+        # (1006) until an operator has investigated (services/ledger_audit.startup_check).
+        self.read_only_reason: str | None = None
 
     @contextmanager
     def write(self) -> Iterator[UnitOfWork]:
         """A write transaction: head locked first, committed on success, rolled back on any error."""
+        if self.read_only_reason is not None:
+            raise RegistryError(1006, "the registry is read-only: its start-up check found the ledger tables and "
+                                "the journal disagree; an operator must run `sovcarbon check`",
+                                reason=self.read_only_reason)
         conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
         with conn:
             conn.begin()

@@ -1,0 +1,148 @@
+"""Which tables the journal guards, and the canonical image of a row.
+
+Every write transaction records the (table, key) of each guarded row it writes (``Repository``); at
+flush the unit of work reads those rows back and puts their images in the private part of the
+transaction's journal entry. Replaying the images from genesis must give the live tables exactly
+(``services/ledger_audit``). Every table of the metadata is decided here, explicitly: a new table
+without a decision fails ``tests/security/test_tamper.py``.
+
+| table | guarded? | why |
+|---|---|---|
+| participants, accounts, api_keys (keys, roles), projects, project_registrations, | yes | the ledger of record |
+| issuances, transactions, blocks, retirements, certificates, cancellations, admin_transfers | | |
+| a6_* (LoAs, versions, documents, coverage, first transfers, CAs, actions, exports, | yes | Article 6 accounting |
+| labels, year closes, frozen holdings) | | |
+| token_* (holders, lots, outbox, events, cursor, dead letters, identity sync, | yes | the bridge's state decides |
+| balances, reconciliations, burns, officer actions) | | mints and burns |
+| journal, journal_head, checkpoints | no | the journal itself (hash chain, signed checkpoints) |
+| idempotency | no | a cache of responses; never read as ledger state |
+| registry_settings | no | configuration (registry participant, buffer account, pseudonym secret) |
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Boolean, LargeBinary, Table
+
+from sovcarbon.domain.journal import canonical_json
+from sovcarbon.store import article6_tables, token_tables  # noqa: F401 - their tables join the metadata
+from sovcarbon.store import tables as t
+
+UNGUARDED_TABLES: dict[str, str] = {
+    "journal": "the journal itself: hash chain and signed checkpoints",
+    "journal_head": "the journal's head: checked against the chain by journal verify",
+    "checkpoints": "signed checkpoints of the journal",
+    "idempotency": "a cache of command responses, not ledger state",
+    "registry_settings": "configuration (registry participant, buffer account, pseudonym secret)",
+}
+
+GUARDED_TABLE_NAMES: frozenset[str] = frozenset({
+    "participants", "accounts", "api_keys", "projects", "project_registrations", "issuances", "transactions",
+    "blocks", "retirements", "cancellations", "certificates", "admin_transfers",
+    "a6_documents", "a6_authorizations", "a6_authorization_versions", "a6_coverage", "a6_first_transfers",
+    "a6_adjustments", "a6_actions", "a6_exports", "a6_labels", "a6_year_closes", "a6_holdings",
+    "token_holders", "token_lots", "token_outbox", "token_events", "token_event_cursor", "token_dead_letters",
+    "token_identity_sync", "token_balances", "token_reconciliations", "token_burns", "token_officer_actions",
+})
+
+IN_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class GuardedTable:
+    name: str
+    columns: tuple[str, ...]
+    key_columns: tuple[str, ...]
+    key_index: tuple[int, ...]
+    bool_index: frozenset[int]
+    binary_index: frozenset[int]
+    select_sql: str  # all columns, no WHERE
+
+    def key_of(self, values: Sequence[Any]) -> str:
+        """The row key from the key columns' values (in key column order)."""
+        if len(values) == 1:
+            return str(values[0])
+        return canonical_json(list(values)).decode()
+
+    def image(self, row: Sequence[Any]) -> dict[str, Any]:
+        """A row (all columns, in ``columns`` order) as canonical JSON-ready values (no floats, no bytes)."""
+        out: dict[str, Any] = {}
+        for i, name in enumerate(self.columns):
+            v = row[i]
+            if v is not None:
+                if i in self.bool_index:
+                    v = bool(v)
+                elif i in self.binary_index:
+                    v = "sha256:" + hashlib.sha256(bytes(v)).hexdigest()
+            out[name] = v
+        return out
+
+
+def _describe(table: Table) -> GuardedTable:
+    columns = tuple(c.name for c in table.columns)
+    keys = tuple(c.name for c in table.primary_key.columns)
+    assert keys, f"guarded table {table.name} needs a primary key"
+    return GuardedTable(
+        name=table.name, columns=columns, key_columns=keys, key_index=tuple(columns.index(k) for k in keys),
+        bool_index=frozenset(i for i, c in enumerate(table.columns) if isinstance(c.type, Boolean)),
+        binary_index=frozenset(i for i, c in enumerate(table.columns) if isinstance(c.type, LargeBinary)),
+        select_sql=f"SELECT {', '.join(columns)} FROM {table.name}")
+
+
+GUARDED: dict[str, GuardedTable] = {name: _describe(t.metadata.tables[name])
+                                    for name in sorted(GUARDED_TABLE_NAMES) if name in t.metadata.tables}
+
+
+def undecided_tables() -> list[str]:
+    """Tables of the metadata with no decision (guarded or not): must be empty."""
+    return sorted(set(t.metadata.tables) - GUARDED_TABLE_NAMES - set(UNGUARDED_TABLES))
+
+
+def _key_values(g: GuardedTable, key: str) -> list[Any]:
+    return [key] if len(g.key_columns) == 1 else list(json.loads(key))
+
+
+def read_images(hot: Any, table: str, keys: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+    """Read rows back by key (one SELECT per chunk of keys); absent rows map to None."""
+    g = GUARDED[table]
+    wanted = list(keys)
+    out: dict[str, dict[str, Any] | None] = dict.fromkeys(wanted)
+    int_keys = {k for k in g.key_columns if _is_int_column(table, k)}
+    for lo in range(0, len(wanted), IN_CHUNK):
+        chunk = wanted[lo:lo + IN_CHUNK]
+        params: list[Any] = []
+        if len(g.key_columns) == 1:
+            col = g.key_columns[0]
+            where = f"{col} IN ({', '.join('?' * len(chunk))})"
+            params = [int(k) if col in int_keys else k for k in chunk]
+        else:
+            parts = []
+            for k in chunk:
+                vals = _key_values(g, k)
+                parts.append("(" + " AND ".join(f"{c} = ?" for c in g.key_columns) + ")")
+                params.extend(vals)
+            where = " OR ".join(parts)
+        for row in hot.all(f"{g.select_sql} WHERE {where}", params):
+            out[g.key_of([row[i] for i in g.key_index])] = g.image(row)
+    return out
+
+
+def _is_int_column(table: str, column: str) -> bool:
+    return t.metadata.tables[table].c[column].type.python_type is int
+
+
+def stream_table(dbapi_cursor: Any, table: str, batch: int = 5000) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every row of a guarded table as (key, image), in no particular order, read in batches."""
+    g = GUARDED[table]
+    dbapi_cursor.execute(g.select_sql)
+    while True:
+        rows = dbapi_cursor.fetchmany(batch)
+        if not rows:
+            return
+        for row in rows:
+            yield g.key_of([row[i] for i in g.key_index]), g.image(row)
