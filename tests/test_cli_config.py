@@ -57,6 +57,8 @@ def test_version(tmp_path: Path) -> None:
     ("SOVCARBON_DATABASE_URL", "mysql://root:hunter2@db/registry", ["SOVCARBON_DATABASE_URL", "mysql"]),
     ("SOVCARBON_CHAIN_URL", "localhost:8545", ["SOVCARBON_CHAIN_URL", "http"]),
     ("SOVCARBON_CONFIG", "/nonexistent/sovcarbon.toml", ["SOVCARBON_CONFIG", "does not exist"]),
+    ("SOVCARBON_BRIDGE_MAX_LAG_BLOCKS", "lots", ["SOVCARBON_BRIDGE_MAX_LAG_BLOCKS must be a positive integer"]),
+    ("SOVCARBON_BRIDGE_KEY", "hunter2", ["SOVCARBON_BRIDGE_KEY must be a private key of 64 hex digits"]),
 ])
 def test_bad_setting_is_one_line_exit_2(tmp_path: Path, variable: str, value: str, fragments: list[str]) -> None:
     for command in (["check"], ["config", "show"]):

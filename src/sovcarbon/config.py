@@ -186,6 +186,19 @@ class Settings:
         return self.data_dir / "registry_signing_key.pem"
 
 
+def _check_bridge_environment() -> None:
+    """The bridge reads its variables itself (``bridge.runtime``); check them here so that every command fails
+    early with one line instead of a traceback when the bridge starts."""
+    lag = os.environ.get("SOVCARBON_BRIDGE_MAX_LAG_BLOCKS", "")
+    if lag != "":
+        _positive_int(lag, "SOVCARBON_BRIDGE_MAX_LAG_BLOCKS")
+    key = os.environ.get("SOVCARBON_BRIDGE_KEY", "")
+    digits = key[2:] if key.lower().startswith("0x") else key
+    if key != "" and (len(digits) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digits)):
+        raise ConfigError(f"SOVCARBON_BRIDGE_KEY must be a private key of 64 hex digits (optionally 0x-prefixed), "
+                          f"got {len(key)} characters (value not shown)")
+
+
 def _read_config_file(path: str | None) -> dict[str, Any]:
     if not path:
         return {}
@@ -231,6 +244,7 @@ def load_settings(**overrides: Any) -> Settings:
         chain_url = _chain_url(*pick("chain_url"))
     raw_interval, interval_src = pick("checkpoint_interval")
     interval = 1000 if raw_interval is None else _positive_int(raw_interval, interval_src)
+    _check_bridge_environment()
     profile = _profile_from_toml(file_values["profile"]) if "profile" in file_values else thailand_profile()
     return Settings(data_dir=data_dir, database_url=database_url, chain_url=chain_url or None,
                     checkpoint_interval=interval, profile=profile)
