@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -143,13 +144,15 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     """Start the registry (migrations applied on start) on http://HOST:PORT."""
     import uvicorn
 
-    from sovcarbon.api.app import create_app
+    from sovcarbon.api.app import create_app, limit_recursion
     from sovcarbon.bridge import Bridge
 
+    os.umask(0o077)  # the ledger, keys and chain files in the data dir are the service account's alone
     reg = _registry(create=True)
     bridge = Bridge.open(reg)  # the token chain (embedded unless SOVCARBON_CHAIN_URL) and its worker thread
     bridge.start()
     application = create_app(reg)
+    limit_recursion()  # py_ecc / py-evm raise it to 100,000 on import: deep inputs would crash the process
     # The journal is the authority: replay it against the tables in the background; a mismatch makes the
     # registry read-only (1006 on every write, GET /v1/registry says why) and is logged loudly.
     from sovcarbon.services import ledger_audit
@@ -234,17 +237,52 @@ def _demo_in_process(reg, base_url: str):  # type: ignore[no-untyped-def]
 @admin_app.command("create-key")
 def create_key(role: Annotated[Role, typer.Option(help="the key's role")],
                participant: Annotated[str | None, typer.Option(help="participant id the key acts for")] = None,
-               name: Annotated[str, typer.Option(help="the person or system holding the key")] = "") -> None:
+               name: Annotated[str, typer.Option(help="the person or system holding the key")] = "",
+               expires_in_days: Annotated[int | None, typer.Option(
+                   help="the key stops working after this many days (default: until revoked)")] = None) -> None:
     """Create an API key; prints the key alone on stdout (it is stored only as a hash)."""
     from sovcarbon.services import auth
 
     reg = _registry()
     try:
-        _, key = auth.create_key(reg, role, participant, name)
+        _, key = auth.create_key(reg, role, participant, name, expires_in_days=expires_in_days)
     except RegistryError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     sys.stdout.write(key + "\n")
+
+
+@admin_app.command("revoke-key")
+def revoke_key(key_id: Annotated[str, typer.Argument(help="the key's id (key_...), see `admin list-keys`")],
+               reason: Annotated[str, typer.Option(help="why (recorded in the journal)")] = "") -> None:
+    """Revoke an API key: every later request with it is refused (1001). Journaled."""
+    from sovcarbon.services import auth
+
+    reg = _registry()
+    try:
+        view = auth.revoke_key(reg, key_id, reason)
+    except RegistryError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(view, indent=2))
+
+
+@admin_app.command("list-keys")
+def list_keys(as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False) -> None:
+    """Every API key: id, role, participant, name, created, expires, revoked. Never the key itself."""
+    from sovcarbon.services import auth
+
+    keys = auth.list_keys(_registry())
+    if as_json:
+        typer.echo(json.dumps(keys, indent=2))
+        return
+    table = Table(title="API keys")
+    for column in ("id", "role", "participant_id", "name", "created_at", "expires_at", "revoked_at"):
+        table.add_column(column)
+    for k in keys:
+        table.add_row(*(str(k[c] or "") for c in ("id", "role", "participant_id", "name", "created_at",
+                                                   "expires_at", "revoked_at")))
+    Console(width=200).print(table)
 
 
 @journal_app.command("verify")

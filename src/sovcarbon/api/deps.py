@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 
+from sovcarbon.api.guard import actor_from_scope
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Actor
 from sovcarbon.services import auth
@@ -20,6 +21,9 @@ def registry(request: Request) -> Registry:
 
 
 def actor(request: Request, authorization: Annotated[str | None, Header()] = None) -> Actor:
+    known = actor_from_scope(request.scope)  # authenticated by the HTTP guard before the body was read
+    if known is not None:
+        return known
     reg = registry(request)
     if authorization is None:
         raise RegistryError(1001, "missing credential: send 'Authorization: Bearer <api key>'")

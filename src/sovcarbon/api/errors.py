@@ -8,11 +8,48 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sovcarbon.domain.errors import RegistryError
 
 log = logging.getLogger("sovcarbon.api")
+
+INTERNAL_ERROR_MESSAGE = ("internal error: the outcome is unknown; query the resource, or retry with the same "
+                          "Idempotency-Key (a retry never applies a command twice)")
+
+
+class ErrorBody(BaseModel):
+    code: int = Field(description="stable RULES.md code, e.g. 1003")
+    name: str = Field(description="the code's UPPER_SNAKE name, e.g. INVALID_REQUEST")
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorEnvelope(BaseModel):
+    """Every refusal: HTTP 4xx with this body; the request changed nothing."""
+
+    error: ErrorBody
+
+
+def _described(text: str) -> dict[str, Any]:
+    return {"model": ErrorEnvelope, "description": text}
+
+
+# Declared on every API route so that clients (and schemathesis) know the envelope.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _described("invalid request (1003): malformed body, unknown field, wrong type, out of range"),
+    401: _described("no, unknown, expired or revoked API key (1001)"),
+    403: _described("the caller's role or participant may not do this (1002 and rule codes)"),
+    404: _described("no such resource, or not visible to the caller (1005)"),
+    409: _described("state conflict: idempotency (1004), holdings, sequence (RULES.md codes)"),
+    413: _described("request body larger than the limit (1003)"),
+    422: _described("a rule refused the values (quantities 2003, serial ranges, Article 6 ...)"),
+    429: _described("too many failed authentications from this address; see Retry-After"),
+    500: _described("internal error; the outcome is unknown: query the resource or retry with the same "
+                    "Idempotency-Key"),
+    503: _described("the registry cannot serve this now (e.g. the ledger is busy); retry"),
+}
 
 
 def error_response(err: RegistryError) -> JSONResponse:
@@ -56,5 +93,5 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error")
-        return JSONResponse({"error": {"code": 0, "name": "INTERNAL", "message": "internal error; nothing was changed",
+        return JSONResponse({"error": {"code": 0, "name": "INTERNAL", "message": INTERNAL_ERROR_MESSAGE,
                                        "details": {}}}, status_code=500)

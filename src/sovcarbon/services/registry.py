@@ -56,6 +56,9 @@ class Registry:
                                             idempotency_key=idempotency_key)
                     return CommandResult(int(row[1]), json.loads(bytes(row[2])), replayed=True)
             body = fn(uow)
+            # The response is rendered (strict JSON, as the HTTP layer will) before the commit: a body that
+            # cannot be sent (NaN, a non-JSON value) rolls the command back instead of failing after it.
+            json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
             if idempotency_key is not None:
                 uow.repo.insert(t.idempotency, scope=actor.key_id, key=idempotency_key, request_hash=request_hash,
                                 status_code=status_code, response=canonical_json(body), created_at=uow.now)

@@ -57,6 +57,7 @@ api_keys = Table(
     Column("name", String(200), nullable=False),
     Column("created_at", String(32), nullable=False),
     Column("revoked_at", String(32)),
+    Column("expires_at", String(32)),  # migration 0007; NULL = never expires
 )
 
 projects = Table(

@@ -93,7 +93,8 @@ def retirement_page(request: Request, retirement_id: str) -> HTMLResponse:
 
 
 @router.get("/explorer/journal", response_class=HTMLResponse)
-def journal_page(request: Request, after_seq: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+def journal_page(request: Request,
+                 after_seq: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0) -> HTMLResponse:
     reg = _reg(request)
     with reg.store.read() as uow:
         page = queries.journal_page(uow, after_seq, 50)
