@@ -101,6 +101,7 @@ def test_tampering_is_found(world: Api, how: str, bad_seq: int | None) -> None:
 @pytest.mark.tampers
 def test_cli_journal_verify_exit_codes(world: Api) -> None:
     env = {"SOVCARBON_DATA_DIR": str(world.reg.settings.data_dir), "PATH": "/usr/bin:/bin",
+           "SOVCARBON_ALLOW_KEY_IN_DATA_DIR": "1",
            "SOVCARBON_DATABASE_URL": world.reg.settings.database_url}
     cmd = [sys.executable, "-m", "sovcarbon.cli", "journal", "verify"]
     ok = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)

@@ -85,6 +85,10 @@ def test_demo_story_is_in_the_ledger(server: tuple[str, dict[str, str]]) -> None
 
 def test_cli_on_the_same_data_dir(server: tuple[str, dict[str, str]], tmp_path: Path) -> None:
     base, env = server
+    # The demo keeps its signing key in its data dir: other commands on that dir refuse it unless opted in.
+    refused = _cli("journal", "verify", env=env)
+    assert refused.returncode == 2 and "SOVCARBON_SIGNING_KEY_FILE" in refused.stderr, refused.stderr
+    env = {**env, "SOVCARBON_ALLOW_KEY_IN_DATA_DIR": "1"}
     created = _cli("admin", "create-key", "--role", "regulator", "--name", "central bank", env=env)
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
@@ -97,13 +101,15 @@ def test_cli_on_the_same_data_dir(server: tuple[str, dict[str, str]], tmp_path: 
     assert check.returncode == 0, check.stdout
     ret = httpx.get(f"{base}/v1/retirements", timeout=10).json()["data"][0]
     cert = httpx.get(f"{base}/v1/certificates/{ret['certificate_id']}", timeout=10).json()
+    registry_key = httpx.get(f"{base}/v1/journal/head", timeout=10).json()["public_key"]
     path = tmp_path / "cert.json"
     path.write_text(json.dumps(cert))
-    ok = _cli("certificate", "verify", str(path), "--public-key", cert["public_key"], env=env)
-    assert ok.returncode == 0 and '"valid": true' in ok.stdout
+    ok = _cli("certificate", "verify", str(path), "--public-key", registry_key, env=env)
+    assert ok.returncode == 0 and "signed by this registry: yes" in ok.stdout, ok.stdout
+    assert _cli("certificate", "verify", str(path), env=env).returncode == 2  # no pinned key
     cert["certificate"]["beneficiary"]["name"] = "someone else"
     path.write_text(json.dumps(cert))
-    assert _cli("certificate", "verify", str(path), env=env).returncode == 1
+    assert _cli("certificate", "verify", str(path), "--public-key", registry_key, env=env).returncode == 1
     bad = _cli("admin", "create-key", "--role", "holder", env=env)
     assert bad.returncode == 2 and bad.stdout == ""
 

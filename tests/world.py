@@ -28,6 +28,9 @@ from sovcarbon.store.engine import make_engine, migrate
 from sovcarbon.store.uow import Store
 
 PG_URL = os.environ.get("SOVCARBON_TEST_DATABASE_URL")
+# Test registries keep (and generate) their signing key in their temporary data dir: the explicit
+# demo/test opt-in (production refuses a key inside the data dir). Inherited by subprocesses.
+os.environ.setdefault("SOVCARBON_ALLOW_KEY_IN_DATA_DIR", "1")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
@@ -82,6 +85,9 @@ def make_registry(backend: str, tmp_path: Path, request: pytest.FixtureRequest, 
         settings = load_settings(data_dir=str(data_dir), database_url=url, **overrides)
         reg = Registry(settings, store=Store(url, settings.signing_key_path, registry_id="TH-NR",
                                              checkpoint_interval=settings.checkpoint_interval,
+                                             checkpoint_interval_s=settings.checkpoint_interval_s,
+                                             data_dir=settings.data_dir,
+                                             allow_key_in_data_dir=settings.allow_key_in_data_dir,
                                              apply_migrations=False))
     bootstrap(reg)
     return reg

@@ -101,6 +101,7 @@ def _registry(*, create: bool = False) -> Registry:
     from sqlalchemy.exc import SQLAlchemyError
 
     from sovcarbon.services.participants import bootstrap
+    from sovcarbon.store.signing import SigningKeyError
 
     settings = _settings()
     if not create and not registry_exists(settings):
@@ -111,6 +112,8 @@ def _registry(*, create: bool = False) -> Registry:
         bootstrap(reg)
     except SQLAlchemyError as exc:
         _fail(f"cannot open the database {mask_url(settings.database_url)}: {_first_line(exc)}")
+    except SigningKeyError as exc:
+        _fail(str(exc))
     return reg
 
 
@@ -146,18 +149,24 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 
     from sovcarbon.api.app import create_app, limit_recursion
     from sovcarbon.bridge import Bridge
+    from sovcarbon.services.journal_admin import CheckpointTimer
 
+    if demo:
+        # The demo (and only the demo) keeps its signing key in the data dir, generated on first start.
+        os.environ.setdefault("SOVCARBON_ALLOW_KEY_IN_DATA_DIR", "1")
     os.umask(0o077)  # the ledger, keys and chain files in the data dir are the service account's alone
     reg = _registry(create=True)
     bridge = Bridge.open(reg)  # the token chain (embedded unless SOVCARBON_CHAIN_URL) and its worker thread
     bridge.start()
+    # Checkpoints by time as well as by count, and one at shutdown (CheckpointTimer.stop).
+    timer = CheckpointTimer(reg, log=lambda m: err.print(f"[red]{m}[/red]")).start()
     application = create_app(reg)
-    limit_recursion()  # py_ecc / py-evm raise it to 100,000 on import: deep inputs would crash the process
     # The journal is the authority: replay it against the tables in the background; a mismatch makes the
     # registry read-only (1006 on every write, GET /v1/registry says why) and is logged loudly.
     from sovcarbon.services import ledger_audit
 
     ledger_audit.startup_check(reg, log_line=lambda m: err.print(f"[bold red]{m}[/bold red]"))
+    limit_recursion()  # py_ecc / py-evm raise it to 100,000 on import: deep inputs would crash the process
     base_url = f"http://{host}:{port}"
     if demo:
         threading.Thread(target=_load_demo, args=(reg, base_url), daemon=True).start()
@@ -166,6 +175,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
         uvicorn.run(application, host=host, port=port, log_level="warning")
     finally:
         bridge.close()
+        timer.stop()
 
 
 def _load_demo(reg: Registry, base_url: str) -> None:
@@ -177,6 +187,9 @@ def _load_demo(reg: Registry, base_url: str) -> None:
         err.print(f"[red]demo failed: {exc}[/red]")
         return
     _print_keys(result["keys"], base_url)
+    err.print(f"Verify a retirement certificate offline, pinning this registry's key: save "
+              f"{base_url}/v1/certificates/<certificate id> as cert.json, then run "
+              f"`sovcarbon certificate verify cert.json --public-key {reg.store.public_key_hex}`")
 
 
 def _print_keys(keys: dict[str, str], base_url: str) -> None:
@@ -203,6 +216,7 @@ def demo_cmd(url: Annotated[str, typer.Option(help="the running registry's base 
         running = httpx.get(f"{base_url}/healthz", timeout=2.0).status_code == 200
     except httpx.HTTPError:
         running = False
+    os.environ.setdefault("SOVCARBON_ALLOW_KEY_IN_DATA_DIR", "1")  # demo only: the key may live in the data dir
     reg = _registry(create=not running)  # a running registry's data dir must exist; otherwise we serve one here
     if running:
         result = run_demo(reg, base_url, log=lambda m: err.print(f"[cyan]demo[/cyan] {m}"))
@@ -232,6 +246,28 @@ def _demo_in_process(reg, base_url: str):  # type: ignore[no-untyped-def]
         server.should_exit = True
         thread.join(timeout=10)
         bridge.close()
+        from sovcarbon.services.journal_admin import checkpoint_if_due
+
+        checkpoint_if_due(reg, force=True)  # at shutdown: nothing written stays unsigned
+
+
+@admin_app.command("create-signing-key")
+def create_signing_key(file: Annotated[Path, typer.Argument(
+        help="where to write the new key (PEM, mode 0600); keep it outside the data directory")]) -> None:
+    """Create the registry's Ed25519 signing key once (never overwrites); point SOVCARBON_SIGNING_KEY_FILE at it.
+    Prints the public key (hex): publish it, verifiers pin it."""
+    from cryptography.hazmat.primitives import serialization
+
+    from sovcarbon.store.signing import write_new_key
+
+    try:
+        key = write_new_key(file.expanduser().resolve())
+    except FileExistsError:
+        _fail(f"{file} exists already: a registry key is created once and never overwritten")
+    except OSError as exc:
+        _fail(f"cannot write {file}: {exc.strerror}")
+    sys.stdout.write(key.public_key().public_bytes(serialization.Encoding.Raw,
+                                                   serialization.PublicFormat.Raw).hex() + "\n")
 
 
 @admin_app.command("create-key")
@@ -356,9 +392,16 @@ def reconcile_cmd() -> None:
 
 
 @certificate_app.command("verify")
-def certificate_verify(file: Path, public_key: Annotated[str | None, typer.Option(
-        help="the registry's public key (hex); default: the one inside the document")] = None) -> None:
-    """Verify a retirement certificate offline (no registry needed)."""
+def certificate_verify(
+        file: Path,
+        public_key: Annotated[str | None, typer.Option(
+            help="the registry's public key (64 hex digits), obtained from the registry itself (GET /v1/journal/head "
+                 "public_key) or its publications, never from the certificate")] = None,
+        registry_key_file: Annotated[Path | None, typer.Option(
+            help="a file holding the registry's public key (hex, or a PEM public key)")] = None) -> None:
+    """Verify a retirement certificate offline against the registry's pinned public key. Prints "signature
+    valid" and "signed by this registry" separately; exit 0 only when both hold, 1 when either fails, 2 when
+    no key is pinned (a document's own key proves nothing: anyone can sign a forgery with theirs)."""
     from sovcarbon.services.retirements import verify_certificate
 
     try:
@@ -367,10 +410,52 @@ def certificate_verify(file: Path, public_key: Annotated[str | None, typer.Optio
         _fail(f"no such file: {file}")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         _fail(f"{file} is not a readable JSON certificate: {exc}")
-    result = verify_certificate(document, public_key)
-    typer.echo(json.dumps(result, indent=2))
+    pinned = _pinned_public_key(public_key, registry_key_file)
+    if not isinstance(document, dict):
+        _fail(f"{file} is not a certificate document (a JSON object with certificate, signature, public_key)")
+    try:
+        result = verify_certificate(document, pinned)
+    except RegistryError as exc:
+        _fail(f"{file}: {exc}")
+    yes_no = {True: "yes", False: "no", None: "unknown (no registry key pinned)"}
+    typer.echo(f"certificate: {result['certificate_id']}")
+    typer.echo(f"signature valid: {yes_no[result['signature_valid']]}")
+    typer.echo(f"signed by this registry: {yes_no[result['signed_by_this_registry']]}")
+    if pinned is None:
+        _fail("no registry key pinned: pass --public-key HEX or --registry-key-file FILE with the registry's "
+              "public key as published by the registry (GET /v1/journal/head -> public_key), not the one inside "
+              "the certificate")
     if not result["valid"]:
         raise typer.Exit(1)
+
+
+def _pinned_public_key(public_key: str | None, key_file: Path | None) -> str | None:
+    """The verifier's pinned registry key as 64 hex digits (from --public-key or --registry-key-file)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    text = public_key
+    if key_file is not None:
+        try:
+            raw = key_file.read_bytes()
+        except OSError as exc:
+            _fail(f"cannot read --registry-key-file {key_file}: {exc.strerror}")
+        if b"-----BEGIN" in raw:
+            try:
+                loaded = serialization.load_pem_public_key(raw)
+            except ValueError as exc:
+                _fail(f"--registry-key-file {key_file} is not a PEM public key: {exc}")
+            if not isinstance(loaded, Ed25519PublicKey):
+                _fail(f"--registry-key-file {key_file} holds a {type(loaded).__name__}, not an Ed25519 key")
+            text = loaded.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+        else:
+            text = raw.decode("ascii", "replace").strip()
+    if text is None:
+        return None
+    text = text.strip().lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        _fail(f"the registry public key must be 64 hex digits (an Ed25519 key), got {text[:80]!r}")
+    return text
 
 
 @report_app.command("aef")

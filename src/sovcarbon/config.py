@@ -7,6 +7,9 @@
 | SOVCARBON_CHAIN_URL | EVM JSON-RPC URL; absent means the embedded in-process EVM | (embedded) |
 | SOVCARBON_CONFIG | path of a TOML file with the keys below and a ``[profile]`` table | (none) |
 | SOVCARBON_CHECKPOINT_INTERVAL | journal entries between signed checkpoints | 1000 |
+| SOVCARBON_CHECKPOINT_INTERVAL_S | seconds after which written entries get a checkpoint even below the count | 60 |
+| SOVCARBON_SIGNING_KEY_FILE | the registry's Ed25519 signing key (PEM, mode 0600), outside the data dir | (none) |
+| SOVCARBON_ALLOW_KEY_IN_DATA_DIR | 1 = demo/tests only: keep (and generate) the key in the data dir | 0 |
 """
 
 from __future__ import annotations
@@ -180,10 +183,20 @@ class Settings:
     chain_url: str | None
     checkpoint_interval: int = 1000
     profile: RegistryProfile = field(default_factory=thailand_profile)
+    checkpoint_interval_s: float = 60.0
+    signing_key_file: Path | None = None
+    # Demo and tests only: the key may live (and be generated) beside the data it protects.
+    allow_key_in_data_dir: bool = False
 
     @property
     def signing_key_path(self) -> Path:
-        return self.data_dir / "registry_signing_key.pem"
+        """SOVCARBON_SIGNING_KEY_FILE, else the demo location inside the data dir (refused unless
+        ``allow_key_in_data_dir``: see ``store.signing.load_signer``)."""
+        return self.signing_key_file or self.data_dir / "registry_signing_key.pem"
+
+
+def _flag(value: Any) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _check_bridge_environment() -> None:
@@ -245,9 +258,17 @@ def load_settings(**overrides: Any) -> Settings:
     raw_interval, interval_src = pick("checkpoint_interval")
     interval = 1000 if raw_interval is None else _positive_int(raw_interval, interval_src)
     _check_bridge_environment()
+    raw_interval_s, interval_s_src = pick("checkpoint_interval_s")
+    interval_s = 60.0 if raw_interval_s is None else _positive_float(raw_interval_s, interval_s_src)
+    key_file, key_file_src = pick("signing_key_file")
+    if key_file is not None and not isinstance(key_file, str | Path):
+        raise ConfigError(f"{key_file_src} must be the path of a PEM key file, got {key_file!r}")
+    allow_key_in_data_dir = _flag(pick("allow_key_in_data_dir")[0])
     profile = _profile_from_toml(file_values["profile"]) if "profile" in file_values else thailand_profile()
     return Settings(data_dir=data_dir, database_url=database_url, chain_url=chain_url or None,
-                    checkpoint_interval=interval, profile=profile)
+                    checkpoint_interval=interval, profile=profile, checkpoint_interval_s=interval_s,
+                    signing_key_file=Path(key_file).expanduser().resolve() if key_file else None,
+                    allow_key_in_data_dir=allow_key_in_data_dir)
 
 
 SECRET_MARKERS = ("password", "secret", "token", "private")

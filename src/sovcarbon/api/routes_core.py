@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from sovcarbon.api.deps import ActorDep, IdemDep, OptionalActorDep, PageDep, RegistryDep
 from sovcarbon.domain.access import require_role
@@ -227,15 +227,16 @@ def get_retirement(reg: RegistryDep, retirement_id: IdPath) -> dict[str, Any]:
 
 
 @router.get("/certificates/{certificate_id}", tags=["transparency"])
-def get_certificate(reg: RegistryDep, certificate_id: IdPath) -> dict[str, Any]:
+def get_certificate(reg: RegistryDep, certificate_id: IdPath) -> Response:
+    """The certificate exactly as signed and stored at retirement (byte for byte)."""
     with reg.store.read() as uow:
-        return retirements.certificate(reg, uow, certificate_id)
+        return Response(retirements.certificate_document(uow, certificate_id), media_type="application/json")
 
 
 @router.post("/certificates/verify", tags=["transparency"])
 def verify_certificate(reg: RegistryDep, document: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-    result = retirements.verify_certificate(document)
-    result["issued_by_this_registry"] = result["public_key"] == reg.store.public_key_hex
+    result = retirements.verify_certificate(document, reg.store.public_key_hex)
+    result["issued_by_this_registry"] = result["signed_by_this_registry"]
     return result
 
 

@@ -38,5 +38,5 @@ def check(reg: Registry) -> list[inv.Violation]:
 
 # Capabilities register their checks and loaders when imported; import them so every check runs.
 from sovcarbon.services import article6 as _article6  # noqa: E402,F401 - registers I6 (domain.article6)
+from sovcarbon.services import journal_admin as _journal_admin  # noqa: E402,F401 - registers I5 checkpoints
 from sovcarbon.services import tokens as _tokens  # noqa: E402,F401 - registers I4 (domain.tokenize)
-

@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from sqlalchemy import func, select
 
+from sovcarbon.domain import checkpoints as cpt
+from sovcarbon.domain import invariants as inv
 from sovcarbon.domain import journal as jr
+from sovcarbon.services.invariants import SNAPSHOT_LOADERS
 from sovcarbon.services.registry import Registry
 from sovcarbon.store import tables as t
 from sovcarbon.store.engine import make_engine
+from sovcarbon.store.uow import UnitOfWork
 
 VERIFY_BATCH = 5000
 PARALLEL_MIN_ENTRIES = 50_000
@@ -126,34 +132,93 @@ def verify(reg: Registry, *, deep: bool = False, workers: int | None = None) -> 
             return out
         if not result.ok:
             return out
-        prev_hash = jr.GENESIS_HASH
-        for cp in uow.conn.execute(select(t.checkpoints).order_by(t.checkpoints.c.seq)).mappings():
-            problems = []
-            entry_hash = uow.conn.execute(select(t.journal.c.hash).where(t.journal.c.seq == cp["seq"])).scalar()
-            if entry_hash != cp["head_hash"]:
-                problems.append("checkpoint head hash differs from the journal")
-            if cp["prev_checkpoint_hash"] != prev_hash:
-                problems.append("checkpoint does not chain to the previous one")
-            message = jr.checkpoint_message(cp["seq"], cp["head_hash"], cp["merkle_root"], cp["from_seq"],
-                                            cp["prev_checkpoint_hash"], reg.store.registry_id)
-            if not jr.verify_signature(cp["public_key"], message, cp["signature"]):
-                problems.append("signature does not verify")
-            if cp["public_key"] != reg.store.public_key_hex:
-                problems.append("signed by a key that is not this registry's")
-            if deep:
-                in_range = (t.journal.c.seq >= cp["from_seq"]) & (t.journal.c.seq <= cp["seq"])
-                hashes = uow.conn.execute(select(t.journal.c.hash).where(in_range).order_by(t.journal.c.seq)).scalars()
-                if jr.merkle_root(hashes) != cp["merkle_root"]:
-                    problems.append("Merkle root differs from the journal")
-            if problems:
-                out.update(ok=False, first_bad_seq=cp["from_seq"],
-                           reason=f"checkpoint {cp['seq']}: " + "; ".join(problems))
-                return out
-            prev_hash = cp["head_hash"]
-            out["checkpoints_verified"] += 1
+        checked = verify_checkpoints_of(reg, uow, head_seq=result.head_seq, deep=deep)
+        out["checkpoints_verified"] = checked.verified
+        if not checked.ok:
+            out.update(ok=False, first_bad_seq=checked.first_bad_seq, reason=checked.reason)
     return out
+
+
+def verify_checkpoints_of(reg: Registry, uow: UnitOfWork, *, head_seq: int, deep: bool = False) -> cpt.CheckpointResult:
+    """Every signed checkpoint against the journal and the registry's own key (not the key in the row):
+    a head moved back behind a checkpoint, a rewritten entry at a checkpoint's seq, a broken chain of
+    checkpoints, a foreign signature and (``deep``) a wrong Merkle root are all reported."""
+    def hash_at(seq: int) -> str | None:
+        found = uow.conn.execute(select(t.journal.c.hash).where(t.journal.c.seq == seq)).scalar()
+        return None if found is None else str(found)
+
+    def root_of(from_seq: int, seq: int) -> str:
+        in_range = (t.journal.c.seq >= from_seq) & (t.journal.c.seq <= seq)
+        return jr.merkle_root(uow.conn.execute(select(t.journal.c.hash).where(in_range).order_by(t.journal.c.seq))
+                              .scalars())
+
+    rows = [dict(r) for r in uow.conn.execute(select(t.checkpoints).order_by(t.checkpoints.c.seq)).mappings()]
+    return cpt.verify_checkpoints(rows, head_seq=head_seq, journal_hash_at=hash_at,
+                                  registry_id=reg.store.registry_id, public_key_hex=reg.store.public_key_hex,
+                                  merkle_root_of=root_of if deep else None)
 
 
 def checkpoint(reg: Registry) -> dict[str, Any]:
     with reg.store.write() as uow:
         return uow.checkpoint()
+
+
+def checkpoint_if_due(reg: Registry, *, force: bool = False) -> dict[str, Any] | None:
+    """Sign a checkpoint when entries were written since the last one and the time interval has passed
+    (``force``: whatever the time, e.g. at shutdown). Returns the checkpoint, or None when none was due."""
+    store = reg.store
+    if not force and time.monotonic() - store.last_checkpoint_monotonic < store.checkpoint_interval_s:
+        return None
+    with store.read() as uow:
+        head_seq = uow.conn.execute(select(t.journal_head.c.seq)).scalar()
+        last_seq = uow.conn.execute(select(func.max(t.checkpoints.c.seq))).scalar()
+    if head_seq is None or int(head_seq) <= int(last_seq or 0):
+        return None
+    with store.write() as uow:
+        return uow.checkpoint()
+
+
+class CheckpointTimer:
+    """A background thread of the serving process: ``checkpoint_if_due`` every interval, and one last
+    checkpoint at ``stop()`` (shutdown), so written entries never stay unsigned for long."""
+
+    def __init__(self, reg: Registry, log: Callable[[str], None] | None = None) -> None:
+        self.reg = reg
+        self.log = log
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="checkpoint-timer", daemon=True)
+
+    def start(self) -> CheckpointTimer:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        period_s = max(0.05, self.reg.store.checkpoint_interval_s)
+        while not self._stop.wait(period_s):
+            self._tick(force=False)
+
+    def _tick(self, *, force: bool) -> None:
+        try:
+            checkpoint_if_due(self.reg, force=force)
+        except Exception as exc:  # noqa: BLE001 - the timer must survive a busy or restarting database
+            if self.log is not None:
+                self.log(f"checkpoint failed: {exc}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._tick(force=True)
+
+
+def load_checkpoint_facts(uow: UnitOfWork, snap: inv.LedgerSnapshot) -> None:
+    """Snapshot loader: the signed checkpoints and the key they must verify under (``sovcarbon check``)."""
+    rows = [dict(r) for r in uow.conn.execute(select(t.checkpoints).order_by(t.checkpoints.c.seq)).mappings()]
+    snap.extra["checkpoints"] = {"rows": rows, "registry_id": uow.store.registry_id,
+                                 "public_key_hex": uow.store.public_key_hex}
+
+
+if load_checkpoint_facts not in SNAPSHOT_LOADERS:
+    SNAPSHOT_LOADERS.append(load_checkpoint_facts)
+if cpt.invariant_check not in inv.EXTRA_CHECKS:
+    inv.EXTRA_CHECKS.append(cpt.invariant_check)

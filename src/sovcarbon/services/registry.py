@@ -35,7 +35,10 @@ class Registry:
         self.profile: RegistryProfile = settings.profile
         self.store = store or Store(settings.database_url, settings.signing_key_path,
                                     registry_id=f"{settings.profile.country}-NR",
-                                    checkpoint_interval=settings.checkpoint_interval)
+                                    checkpoint_interval=settings.checkpoint_interval,
+                                    checkpoint_interval_s=settings.checkpoint_interval_s,
+                                    data_dir=settings.data_dir,
+                                    allow_key_in_data_dir=settings.allow_key_in_data_dir)
         # Hooks run after every successful write command (e.g. to wake the bridge worker).
         self.on_commit: list[Callable[[], None]] = []
 

@@ -1,4 +1,12 @@
-"""Retirement with beneficiary, purpose and claim year, and its offline-verifiable certificate."""
+"""Retirement with beneficiary, purpose and claim year, and its offline-verifiable certificate.
+
+| certificate rule | how |
+|---|---|
+| signed once, at retirement | ``issue_certificate`` runs in the retirement's transaction (NR request or token burn) |
+| stored | ``certificates`` row: the signed bytes, the signature and the key id, written through ``uow.repo`` |
+| served as stored | ``certificate_document`` wraps the stored bytes; nothing is re-read from the retirement row |
+| checked against a pinned key | ``verify_certificate``: "signature valid", "signed by this registry" apart |
+"""
 
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ from sovcarbon.domain.accounts import require_active
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.holdings import Pick
 from sovcarbon.domain.ids import new_id
-from sovcarbon.domain.journal import canonical_json, sign, verify_signature
+from sovcarbon.domain.journal import canonical_json, verify_signature
 from sovcarbon.domain.model import Actor, Purpose
 from sovcarbon.services import article6
 from sovcarbon.services.movements import blocks_of_txn, record, select_units
@@ -63,6 +71,9 @@ def record_retirement(reg: Registry, uow: UnitOfWork, *, actor_key: str, account
                     beneficiary_country=beneficiary["country"], purpose=str(purpose), claim_year=claim_year,
                     note=note, certificate_id=certificate_id, evidence=json.dumps(evidence, sort_keys=True),
                     journal_seq=seq, created_at=uow.now)
+    issue_certificate(reg, uow, certificate_id=certificate_id, retirement_id=retirement_id, txn_id=txn_id,
+                      account_id=account_id, quantity_kg=movement.quantity_kg, beneficiary=beneficiary,
+                      purpose=purpose, claim_year=claim_year, journal_seq=seq, evidence=evidence)
     return retirement_id, txn_id, seq
 
 
@@ -72,32 +83,68 @@ def view(uow: UnitOfWork, retirement_id: str) -> dict[str, Any]:
     return retirement_view(row, blocks)
 
 
-def certificate(reg: Registry, uow: UnitOfWork, certificate_id: str) -> dict[str, Any]:
-    """The signed certificate: anyone holding the registry's public key can verify it offline."""
-    by_certificate = select(t.retirements).where(t.retirements.c.certificate_id == certificate_id)
-    row = uow.conn.execute(by_certificate).mappings().first()
-    if row is None:
-        raise RegistryError(1005, f"certificate {certificate_id} not found", id=certificate_id)
-    blocks = [block_view(b) for b in blocks_of_txn(uow, row["txn_id"], "retired")]
-    journal_hash = uow.conn.execute(select(t.journal.c.hash).where(t.journal.c.seq == row["journal_seq"])).scalar_one()
-    body = {"type": "sovcarbon.retirement-certificate.v1", "certificate_id": certificate_id,
+CERTIFICATE_TYPE = "sovcarbon.retirement-certificate.v1"
+CERTIFICATE_ALGORITHM = "Ed25519 over canonical JSON (sorted keys, compact)"
+
+
+def issue_certificate(reg: Registry, uow: UnitOfWork, *, certificate_id: str, retirement_id: str, txn_id: str,
+                      account_id: str, quantity_kg: int, beneficiary: dict[str, str], purpose: Purpose,
+                      claim_year: int, journal_seq: int, evidence: dict[str, Any]) -> bytes:
+    """Sign the certificate once, in the retirement's own transaction, and store the signed bytes.
+
+    The certificate names its journal entry by seq: that entry (written in this transaction) commits to
+    the retirement and to this certificate row, so the chain and its signed checkpoints cover both.
+    """
+    blocks = [block_view(b) for b in blocks_of_txn(uow, txn_id, "retired")]
+    body = {"type": CERTIFICATE_TYPE, "certificate_id": certificate_id,
             "registry": reg.profile.registry_name, "registry_country": reg.profile.country,
-            "retirement_id": row["id"], "account_id": row["account_id"], "quantity_kg": row["quantity_kg"],
-            "beneficiary": {"name": row["beneficiary_name"], "country": row["beneficiary_country"]},
-            "purpose": row["purpose"], "claim_year": row["claim_year"], "retired_at": row["created_at"],
+            "retirement_id": retirement_id, "account_id": account_id, "quantity_kg": quantity_kg,
+            "beneficiary": {"name": beneficiary["name"], "country": beneficiary["country"]},
+            "purpose": str(purpose), "claim_year": claim_year, "retired_at": uow.now,
             "serials": [b["serial"] for b in blocks],
             "standards": sorted({b["standard"] for b in blocks}), "vintages": sorted({b["vintage"] for b in blocks}),
-            "journal": {"seq": row["journal_seq"], "hash": journal_hash},
-            "evidence": json.loads(row["evidence"])}
-    return {"certificate": body, "signature": sign(reg.store.signing_key, canonical_json(body)),
-            "public_key": reg.store.public_key_hex, "algorithm": "Ed25519 over canonical JSON (sorted keys, compact)"}
+            "journal": {"seq": journal_seq},
+            "evidence": json.loads(json.dumps(evidence, sort_keys=True))}
+    document = canonical_json(body)
+    uow.repo.insert(t.certificates, id=certificate_id, retirement_id=retirement_id, document=document,
+                    signature=reg.store.signer.sign(document).hex(), public_key=reg.store.public_key_hex,
+                    created_at=uow.now)
+    return document
 
 
-def verify_certificate(document: dict[str, Any], public_key_hex: str | None = None) -> dict[str, Any]:
-    """Offline check: the signature over the certificate's canonical JSON, under the given key."""
-    body, signature = document.get("certificate"), document.get("signature")
-    key = public_key_hex or document.get("public_key")
-    if not isinstance(body, dict) or not isinstance(signature, str) or not isinstance(key, str):
+def certificate_document(uow: UnitOfWork, certificate_id: str) -> bytes:
+    """The certificate as served: the stored signed bytes, byte for byte, in a canonical JSON envelope
+    (keys ``algorithm``, ``certificate``, ``public_key``, ``signature``)."""
+    row = uow.conn.execute(select(t.certificates).where(t.certificates.c.id == certificate_id)).mappings().first()
+    if row is None:
+        raise RegistryError(1005, f"certificate {certificate_id} not found", id=certificate_id)
+    return (b'{"algorithm":' + canonical_json(CERTIFICATE_ALGORITHM) + b',"certificate":' + bytes(row["document"])
+            + b',"public_key":' + canonical_json(row["public_key"]) + b',"signature":'
+            + canonical_json(row["signature"]) + b"}")
+
+
+def certificate(reg: Registry, uow: UnitOfWork, certificate_id: str) -> dict[str, Any]:
+    """The stored certificate, parsed (for pages); the API serves ``certificate_document``'s bytes."""
+    parsed: dict[str, Any] = json.loads(certificate_document(uow, certificate_id))
+    return parsed
+
+
+def verify_certificate(document: dict[str, Any], pinned_public_key_hex: str | None = None) -> dict[str, Any]:
+    """Offline check of a certificate document against the registry's pinned public key.
+
+    ``signature_valid``: the signature covers the certificate's canonical JSON under the key the
+    document names (anyone can make a self-signed document for which this holds).
+    ``signed_by_this_registry``: the signature verifies under the pinned key (None when no key is pinned).
+    ``valid`` only when both hold.
+    """
+    body, signature, embedded = document.get("certificate"), document.get("signature"), document.get("public_key")
+    if not isinstance(body, dict) or not isinstance(signature, str) or not (embedded is None
+                                                                           or isinstance(embedded, str)):
         raise RegistryError(1003, "a certificate document has 'certificate', 'signature' and 'public_key'")
-    ok = verify_signature(key, canonical_json(body), signature)
-    return {"valid": ok, "certificate_id": body.get("certificate_id"), "public_key": key}
+    message = canonical_json(body)
+    named_key = embedded if embedded is not None else pinned_public_key_hex
+    signature_valid = named_key is not None and verify_signature(named_key, message, signature)
+    by_registry = None if pinned_public_key_hex is None else verify_signature(pinned_public_key_hex, message, signature)
+    return {"valid": bool(signature_valid and by_registry), "signature_valid": signature_valid,
+            "signed_by_this_registry": by_registry, "certificate_id": body.get("certificate_id"),
+            "public_key": embedded, "pinned_public_key": pinned_public_key_hex}

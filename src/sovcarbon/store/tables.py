@@ -174,6 +174,18 @@ retirements = Table(
     Column("created_at", String(32), nullable=False),
 )
 
+# Retirement certificates (migration 0006): signed once, in the retirement's transaction, and served
+# byte-for-byte as stored; a later edit of a retirement row can never yield a freshly signed certificate.
+certificates = Table(
+    "certificates", metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("retirement_id", String(ID), ForeignKey("retirements.id"), nullable=False, unique=True),
+    Column("document", LargeBinary, nullable=False),  # the signed bytes: canonical JSON of the certificate
+    Column("signature", String(128), nullable=False),  # Ed25519, hex
+    Column("public_key", String(64), nullable=False),  # the signing key's id: its raw public key, hex
+    Column("created_at", String(32), nullable=False),
+)
+
 cancellations = Table(
     "cancellations", metadata,
     Column("id", String(ID), primary_key=True),

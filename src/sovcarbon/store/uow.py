@@ -9,17 +9,17 @@ never both succeed, and a failed check rolls back with nothing written.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 
+from sovcarbon.domain import checkpoints as cpt
 from sovcarbon.domain import journal as jr
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import utc_now
@@ -27,22 +27,7 @@ from sovcarbon.store import tables as t
 from sovcarbon.store.engine import WRITE_OPTION, is_sqlite, make_engine, migrate
 from sovcarbon.store.repository import Repository
 from sovcarbon.store.row_images import read_images
-
-
-def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        assert isinstance(key, Ed25519PrivateKey)
-        return key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    return key
-
+from sovcarbon.store.signing import Signer, load_signer
 
 PSEUDONYM_SECRET_SETTING = "journal_pseudonym_secret"
 ROWS_ONLY_KIND = "ledger_rows_written"  # the entry of a transaction that wrote ledger rows but appended none
@@ -154,19 +139,27 @@ class UnitOfWork:
             return
         seq, digest = self._head
         self.repo.hot.run("UPDATE journal_head SET seq = ?, hash = ? WHERE id = 1", (seq, digest))
-        # Checkpoints fall on multiples of the interval: sign one when this transaction crossed one.
+        # Checkpoints fall on multiples of the interval: sign one when this transaction crossed one, or
+        # when the time interval has passed since the last one (a small registry still gets them).
         interval = self.store.checkpoint_interval
-        if seq // interval > self._start_seq // interval:
+        due_by_count = seq // interval > self._start_seq // interval
+        due_by_time = time.monotonic() - self.store.last_checkpoint_monotonic >= self.store.checkpoint_interval_s
+        if due_by_count or due_by_time:
             self.checkpoint()
         self._dirty_head = False
 
     def checkpoint(self) -> dict[str, Any]:
-        """Sign (head seq, head hash, Merkle root of the entries since the last checkpoint)."""
+        """Sign (head seq, head hash, Merkle root of the entries since the last checkpoint).
+
+        The signed message (``journal.checkpoint_message``) is a fixed, versioned structure; its SHA-256
+        (``checkpoint_hash``) is the 32 bytes an anchor publishes (docs/security.md).
+        """
         assert self._head is not None
         seq, head_hash = self._head
+        self.store.last_checkpoint_monotonic = time.monotonic()
         prev = self.conn.execute(select(t.checkpoints).order_by(t.checkpoints.c.seq.desc()).limit(1)).mappings().first()
         if prev is not None and prev["seq"] == seq:
-            return dict(prev)
+            return cpt.with_checkpoint_hash(dict(prev), self.store.registry_id)
         from_seq = (prev["seq"] + 1) if prev is not None else 1
         prev_hash = prev["head_hash"] if prev is not None else jr.GENESIS_HASH
         hashes = self.conn.execute(select(t.journal.c.hash).where(t.journal.c.seq >= from_seq, t.journal.c.seq <= seq)
@@ -174,25 +167,31 @@ class UnitOfWork:
         root = jr.merkle_root(hashes)
         message = jr.checkpoint_message(seq, head_hash, root, from_seq, prev_hash, self.store.registry_id)
         row = dict(seq=seq, from_seq=from_seq, head_hash=head_hash, merkle_root=root, prev_checkpoint_hash=prev_hash,
-                   signature=jr.sign(self.store.signing_key, message), public_key=self.store.public_key_hex,
+                   signature=self.store.signer.sign(message).hex(), public_key=self.store.public_key_hex,
                    created_at=self.now)
         self.conn.execute(insert(t.checkpoints).values(**row))
-        return row
+        return cpt.with_checkpoint_hash(row, self.store.registry_id)
 
 
 class Store:
     """Owns the engine, the registry signing key and the transaction boundaries."""
 
-    def __init__(self, database_url: str, signing_key_path: Path, *, registry_id: str = "sovcarbon",
-                 checkpoint_interval: int = 1000, apply_migrations: bool = True) -> None:
+    def __init__(self, database_url: str, signing_key: Path | Signer, *, registry_id: str = "sovcarbon",
+                 checkpoint_interval: int = 1000, checkpoint_interval_s: float = 60.0, data_dir: Path | None = None,
+                 allow_key_in_data_dir: bool = False, apply_migrations: bool = True) -> None:
+        """``signing_key``: a ``Signer`` (e.g. an HSM) or the PEM file, loaded under ``store.signing``'s rules
+        (mode 0600; refused inside ``data_dir`` unless ``allow_key_in_data_dir``)."""
+        # The key first: a misplaced or exposed key refuses to start before anything touches the database.
+        self.signer: Signer = (signing_key if isinstance(signing_key, Signer) else
+                               load_signer(signing_key, data_dir=data_dir, allow_in_data_dir=allow_key_in_data_dir))
         self.engine: Engine = make_engine(database_url)
         if apply_migrations:
             migrate(self.engine)
-        self.signing_key = load_or_create_signing_key(signing_key_path)
-        self.public_key_hex = self.signing_key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+        self.public_key_hex = self.signer.public_key_hex
         self.registry_id = registry_id
         self.checkpoint_interval = max(1, checkpoint_interval)
+        self.checkpoint_interval_s = max(0.0, checkpoint_interval_s)
+        self.last_checkpoint_monotonic = time.monotonic()
         self.pseudonym_secret: bytes | None = None
         # Set when the start-up check found the tables and the journal disagree: every write is refused
         # (1006) until an operator has investigated (services/ledger_audit.startup_check).
