@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from sovcarbon.api.app import create_app
 from sovcarbon.config import load_settings
+from sovcarbon.domain.ids import Clock, FixedClock
 from sovcarbon.domain.model import Role
 from sovcarbon.services import auth, invariants, ledger_audit
 from sovcarbon.services.participants import bootstrap
@@ -28,6 +29,10 @@ from sovcarbon.store.engine import make_engine, migrate
 from sovcarbon.store.uow import Store
 
 PG_URL = os.environ.get("SOVCARBON_TEST_DATABASE_URL")
+# Every test registry runs on a clock set to this instant (ticking from it), never the wall clock: the suite
+# answers the same in any year. Date-bound test data (crediting periods 2021-2030, vintage 2025, LoA
+# timeframes, AEF years) is chosen around it; tests/test_clock.py runs a scenario with the clock in 2031.
+TEST_NOW = "2026-06-15T12:00:00Z"
 # Test registries keep (and generate) their signing key in their temporary data dir: the explicit
 # demo/test opt-in (production refuses a key inside the data dir). Inherited by subprocesses.
 os.environ.setdefault("SOVCARBON_ALLOW_KEY_IN_DATA_DIR", "1")
@@ -73,12 +78,15 @@ def _truncate_pg(url: str) -> None:
     engine.dispose()
 
 
-def make_registry(backend: str, tmp_path: Path, request: pytest.FixtureRequest, **overrides: Any) -> Registry:
+def make_registry(backend: str, tmp_path: Path, request: pytest.FixtureRequest, *, clock: Clock | None = None,
+                  **overrides: Any) -> Registry:
+    """A registry on ``backend`` running on ``clock`` (default: a FixedClock at TEST_NOW, ticking)."""
+    clock = clock or FixedClock(TEST_NOW)
     data_dir = tmp_path / "data"
     if backend == "sqlite":
         settings = load_settings(data_dir=str(data_dir), database_url=f"sqlite:///{data_dir / 'registry.sqlite'}",
                                  **overrides)
-        reg = Registry(settings)
+        reg = Registry(settings, clock=clock)
     else:
         url = request.getfixturevalue("pg_database")
         _truncate_pg(url)
@@ -88,7 +96,7 @@ def make_registry(backend: str, tmp_path: Path, request: pytest.FixtureRequest, 
                                              checkpoint_interval_s=settings.checkpoint_interval_s,
                                              data_dir=settings.data_dir,
                                              allow_key_in_data_dir=settings.allow_key_in_data_dir,
-                                             apply_migrations=False))
+                                             apply_migrations=False), clock=clock)
     bootstrap(reg)
     return reg
 

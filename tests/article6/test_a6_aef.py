@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from world import Api, error_code, setup_world
 
 from sovcarbon.cli import app as cli_app
+from sovcarbon.domain.ids import FixedClock
 from sovcarbon.services import aef
 
 LABEL_TO_TYPE = {"Authorization": "authorization", "First transfer": "first_transfer", "Transfer": "transfer",
@@ -138,30 +139,21 @@ def test_workbook_action_rows_match_the_journal(world: Api) -> None:
     assert error_code(world.get(f"/v1/reports/aef/{year}", "company")) == 1002
 
 
-class Clock:
-    """The registry's clock for a test that spans a year end: a fixed instant, moved by the test."""
-
-    def __init__(self, now: str) -> None:
-        self.now = now
-
-    def __call__(self) -> str:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
-    c = Clock("2025-06-01T09:00:00.000000Z")
-    monkeypatch.setattr("sovcarbon.store.uow.utc_now", c)
+def clock(api: Api) -> Iterator[FixedClock]:
+    """The registry's clock for a test that spans a year end: a fixed instant, moved by the test."""
+    c = FixedClock("2025-06-01T09:00:00Z", ticking=False)
+    api.reg.store.clock = c
     yield c
 
 
-def test_holdings_at_31_december_are_frozen_when_the_year_closes(api: Api, clock: Clock) -> None:
+def test_holdings_at_31_december_are_frozen_when_the_year_closes(api: Api, clock: FixedClock) -> None:
     setup_world(api)
     loa_id = grant(api)
     attach(api, loa_id, 1_000_000)
     api.ok("POST", "/v1/exports", "proponent", export_body(api, loa_id, quantity_kg=100_000))
     assert error_code(api.post("/v1/reports/aef/2025/close", "admin")) == 1003  # the year has not ended
-    clock.now = "2026-01-05T10:00:00.000000Z"
+    clock.set("2026-01-05T10:00:00Z")
     # After the year end, before closing: more units go; the 2025 holdings are still as on 31 December.
     api.ok("POST", "/v1/exports", "proponent", export_body(api, loa_id, quantity_kg=200_000))
     before = api.ok("GET", "/v1/reports/aef/2025", "regulator")

@@ -16,6 +16,7 @@ hash. Entries written before migration 0005 (format v1) have canonical bytes {``
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -57,8 +58,10 @@ def entry_bytes_v1(seq: int, kind: str, at: str, payload: dict[str, Any]) -> byt
 
 
 def entry_bytes(seq: int, kind: str, at: str, public: dict[str, Any], private_hash: str) -> bytes:
-    """Format v2: the chained bytes hold the public part and the hash of the private part."""
-    _check_no_floats(public)
+    """Format v2: the chained bytes hold the public part and the hash of the private part.
+
+    The public part is derived from a payload checked by ``private_bytes`` and from row images (no float
+    columns are guarded: ``store/row_images``), so it is not walked again for floats here (hot path)."""
     return canonical_json({"at": at, "kind": kind, "private_hash": private_hash, "public": public, "seq": seq})
 
 
@@ -68,9 +71,10 @@ RowImages = dict[str, dict[str, dict[str, Any] | None]]
 
 
 def private_bytes(payload: dict[str, Any], rows: RowImages) -> bytes:
-    """The private part: the full payload and the image of every ledger row written by the transaction."""
+    """The private part: the full payload and the image of every ledger row written by the transaction.
+
+    Floats are refused in the payload; row images cannot hold any (no guarded column is a float type)."""
     _check_no_floats(payload)
-    _check_no_floats(rows)
     return canonical_json({"payload": payload, "rows": rows})
 
 
@@ -78,6 +82,7 @@ def private_hash(private: bytes) -> str:
     return hashlib.sha256(private).hexdigest()
 
 
+@functools.lru_cache(maxsize=65536)
 def pseudonym(secret: bytes, account_id: str) -> str:
     """A stable public reference for an account: keyed HMAC with a registry secret (not reversible)."""
     return "acct_" + hmac.new(secret, account_id.encode(), hashlib.sha256).hexdigest()[:24]
@@ -111,9 +116,16 @@ _PRIVATE_SUFFIXES = ("_key", "_key_id", "_by", "_by_key", "_by_name", "_holder")
 _PSEUDONYMIZED_SUFFIXES = ("account_id", "participant_id")
 
 
-def _is_private_name(key: str) -> bool:
-    return key in _PRIVATE_NAMES or key.endswith(_PRIVATE_SUFFIXES) or (
-        key.endswith("_name") and key != "beneficiary_name")
+_DROP, _PSEUDO, _KEEP = 0, 1, 2
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_action(key: str) -> int:
+    """What the public part does with a nested key: drop it (personal/actor), pseudonymize it, or keep it."""
+    if key in _PRIVATE_NAMES or key.endswith(_PRIVATE_SUFFIXES) or (
+            key.endswith("_name") and key != "beneficiary_name"):
+        return _DROP
+    return _PSEUDO if key.endswith(_PSEUDONYMIZED_SUFFIXES) else _KEEP
 
 
 def _scrub(value: Any, secret: bytes) -> Any:
@@ -121,12 +133,11 @@ def _scrub(value: Any, secret: bytes) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            if _is_private_name(k):
-                continue
-            if k.endswith(_PSEUDONYMIZED_SUFFIXES) and isinstance(v, str):
-                out[k] = pseudonym(secret, v)
-            else:
-                out[k] = _scrub(v, secret)
+            action = _key_action(k)
+            if action == _KEEP:
+                out[k] = _scrub(v, secret) if isinstance(v, (dict, list)) else v
+            elif action == _PSEUDO:
+                out[k] = pseudonym(secret, v) if isinstance(v, str) else _scrub(v, secret)
         return out
     if isinstance(value, list):
         return [_scrub(v, secret) for v in value]

@@ -47,7 +47,7 @@ def create_key(reg: Registry, role: Role, participant_id: str | None, name: str,
         else:
             uow.repo.participant(participant_id)
         expires_at = (None if expires_in_days is None
-                      else _timestamp(datetime.now(UTC) + timedelta(days=expires_in_days)))
+                      else _timestamp(reg.store.clock.now() + timedelta(days=expires_in_days)))
         uow.repo.insert(t.api_keys, id=key_id, key_hash=hash_key(key), participant_id=participant_id,
                         role=str(role), name=name or key_id, created_at=uow.now, expires_at=expires_at)
         uow.append("api_key_created", {"key_id": key_id, "role": str(role), "participant_id": participant_id,
@@ -87,7 +87,7 @@ def authenticate(reg: Registry, key: str | None, *, now: str | None = None) -> A
     with reg.store.read() as uow:
         row = uow.conn.execute(select(t.api_keys).where(t.api_keys.c.key_hash == hash_key(key))).mappings().first()
     if row is None or row["revoked_at"] is not None or (
-            row["expires_at"] is not None and row["expires_at"] <= (now or utc_now())):
+            row["expires_at"] is not None and row["expires_at"] <= (now or utc_now(reg.store.clock))):
         raise RegistryError(1001, "unknown, expired or revoked API key")
     return Actor(key_id=row["id"], role=Role(row["role"]), participant_id=row["participant_id"], name=row["name"])
 

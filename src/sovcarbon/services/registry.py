@@ -10,6 +10,7 @@ from typing import Any
 
 from sovcarbon.config import Settings
 from sovcarbon.domain.errors import RegistryError
+from sovcarbon.domain.ids import Clock
 from sovcarbon.domain.journal import canonical_json
 from sovcarbon.domain.model import Actor
 from sovcarbon.domain.standards import RegistryProfile
@@ -30,7 +31,7 @@ class CommandResult:
 class Registry:
     """One registry instance. Entry points hold one of these and call service functions with it."""
 
-    def __init__(self, settings: Settings, *, store: Store | None = None) -> None:
+    def __init__(self, settings: Settings, *, store: Store | None = None, clock: Clock | None = None) -> None:
         self.settings = settings
         self.profile: RegistryProfile = settings.profile
         self.store = store or Store(settings.database_url, settings.signing_key_path,
@@ -39,6 +40,8 @@ class Registry:
                                     checkpoint_interval_s=settings.checkpoint_interval_s,
                                     data_dir=settings.data_dir,
                                     allow_key_in_data_dir=settings.allow_key_in_data_dir)
+        if clock is not None:
+            self.store.clock = clock  # every uow.now (and so every rule reading "now") comes from it
         # Hooks run after every successful write command (e.g. to wake the bridge worker).
         self.on_commit: list[Callable[[], None]] = []
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, LargeBinary, Table
+from sqlalchemy import Boolean, LargeBinary, Numeric, Table
 
 from sovcarbon.domain.journal import canonical_json
 from sovcarbon.store import article6_tables, token_tables  # noqa: F401 - their tables join the metadata
@@ -96,6 +96,12 @@ def _describe(table: Table) -> GuardedTable:
 
 GUARDED: dict[str, GuardedTable] = {name: _describe(t.metadata.tables[name])
                                     for name in sorted(GUARDED_TABLE_NAMES) if name in t.metadata.tables}
+
+
+# Images are canonical JSON without floats: no guarded column may be a float type (checked at import).
+_FLOATS = [f"{g.name}.{c.name}" for g in GUARDED.values() for c in t.metadata.tables[g.name].columns
+           if isinstance(c.type, Numeric)]
+assert not _FLOATS, f"guarded columns must not be floats (quantities are integer kg): {_FLOATS}"
 
 
 def undecided_tables() -> list[str]:

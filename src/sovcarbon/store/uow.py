@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sovcarbon.domain import checkpoints as cpt
 from sovcarbon.domain import journal as jr
 from sovcarbon.domain.errors import RegistryError
-from sovcarbon.domain.ids import utc_now
+from sovcarbon.domain.ids import SYSTEM_CLOCK, Clock, utc_now
 from sovcarbon.store import tables as t
 from sovcarbon.store.engine import WRITE_OPTION, is_sqlite, make_engine, migrate
 from sovcarbon.store.repository import Repository
@@ -55,7 +55,7 @@ class UnitOfWork:
         self.store = store
         self.write = write
         self.repo = Repository(conn)
-        self.now = utc_now()
+        self.now = utc_now(store.clock)  # the store's clock: the wall clock in production, a fixed one in tests
         self._head: tuple[int, str] | None = None
         self._start_seq = 0
         self._dirty_head = False
@@ -175,6 +175,9 @@ class UnitOfWork:
 
 class Store:
     """Owns the engine, the registry signing key and the transaction boundaries."""
+
+    # Where every unit of work reads "now" (``uow.now``); Registry(clock=...) sets it, tests use a FixedClock.
+    clock: Clock = SYSTEM_CLOCK
 
     def __init__(self, database_url: str, signing_key: Path | Signer, *, registry_id: str = "sovcarbon",
                  checkpoint_interval: int = 1000, checkpoint_interval_s: float = 60.0, data_dir: Path | None = None,
