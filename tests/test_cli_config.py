@@ -154,6 +154,17 @@ def test_certificate_verify_of_a_missing_file_is_one_line(tmp_path: Path) -> Non
                     "not a readable JSON certificate")
 
 
+def test_report_into_a_missing_directory_and_an_unwritable_data_dir(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    assert _cli("admin", "init", env=env).returncode == 0
+    _one_line_error(_cli("report", "aef", "--year", "2026", "--out", str(tmp_path / "no" / "aef.xlsx"), env=env),
+                    "cannot write", "does not exist")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    _one_line_error(_cli("admin", "init", env=_env(tmp_path, SOVCARBON_DATA_DIR=str(blocker / "data"))),
+                    "cannot open the registry at")
+
+
 @pytest.mark.skipif(not PG_URL, reason="SOVCARBON_TEST_DATABASE_URL not set")
 def test_postgresql_without_schema_is_refused(tmp_path: Path) -> None:
     assert PG_URL

@@ -114,6 +114,9 @@ def _registry(*, create: bool = False) -> Registry:
         _fail(f"cannot open the database {mask_url(settings.database_url)}: {_first_line(exc)}")
     except SigningKeyError as exc:
         _fail(str(exc))
+    except OSError as exc:  # e.g. the data dir cannot be created or read
+        _fail(f"cannot open the registry at {settings.data_dir}: {exc.strerror or exc} "
+              f"({exc.filename or settings.data_dir})")
     return reg
 
 
