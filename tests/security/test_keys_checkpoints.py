@@ -22,11 +22,12 @@ from sovcarbon.domain import checkpoints as cpt
 from sovcarbon.domain import journal as jr
 from sovcarbon.services import invariants, journal_admin
 from sovcarbon.services.auth import SYSTEM_ACTOR
-from sovcarbon.services.participants import create_participant
+from sovcarbon.services.participants import bootstrap, create_participant
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.requests import ParticipantIn
 from sovcarbon.store import tables as t
 from sovcarbon.store.signing import SigningKeyError, write_new_key
+from sovcarbon.store.uow import Store
 
 INTERVAL_S = 1.0
 
@@ -219,3 +220,36 @@ def test_rewritten_entry_at_a_checkpoint_is_found_by_check(timed: Registry) -> N
         conn.execute(update(t.journal_head).values(hash=prev))
     violations = invariants.check(timed)
     assert any(v.invariant == "I5" and "checkpoint head hash differs" in v.message for v in violations), violations
+
+
+class _TokenSigner:
+    """Another ``Signer`` implementation, as an HSM adapter would be: the store only sees the protocol."""
+
+    def __init__(self) -> None:
+        self._key = Ed25519PrivateKey.generate()
+        self.signed = 0
+
+    @property
+    def public_key_hex(self) -> str:
+        return self._key.public_key().public_bytes_raw().hex()
+
+    def sign(self, message: bytes) -> bytes:
+        self.signed += 1
+        return self._key.sign(message)
+
+
+def test_any_signer_plugs_into_the_store(tmp_path: Path) -> None:
+    signer = _TokenSigner()
+    settings = load_settings(data_dir=str(tmp_path / "data"), allow_key_in_data_dir=False)
+    reg = Registry(settings, store=Store(settings.database_url, signer, registry_id="TH-NR",
+                                         data_dir=settings.data_dir))
+    try:
+        bootstrap(reg)
+        _write(reg, "a")
+        cp = journal_admin.checkpoint(reg)
+        assert signer.signed == 1 and cp["public_key"] == signer.public_key_hex
+        assert not settings.signing_key_path.exists()  # no key file anywhere near the data
+        result = journal_admin.verify(reg)
+        assert result["ok"] and result["checkpoints_verified"] == 1
+    finally:
+        reg.store.dispose()
