@@ -232,12 +232,13 @@ def _demo_in_process(reg, base_url: str):  # type: ignore[no-untyped-def]
     import httpx
     import uvicorn
 
-    from sovcarbon.api.app import create_app
+    from sovcarbon.api.app import create_app, limit_recursion
     from sovcarbon.bridge import Bridge
     from sovcarbon.demo import run_demo
 
     bridge = Bridge.open(reg)
     bridge.start()
+    limit_recursion()
     parsed = httpx.URL(base_url)
     server = uvicorn.Server(uvicorn.Config(create_app(reg), host=parsed.host, port=parsed.port or 80,
                                            log_level="warning"))

@@ -55,7 +55,8 @@ CSP_PAGES = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-in
              "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 # Swagger UI / ReDoc (served offline by the registry) start from one inline script and use blob workers.
 CSP_DOCS = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+            "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+            "object-src 'none'; "
             "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 DOCS_PATHS = ("/docs", "/redoc")
 
