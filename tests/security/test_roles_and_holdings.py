@@ -228,3 +228,46 @@ def test_tokenization_and_onboarding_need_the_holders_own_act(world: Api) -> Non
     assert api.ok("POST", "/v1/token-holders", "proponent", onboarding)["intermediary_id"] == api.ids["platform"]
     lot = api.ok("POST", "/v1/tokenizations", "proponent", tokenization)
     assert lot["intermediary_id"] == api.ids["platform"] and lot["quantity_kg"] == 1000
+
+
+def test_an_intermediary_acts_for_a_holder_only_under_its_consent(world: Api) -> None:
+    api = world
+    make_token_world(api, None, onboard=())
+    other_platform = api.ok("POST", "/v1/participants", "admin", {
+        "name": "Other platform", "kind": "intermediary", "country": "TH", "kyc_status": "verified",
+        "license": {"kind": "broker", "number": "SEC-2"},
+        "wallet_address": "0x" + "22" * 20})["id"]
+    api.ok("POST", "/v1/accounts", "admin", {"participant_id": other_platform, "kind": "custody"})
+    api.key("other_platform", Role.INTERMEDIARY, other_platform)
+    consent_body = {"holder_account_id": api.ids["foundation_acc"], "intermediary_id": api.ids["platform"],
+                    "max_kg": 3000}
+    before = journal_seq(api)
+    # only the holder's own key consents, for its own account
+    for who in ("platform", "admin", "company"):
+        rejected(api, api.post("/v1/token-consents", who, consent_body), 1002, before)
+    rejected(api, api.post("/v1/token-consents", "proponent", {**consent_body, "max_kg": 0}), 2003, before)
+    consent = api.ok("POST", "/v1/token-consents", "proponent", consent_body)
+    assert consent["remaining_kg"] == 3000 and consent["status"] == "active"
+    assert error_code(api.get(f"/v1/token-consents/{consent['id']}", "company")) == 1005
+    assert api.ok("GET", f"/v1/token-consents/{consent['id']}", "platform")["id"] == consent["id"]
+    onboard = {"participant_id": api.ids["foundation"], "consent_id": consent["id"]}
+    tokenization = {"holder_account_id": api.ids["foundation_acc"], "quantity_kg": 2000, "consent_id": consent["id"]}
+    before = journal_seq(api)
+    # another intermediary cannot use it; without it the platform cannot act
+    rejected(api, api.post("/v1/token-holders", "other_platform", onboard), 1002, before)
+    rejected(api, api.post("/v1/token-holders", "platform", {"participant_id": api.ids["foundation"]}), 1002, before)
+    api.ok("POST", "/v1/token-holders", "platform", onboard)
+    before = journal_seq(api)
+    rejected(api, api.post("/v1/tokenizations", "other_platform", tokenization), 1002, before)
+    rejected(api, api.post("/v1/tokenizations", "platform", {**tokenization, "consent_id": None}), 1002, before)
+    rejected(api, api.post("/v1/tokenizations", "platform", {**tokenization, "quantity_kg": 3001}), 1002, before)
+    lot = api.ok("POST", "/v1/tokenizations", "platform", tokenization)
+    assert lot["quantity_kg"] == 2000 and lot["intermediary_id"] == api.ids["platform"]
+    assert api.ok("GET", f"/v1/token-consents/{consent['id']}", "proponent")["remaining_kg"] == 1000
+    before = journal_seq(api)
+    rejected(api, api.post("/v1/tokenizations", "platform", tokenization), 1002, before)  # 2000 > 1000 left
+    # the holder revokes: nothing more under it; only the holder revokes
+    rejected(api, api.post(f"/v1/token-consents/{consent['id']}/revocation", "platform"), 1002, before)
+    assert api.ok("POST", f"/v1/token-consents/{consent['id']}/revocation", "proponent")["status"] == "revoked"
+    before = journal_seq(api)
+    rejected(api, api.post("/v1/tokenizations", "platform", {**tokenization, "quantity_kg": 500}), 1002, before)

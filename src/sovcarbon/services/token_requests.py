@@ -17,17 +17,21 @@ DeadLetterStatus = Literal["open", "resolved"]
 
 
 class TokenHolderIn(Command):
-    """The holder's own act (its key): it names the licensed intermediary that will serve it."""
+    """The holder's own act (its key names the licensed intermediary that will serve it), or the intermediary
+    presenting the holder's consent (``consent_id``)."""
 
     participant_id: Id
     intermediary_id: Id | None = None
+    consent_id: Id | None = None
 
 
 class TokenizationIn(_Selection):
-    """The holder's request (its own key): tokenize a quantity (lowest serials first) or exact serial ranges of
-    its account through the intermediary serving it."""
+    """The holder's request (its own key), or the intermediary's under the holder's consent: tokenize a quantity
+    (lowest serials first) or exact serial ranges of the holder's account."""
 
     holder_account_id: Id
     intermediary_id: Id | None = Field(default=None, description="default: the intermediary serving the holder")
     custody_account_id: Id | None = Field(default=None, description="default: the intermediary's custody account")
+    consent_id: Id | None = Field(default=None, description="an intermediary acting for the holder presents its "
+                                                            "consent (POST /v1/token-consents)")
     note: Annotated[str, Field(max_length=2000)] = ""

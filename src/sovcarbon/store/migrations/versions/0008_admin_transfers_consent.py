@@ -1,7 +1,10 @@
-"""admin_transfers: an officer's transfer of a holder's units (court order, correction) under four-eyes
+"""admin_transfers and token_consents: acts on holdings need the holder or four-eyes
 
-Requested by a registry_admin with a reason and a legal reference; approved (applied) or rejected by a
-registry_approver who is not the requester. See domain/admin_transfer.py.
+admin_transfers: an officer's transfer of a holder's units (court order, correction), requested by a
+registry_admin with a reason and a legal reference, approved (applied) or rejected by a
+registry_approver who is not the requester (domain/admin_transfer.py).
+token_consents: a holder's consent (its own key) for one intermediary to tokenize up to max_kg of one
+of its accounts (services/token_consents.py).
 
 Revision ID: 0008
 Revises: 0004
@@ -37,7 +40,21 @@ def upgrade() -> None:
         sa.Column("created_at", sa.String(32), nullable=False),
         sa.Column("decided_at", sa.String(32)),
     )
+    op.create_table(
+        "token_consents",
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("holder_participant_id", sa.String(40), sa.ForeignKey("participants.id"), nullable=False),
+        sa.Column("holder_account_id", sa.String(40), sa.ForeignKey("accounts.id"), nullable=False),
+        sa.Column("intermediary_id", sa.String(40), sa.ForeignKey("participants.id"), nullable=False),
+        sa.Column("max_kg", sa.BigInteger(), nullable=False),
+        sa.Column("used_kg", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("granted_by_key", sa.String(40), nullable=False),
+        sa.Column("created_at", sa.String(32), nullable=False),
+        sa.Column("revoked_at", sa.String(32)),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("token_consents")
     op.drop_table("admin_transfers")
