@@ -13,6 +13,7 @@ from sovcarbon.domain.access import require_role
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Actor
 from sovcarbon.services import (
+    admin_transfers,
     cancellations,
     freezes,
     invariants,
@@ -249,7 +250,7 @@ def request_cancellation(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: 
 @router.get("/cancellations/{cancellation_id}", tags=["movements"])
 def get_cancellation(reg: RegistryDep, actor: ActorDep, cancellation_id: IdPath) -> dict[str, Any]:
     with reg.store.read() as uow:
-        return cancellations.view(uow, cancellation_id)
+        return cancellations.get(uow, actor, cancellation_id)
 
 
 @router.post("/cancellations/{cancellation_id}/approval", tags=["movements"])
@@ -264,6 +265,35 @@ def reject_cancellation(reg: RegistryDep, actor: ActorDep, key: IdemDep, cancell
     req = body or DecisionIn()
     return command(reg, actor, "reject_cancellation", {"id": cancellation_id, **req.model_dump(mode="json")},
                    lambda uow: cancellations.reject(reg, uow, actor, cancellation_id, req), key, 200)
+
+
+@router.post("/admin-transfers", status_code=201, tags=["movements"])
+def request_admin_transfer(reg: RegistryDep, actor: ActorDep, key: IdemDep,
+                           body: admin_transfers.AdminTransferIn) -> JSONResponse:
+    """An officer's transfer of a holder's units (court order, correction): a registry_admin requests with a
+    reason and a legal reference; a registry_approver applies it (four-eyes)."""
+    return command(reg, actor, "request_admin_transfer", body.model_dump(mode="json"),
+                   lambda uow: admin_transfers.request(reg, uow, actor, body), key)
+
+
+@router.get("/admin-transfers/{admin_transfer_id}", tags=["movements"])
+def get_admin_transfer(reg: RegistryDep, actor: ActorDep, admin_transfer_id: IdPath) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        return admin_transfers.get(uow, actor, admin_transfer_id)
+
+
+@router.post("/admin-transfers/{admin_transfer_id}/approval", tags=["movements"])
+def approve_admin_transfer(reg: RegistryDep, actor: ActorDep, key: IdemDep, admin_transfer_id: IdPath) -> JSONResponse:
+    return command(reg, actor, "approve_admin_transfer", {"id": admin_transfer_id},
+                   lambda uow: admin_transfers.approve(reg, uow, actor, admin_transfer_id), key, 200)
+
+
+@router.post("/admin-transfers/{admin_transfer_id}/rejection", tags=["movements"])
+def reject_admin_transfer(reg: RegistryDep, actor: ActorDep, key: IdemDep, admin_transfer_id: IdPath,
+                          body: Annotated[DecisionIn | None, Body()] = None) -> JSONResponse:
+    req = body or DecisionIn()
+    return command(reg, actor, "reject_admin_transfer", {"id": admin_transfer_id, **req.model_dump(mode="json")},
+                   lambda uow: admin_transfers.reject(reg, uow, actor, admin_transfer_id, req), key, 200)
 
 
 @router.post("/freezes", status_code=201, tags=["movements"])

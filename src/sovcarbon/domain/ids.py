@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 PREFIXES = frozenset({"par", "acc", "prj", "iss", "blk", "txn", "ret", "can", "cert", "key", "lot", "loa", "exp",
-                      "itmo", "ca", "out", "evt", "plg", "dvp", "frz", "dev", "obs", "rep", "msg", "peer"})
+                      "itmo", "ca", "out", "evt", "plg", "dvp", "frz", "dev", "obs", "rep", "msg", "peer",
+                      "adt", "tcn"})
 
 
 def new_id(prefix: str) -> str:

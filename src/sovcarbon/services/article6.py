@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from sovcarbon.domain import article6 as rules
-from sovcarbon.domain.access import require_other_person, require_role
+from sovcarbon.domain.access import require_four_eyes, require_role
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.holdings import Pick, check_movable
 from sovcarbon.domain.ids import new_id
@@ -35,7 +35,7 @@ from sovcarbon.services.requests import DecisionIn
 from sovcarbon.store import article6_tables as a6
 from sovcarbon.store.uow import UnitOfWork
 
-APPROVERS = (Role.REGISTRY_APPROVER, Role.REGISTRY_ADMIN)
+APPROVERS = (Role.REGISTRY_APPROVER, Role.REGISTRY_ADMIN)  # early gate; require_four_eyes decides
 ITMO_REGISTRY_NUMBER_SETTING = "itmo_registry_number"
 MAX_RANGES_PER_ATTACH = 1000
 
@@ -308,7 +308,8 @@ def approve(reg: Registry, uow: UnitOfWork, actor: Actor, loa_id: str) -> dict[s
     pending = _pending(uow, loa_id)
     if pending is None:
         raise RegistryError(3002, f"authorization {loa_id} has no version awaiting approval", authorization_id=loa_id)
-    require_other_person(actor, pending["requested_by_key"], pending["requested_by_name"])
+    require_four_eyes(actor, pending["requested_by_key"], pending["requested_by_name"],
+                      "approve an authorization")
     kind = rules.VersionKind(pending["kind"])
     body = json.loads(pending["body"])
     # Everything checked at request time is checked again: the world may have moved since.
@@ -343,7 +344,8 @@ def reject(reg: Registry, uow: UnitOfWork, actor: Actor, loa_id: str, req: Decis
     pending = _pending(uow, loa_id)
     if pending is None:
         raise RegistryError(3002, f"authorization {loa_id} has no version awaiting approval", authorization_id=loa_id)
-    require_other_person(actor, pending["requested_by_key"], pending["requested_by_name"])
+    require_four_eyes(actor, pending["requested_by_key"], pending["requested_by_name"],
+                      "reject an authorization")
     entry = uow.append("a6_authorization_rejected", {"actor": actor.key_id, "authorization_id": loa_id,
                                                      "version": pending["version"], "reason": req.reason})
     v = a6.a6_authorization_versions.c

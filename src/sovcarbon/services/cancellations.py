@@ -1,4 +1,12 @@
-"""Cancellation, four-eyes: a request names the units; the approval re-checks and applies it."""
+"""Cancellation, four-eyes: a request names the units; the approval re-checks and applies it.
+
+| rule | code |
+|---|---|
+| the holder (a holding role on its own participant's account) requests a voluntary cancellation of its units | 1002 |
+| a registry_admin may request one on any account (correction, buffer reversal); four-eyes applies it | 1002 |
+| only a registry_approver who is not the requester approves or rejects (``access.require_four_eyes``) | 3003 / 1002 |
+| a cancellation is read by registry officers, the regulator and the holder whose account it concerns | 1005 |
+"""
 
 from __future__ import annotations
 
@@ -6,18 +14,20 @@ import json
 from typing import Any
 
 from sovcarbon.domain import cancel as rules
-from sovcarbon.domain.access import require_controls, require_other_person, require_role
+from sovcarbon.domain.access import require_controls, require_four_eyes, require_role
 from sovcarbon.domain.accounts import require_active
+from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.model import HOLDING_ROLES, Actor, Role
 from sovcarbon.services.movements import blocks_of_txn, record, select_units
+from sovcarbon.services.queries import READ_ALL_ROLES
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.requests import CancellationIn, DecisionIn
 from sovcarbon.services.views import block_view, cancellation_view
 from sovcarbon.store import tables as t
 from sovcarbon.store.uow import UnitOfWork
 
-APPROVERS = (Role.REGISTRY_APPROVER, Role.REGISTRY_ADMIN)
+DECIDERS = (Role.REGISTRY_APPROVER, Role.REGISTRY_ADMIN)  # early gate; require_four_eyes decides
 
 
 def view(uow: UnitOfWork, cancellation_id: str) -> dict[str, Any]:
@@ -26,10 +36,19 @@ def view(uow: UnitOfWork, cancellation_id: str) -> dict[str, Any]:
     return cancellation_view(row, blocks)
 
 
+def get(uow: UnitOfWork, actor: Actor, cancellation_id: str) -> dict[str, Any]:
+    """A cancellation as the caller may see it: officers and the regulator, or the account's holder (else 1005)."""
+    row = uow.repo.one(t.cancellations, cancellation_id, "cancellation")
+    if actor.role not in READ_ALL_ROLES and actor.participant_id != uow.repo.account(row["account_id"]).participant_id:
+        raise RegistryError(1005, f"cancellation {cancellation_id} not found", id=cancellation_id)
+    return view(uow, cancellation_id)
+
+
 def request(reg: Registry, uow: UnitOfWork, actor: Actor, req: CancellationIn) -> dict[str, Any]:
     require_role(actor, [Role.REGISTRY_ADMIN, *HOLDING_ROLES], "request cancellation")
     account = uow.repo.account(req.account_id)
-    require_controls(actor, account, "cancel")
+    if actor.role != Role.REGISTRY_ADMIN:
+        require_controls(actor, account, "cancel")
     require_active(account, "cancelling")
     # Check now that the units are there, so a doomed request fails early; approval checks again.
     select_units(uow, account.id, quantity_kg=req.quantity_kg, serials=req.serials, project_id=req.project_id,
@@ -48,10 +67,10 @@ def request(reg: Registry, uow: UnitOfWork, actor: Actor, req: CancellationIn) -
 
 
 def approve(reg: Registry, uow: UnitOfWork, actor: Actor, cancellation_id: str) -> dict[str, Any]:
-    require_role(actor, APPROVERS, "approve cancellation")
+    require_role(actor, DECIDERS, "approve cancellation")
     row = uow.repo.one(t.cancellations, cancellation_id, "cancellation")
     rules.require_pending(row["status"], cancellation_id)
-    require_other_person(actor, row["requested_by_key"], row["requested_by_name"])
+    require_four_eyes(actor, row["requested_by_key"], row["requested_by_name"], "approve cancellation")
     account = uow.repo.account(row["account_id"])
     require_active(account, "cancelling")
     spec = json.loads(row["serials"]) if row["serials"] else {}
@@ -68,10 +87,10 @@ def approve(reg: Registry, uow: UnitOfWork, actor: Actor, cancellation_id: str) 
 
 
 def reject(reg: Registry, uow: UnitOfWork, actor: Actor, cancellation_id: str, req: DecisionIn) -> dict[str, Any]:
-    require_role(actor, APPROVERS, "reject cancellation")
+    require_role(actor, DECIDERS, "reject cancellation")
     row = uow.repo.one(t.cancellations, cancellation_id, "cancellation")
     rules.require_pending(row["status"], cancellation_id)
-    require_other_person(actor, row["requested_by_key"], row["requested_by_name"])
+    require_four_eyes(actor, row["requested_by_key"], row["requested_by_name"], "reject cancellation")
     uow.repo.update(t.cancellations, [t.cancellations.c.id == cancellation_id],
                     status="rejected", decided_by_key=actor.key_id, decided_at=uow.now)
     uow.append("cancellation_rejected", {"actor": actor.key_id, "cancellation_id": cancellation_id,

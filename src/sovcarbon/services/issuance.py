@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from sovcarbon.domain import issue as rules
-from sovcarbon.domain.access import require_other_person, require_role
+from sovcarbon.domain.access import require_four_eyes, require_role
 from sovcarbon.domain.accounts import TRANSFERABLE_KINDS, require_active
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
@@ -21,7 +21,7 @@ from sovcarbon.store import tables as t
 from sovcarbon.store.repository import block_from_row
 from sovcarbon.store.uow import UnitOfWork
 
-APPROVERS = (Role.REGISTRY_APPROVER, Role.REGISTRY_ADMIN)
+APPROVERS = (Role.REGISTRY_APPROVER, Role.REGISTRY_ADMIN)  # early gate; require_four_eyes decides
 
 
 def view(uow: UnitOfWork, issuance_id: str) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def approve(reg: Registry, uow: UnitOfWork, actor: Actor, issuance_id: str) -> d
     require_role(actor, APPROVERS, "approve issuance")
     issuance = uow.repo.issuance(issuance_id)
     rules.require_pending(issuance)
-    require_other_person(actor, issuance.requested_by_key, issuance.requested_by_name)
+    require_four_eyes(actor, issuance.requested_by_key, issuance.requested_by_name, "approve issuance")
     project = uow.repo.project(issuance.project_id)
     # Everything checked at request time is checked again: the world may have moved since.
     overlapping = uow.repo.overlapping_issuances(project.id, issuance.period_start, issuance.period_end,
@@ -98,7 +98,7 @@ def reject(reg: Registry, uow: UnitOfWork, actor: Actor, issuance_id: str, req: 
     require_role(actor, APPROVERS, "reject issuance")
     issuance = uow.repo.issuance(issuance_id)
     rules.require_pending(issuance)
-    require_other_person(actor, issuance.requested_by_key, issuance.requested_by_name)
+    require_four_eyes(actor, issuance.requested_by_key, issuance.requested_by_name, "reject issuance")
     uow.repo.update(t.issuances, [t.issuances.c.id == issuance_id],
                     status=str(IssuanceStatus.REJECTED), decided_by_key=actor.key_id, decided_at=uow.now)
     uow.append("issuance_rejected", {"actor": actor.key_id, "issuance_id": issuance_id, "reason": req.reason})

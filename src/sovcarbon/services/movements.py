@@ -63,15 +63,17 @@ def require_issued_range(uow: UnitOfWork, rng: SerialRange) -> None:
 
 
 def record(uow: UnitOfWork, movement: Movement, txn_id: str, kind: str, actor_key: str, account_id: str | None,
-           counterparty: str | None, extra: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
-    """Apply the split, write the journal entry and the transaction row; return (journal seq, moved views)."""
+           counterparty: str | None, extra: dict[str, Any], *,
+           journal_kind: str | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """Apply the split, write the journal entry (``journal_kind``, default ``kind``) and the transaction row
+    (``kind``); return (journal seq, moved views)."""
     uow.repo.apply_movement(movement.consumed, movement.created, txn_id, uow.now)
     created = {b.id: block_view(b) for b in movement.created}
     moved = [created[b.id] for b in movement.moved]
     payload = {"actor": actor_key, "txn_id": txn_id, "account_id": account_id, "counterparty_account_id": counterparty,
                "quantity_kg": movement.quantity_kg, "consumed": [b.id for b in movement.consumed],
                "created": list(created.values()), **extra}
-    entry = uow.append(kind, payload)
+    entry = uow.append(journal_kind or kind, payload)
     uow.repo.insert(t.transactions, id=txn_id, kind=kind, account_id=account_id, counterparty_account_id=counterparty,
                     quantity_kg=movement.quantity_kg, actor_key_id=actor_key, journal_seq=entry.seq, created_at=uow.now)
     return entry.seq, moved

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sovcarbon.config import Settings
+from sovcarbon.domain.access import require_may_write
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import Clock
 from sovcarbon.domain.journal import canonical_json
@@ -61,6 +62,9 @@ class Registry:
                         raise RegistryError(1004, "this Idempotency-Key was used with a different request",
                                             idempotency_key=idempotency_key)
                     return CommandResult(int(row[1]), json.loads(bytes(row[2])), replayed=True)
+            if actor.participant_id is not None:  # suspended or closed participants only read (domain.access)
+                row = uow.repo.hot.one("SELECT status FROM participants WHERE id = ?", (actor.participant_id,))
+                require_may_write(actor, None if row is None else str(row[0]))
             body = fn(uow)
             # The response is rendered (strict JSON, as the HTTP layer will) before the commit: a body that
             # cannot be sent (NaN, a non-JSON value) rolls the command back instead of failing after it.

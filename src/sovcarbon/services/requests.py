@@ -40,7 +40,7 @@ class ParticipantIn(Command):
 
 class ParticipantUpdate(Command):
     kyc_status: KycStatus | None = None
-    status: Literal["active", "suspended"] | None = None
+    status: Literal["active", "suspended", "closed"] | None = None
     license: License | None = None
     wallet_address: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")] | None = None
 

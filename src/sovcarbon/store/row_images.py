@@ -43,7 +43,7 @@ UNGUARDED_TABLES: dict[str, str] = {
 
 GUARDED_TABLE_NAMES: frozenset[str] = frozenset({
     "participants", "accounts", "api_keys", "projects", "project_registrations", "issuances", "transactions",
-    "blocks", "retirements", "cancellations", "certificates", "admin_transfers",
+    "blocks", "retirements", "cancellations", "certificates", "admin_transfers", "token_consents",
     "a6_documents", "a6_authorizations", "a6_authorization_versions", "a6_coverage", "a6_first_transfers",
     "a6_adjustments", "a6_actions", "a6_exports", "a6_labels", "a6_year_closes", "a6_holdings",
     "token_holders", "token_lots", "token_outbox", "token_events", "token_event_cursor", "token_dead_letters",

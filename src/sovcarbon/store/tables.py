@@ -108,8 +108,8 @@ issuances = Table(
     Column("verification_ref", String(200)),
     Column("created_at", String(32), nullable=False),
     Column("decided_at", String(32)),
-    UniqueConstraint("project_id", "vintage", "number", name="uq_issuance_number"),
     Column("verified_kg", BigInteger),  # migration 0010
+    UniqueConstraint("project_id", "vintage", "number", name="uq_issuance_number"),
 )
 
 transactions = Table(
@@ -200,6 +200,43 @@ cancellations = Table(
     Column("txn_id", String(ID)),
     Column("created_at", String(32), nullable=False),
     Column("decided_at", String(32)),
+)
+
+# Administrative transfers (migration 0008): an officer moves a holder's units under a court order or a
+# correction, requested by a registry_admin with a reason and legal reference, applied by a registry_approver.
+admin_transfers = Table(
+    "admin_transfers", metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("from_account_id", String(ID), ForeignKey("accounts.id"), nullable=False),
+    Column("to_account_id", String(ID), ForeignKey("accounts.id"), nullable=False),
+    Column("quantity_kg", BigInteger),
+    Column("selection", Text),
+    Column("reason", Text, nullable=False),
+    Column("legal_reference", String(300), nullable=False),
+    Column("requested_by_key", String(ID), nullable=False),
+    Column("requested_by_name", String(200), nullable=False),
+    Column("decided_by_key", String(ID)),
+    Column("decision_reason", Text),
+    Column("txn_id", String(ID)),
+    Column("created_at", String(32), nullable=False),
+    Column("decided_at", String(32)),
+)
+
+# Tokenization consents (migration 0008): a holder's own act (its key) allowing one intermediary to tokenize
+# up to max_kg of one of its accounts; the intermediary presents it (consent_id) to onboard and tokenize.
+token_consents = Table(
+    "token_consents", metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("holder_participant_id", String(ID), ForeignKey("participants.id"), nullable=False),
+    Column("holder_account_id", String(ID), ForeignKey("accounts.id"), nullable=False),
+    Column("intermediary_id", String(ID), ForeignKey("participants.id"), nullable=False),
+    Column("max_kg", BigInteger, nullable=False),
+    Column("used_kg", BigInteger, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("granted_by_key", String(ID), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("revoked_at", String(32)),
 )
 
 journal = Table(
