@@ -17,7 +17,7 @@ from sovcarbon.bridge.reconcile import latest_reports
 from sovcarbon.domain.access import require_role
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Actor, Role
-from sovcarbon.services import queries, tokens
+from sovcarbon.services import queries, token_consents, tokens
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.token_requests import DeadLetterStatus, OutboxStatus, TokenHolderIn, TokenizationIn
 from sovcarbon.store import token_tables as tt
@@ -42,14 +42,37 @@ def _lot_scope(actor: Actor) -> list[Any]:
 
 @router.post("/token-holders", status_code=201, tags=["tokens"])
 def onboard_holder(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: TokenHolderIn) -> JSONResponse:
-    """A licensed intermediary onboards a KYC'd holder it serves; the chain's identity registry follows."""
+    """The holder's own act (its key) names the licensed intermediary serving it; the chain's identity registry
+    follows. Neither an intermediary nor an officer onboards a holder (1002)."""
     return command(reg, actor, "onboard_token_holder", body.model_dump(mode="json"),
                    lambda uow: tokens.onboard_holder(reg, uow, actor, body), key)
 
 
+@router.post("/token-consents", status_code=201, tags=["tokens"])
+def grant_token_consent(reg: RegistryDep, actor: ActorDep, key: IdemDep,
+                        body: token_consents.TokenConsentIn) -> JSONResponse:
+    """The holder's own key lets one licensed intermediary onboard it and tokenize up to max_kg of one of its
+    accounts; the intermediary presents the consent's id."""
+    return command(reg, actor, "grant_token_consent", body.model_dump(mode="json"),
+                   lambda uow: token_consents.grant(reg, uow, actor, body), key)
+
+
+@router.get("/token-consents/{consent_id}", tags=["tokens"])
+def get_token_consent(reg: RegistryDep, actor: ActorDep, consent_id: IdPath) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        return token_consents.get(uow, actor, consent_id)
+
+
+@router.post("/token-consents/{consent_id}/revocation", tags=["tokens"])
+def revoke_token_consent(reg: RegistryDep, actor: ActorDep, key: IdemDep, consent_id: IdPath) -> JSONResponse:
+    return command(reg, actor, "revoke_token_consent", {"id": consent_id},
+                   lambda uow: token_consents.revoke(reg, uow, actor, consent_id), key, 200)
+
+
 @router.post("/tokenizations", status_code=201, tags=["tokens"])
 def tokenize(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: TokenizationIn) -> JSONResponse:
-    """Immobilize units in the intermediary's custody account as a lot; the bridge mints 1 token per kg."""
+    """The holder's request (its key, its account): immobilize units in the custody account of the intermediary
+    serving it as a lot; the bridge mints 1 token per kg. An intermediary cannot tokenize a holder's units (1002)."""
     return command(reg, actor, "tokenize", body.model_dump(mode="json"),
                    lambda uow: tokens.tokenize(reg, uow, actor, body), key)
 

@@ -4,7 +4,8 @@ Who may tokenize, onboard and hold (checked in this order, the first that fails 
 
 | rule | code |
 |---|---|
-| only an intermediary's key tokenizes or onboards token holders (registry admins may onboard too) | 1002 FORBIDDEN |
+| only the holder's own key (a holding role on its own account), or the intermediary presenting the holder's consent for that account within its max kg (``services.token_consents``), requests tokenization or onboarding; officers never | 1002 FORBIDDEN |
+| the named intermediary is an intermediary | 1002 FORBIDDEN |
 | the intermediary holds a licence (exchange, broker, dealer or platform) and is not suspended | 5005 INTERMEDIARY_NOT_LICENSED |
 | the intermediary has an on-chain (wallet) address | 5005 |
 | the holder is KYC-verified and not suspended | 5004 HOLDER_NOT_ELIGIBLE |

@@ -19,14 +19,14 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import RowMapping
 
 from sovcarbon.domain import tokenize as rules
-from sovcarbon.domain.access import require_role
+from sovcarbon.domain.access import require_controls, require_role
 from sovcarbon.domain.accounts import require_active
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.invariants import LedgerSnapshot
-from sovcarbon.domain.model import AccountKind, Actor, BlockState, ParticipantKind, Purpose, Role
+from sovcarbon.domain.model import HOLDING_ROLES, AccountKind, Actor, BlockState, ParticipantKind, Purpose, Role
 from sovcarbon.domain.tokenize import ChainLotFigures, LotFacts, LotStatus
-from sovcarbon.services import retirements
+from sovcarbon.services import retirements, token_consents
 from sovcarbon.services.auth import SYSTEM_ACTOR
 from sovcarbon.services.invariants import SNAPSHOT_LOADERS
 from sovcarbon.services.movements import record, select_units
@@ -148,15 +148,21 @@ def sync_identity(uow: UnitOfWork, participant_id: str, previous: Mapping[Any, A
 
 
 def onboard_holder(reg: Registry, uow: UnitOfWork, actor: Actor, req: TokenHolderIn) -> dict[str, Any]:
-    require_role(actor, [Role.INTERMEDIARY, Role.REGISTRY_ADMIN], "onboard token holders")
-    if actor.role == Role.INTERMEDIARY:
-        if req.intermediary_id is not None and req.intermediary_id != actor.participant_id:
-            raise RegistryError(1002, "an intermediary onboards holders for itself only")
-        intermediary_id = actor.participant_id
+    """Needs the holder's act: either the holder's own key names the licensed intermediary that will serve it,
+    or that intermediary presents the holder's consent (``consent_id``, ``services.token_consents``). Nobody
+    else onboards a holder (1002)."""
+    consent_id: str | None = None
+    if actor.role == Role.INTERMEDIARY and actor.participant_id != req.participant_id:
+        consent_id = token_consents.require_consent(uow, actor, req.consent_id, req.participant_id, None)["id"]
+        intermediary_id: str | None = actor.participant_id
     else:
+        require_role(actor, HOLDING_ROLES, "onboard a token holder (the holder names its intermediary)")
+        if actor.participant_id != req.participant_id:
+            raise RegistryError(1002, "a holder is onboarded by its own act (its key names the intermediary) or "
+                                      "by the intermediary presenting its consent", participant_id=req.participant_id)
         intermediary_id = req.intermediary_id
     if intermediary_id is None:
-        raise RegistryError(1003, "intermediary_id is required")
+        raise RegistryError(1003, "intermediary_id is required: name the intermediary that serves you")
     intermediary = uow.repo.participant(intermediary_id)
     rules.check_intermediary(intermediary, _wallet(uow, intermediary.id))
     holder = uow.repo.participant(req.participant_id)
@@ -169,7 +175,8 @@ def onboard_holder(reg: Registry, uow: UnitOfWork, actor: Actor, req: TokenHolde
                         onboarded_by=actor.key_id, created_at=uow.now)
         uow.append("token_holder_onboarded", {"actor": actor.key_id, "participant_id": holder.id,
                                               "intermediary_id": intermediary.id,
-                                              "wallet_address": _wallet(uow, holder.id)})
+                                              "wallet_address": _wallet(uow, holder.id),
+                                              "consent": consent_id or "holder_key"})
         sync_identity(uow, holder.id)
     return {"participant_id": holder.id, "intermediary_id": intermediary.id,
             "wallet_address": _wallet(uow, holder.id)}
@@ -189,14 +196,27 @@ def _custody_account(uow: UnitOfWork, intermediary_id: str, custody_account_id: 
 
 
 def tokenize(reg: Registry, uow: UnitOfWork, actor: Actor, req: TokenizationIn) -> dict[str, Any]:
-    """Immobilize units in the intermediary's custody account as a new lot; enqueue open-lot and mint."""
-    require_role(actor, [Role.INTERMEDIARY], "tokenize (an intermediary acts for the holder)")
-    assert actor.participant_id is not None
-    intermediary = uow.repo.participant(actor.participant_id)
+    """Immobilize units in the custody account of the intermediary serving the holder as a new lot; enqueue
+    open-lot and mint. Needs the holder's act: its own request (its key, its account), or the intermediary
+    presenting the holder's consent for this account (``consent_id``; the kg count against it). Nobody else
+    tokenizes a holder's units (1002)."""
+    holder_account = uow.repo.account(req.holder_account_id)
+    consent: dict[str, Any] | None = None
+    if actor.role == Role.INTERMEDIARY and actor.participant_id != holder_account.participant_id:
+        consent = token_consents.require_consent(uow, actor, req.consent_id, holder_account.participant_id,
+                                                 holder_account)
+        if req.intermediary_id not in (None, actor.participant_id):
+            raise RegistryError(1002, "an intermediary tokenizes under a consent for itself only")
+        intermediary_id: str | None = actor.participant_id
+    else:
+        require_controls(actor, holder_account, "tokenize")
+        intermediary_id = req.intermediary_id or _served_by(uow, holder_account.participant_id)
+    holder = uow.repo.participant(holder_account.participant_id)
+    if intermediary_id is None:
+        raise RegistryError(5004, f"holder {holder.id} is not onboarded with an intermediary", participant_id=holder.id)
+    intermediary = uow.repo.participant(intermediary_id)
     intermediary_wallet = _wallet(uow, intermediary.id)
     rules.check_intermediary(intermediary, intermediary_wallet)
-    holder_account = uow.repo.account(req.holder_account_id)
-    holder = uow.repo.participant(holder_account.participant_id)
     holder_wallet = _wallet(uow, holder.id)
     rules.check_holder(holder, holder_wallet, _served_by(uow, holder.id), intermediary.id)
     assert holder_wallet is not None
@@ -210,10 +230,13 @@ def tokenize(reg: Registry, uow: UnitOfWork, actor: Actor, req: TokenizationIn) 
                        .scalar_one()) + 1
     movement = rules.plan_immobilization(picks, txn_id, lambda: new_id("blk"), custody.id, lot_id)
     quantity_kg = movement.quantity_kg
+    if consent is not None:
+        token_consents.consume(uow, consent, quantity_kg)
     serials = [block_view(b)["serial"] for b in movement.moved]
     record(uow, movement, txn_id, "tokenization", actor.key_id, holder_account.id, custody.id,
            {"lot_id": lot_id, "chain_lot_id": chain_lot_id, "holder_address": holder_wallet,
-            "intermediary_id": intermediary.id, "note": req.note})
+            "intermediary_id": intermediary.id, "note": req.note,
+            "consent": consent["id"] if consent is not None else "holder_key"})
     uow.repo.insert(tt.token_lots, id=lot_id, chain_lot_id=chain_lot_id, holder_participant_id=holder.id,
                     holder_account_id=holder_account.id, holder_address=holder_wallet,
                     intermediary_id=intermediary.id, custody_account_id=custody.id, quantity_kg=quantity_kg,
