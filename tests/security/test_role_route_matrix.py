@@ -53,6 +53,8 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/labels"): {"admin"},
     ("POST", "/v1/reports/aef/{year}/close"): {"admin"},
     ("POST", "/v1/token-holders"): {"proponent", "company", "intermediary", "bank"},
+    ("POST", "/v1/token-consents"): {"company"},  # the holder's own key on its own account
+    ("POST", "/v1/token-consents/{consent_id}/revocation"): {"company"},
     ("POST", "/v1/tokenizations"): {"company"},
     ("POST", "/v1/reconciliation"): {"admin"},
     ("POST", "/v1/bridge/actions"): {"admin"},
