@@ -40,6 +40,8 @@ def main() -> None:
         token.mint(make_op_id(f"{deployment.address}-mint"), holder.address, LOT_ID, 5_000_000)
         retired = token.retire(holder, LOT_ID, 1_234_567, "Persisted Co", "voluntary", 2025)
         out["retire_tx"] = retired.tx_hash
+        request = next(e for e in retired.events if e.name == "Retired")
+        token.complete_burn(make_op_id(f"{deployment.address}-complete"), 1, int(request.seq or 0))
     else:
         moved = token.transfer(holder, receiver.address, LOT_ID, 1_000)
         out["transfer_block"] = moved.block_number

@@ -31,6 +31,7 @@ from sovcarbon.chain import (
 )
 from sovcarbon.chain.compiler import compile_contract
 
+ACCOUNT_ID = "acc_019ad3c5e2f0a1b2c3d4e5f6a7b8c9d0"  # the NR's account id format (domain/ids.py)
 
 @contextmanager
 def rejected(code: int) -> Iterator[None]:
@@ -134,10 +135,29 @@ def test_op_id_reuse_is_rejected_and_changes_nothing(world: TokenWorld) -> None:
     assert not token.is_processed(op_id)
     token.mint(op_id, holder.address, lot, 1_000)
     assert token.is_processed(op_id)
+    # the op id is bound to exactly that call: function and arguments
+    assert token.op_call(op_id) == token.call_hash("mint", [op_id, holder.address, lot, 1_000])
+    assert token.op_call(op_id) != token.call_hash("mint", [op_id, holder.address, lot, 1_001])
     with rejected(1004):  # a bridge re-sending after a crash cannot double-mint
         token.mint(op_id, holder.address, lot, 1_000)
     with rejected(1004):  # nor reuse the id for anything else
         token.open_lot(op_id, lot + 1, 5)
+
+
+def test_op_ids_are_per_caller_an_agent_cannot_squat_the_bridges(world: TokenWorld) -> None:
+    token = world.token
+    holder = world.new_holder(gas=False)
+    lot = world.new_lot(10_000)
+    agent = world.new_account()
+    token.set_agent(agent.address, True)
+    pending_mint = make_op_id(f"pending-mint-{lot}")
+    # the agent spends the pending mint's op id on an unrelated call first
+    token.freeze_address(pending_mint, world.new_account(gas=False).address, by=agent)
+    assert token.is_processed(pending_mint, agent.address) and not token.is_processed(pending_mint)
+    token.mint(pending_mint, holder.address, lot, 1_000)  # the bridge's op id is still its own
+    assert token.balance_of(holder.address, lot) == 1_000
+    assert token.op_call(pending_mint) == token.call_hash("mint", [pending_mint, holder.address, lot, 1_000])
+    token.set_agent(agent.address, False)
     assert token.balance_of(holder.address, lot) == 1_000
     with rejected(1003):
         token.open_lot(world.op(), lot, 5)  # a lot opens once
@@ -242,7 +262,7 @@ def test_frozen_address_and_frozen_lot_do_not_move(world: TokenWorld) -> None:
     with rejected(4006):
         token.transfer(alice, bob.address, lot, 1)
     with rejected(4006):
-        token.redeem(alice, lot, 1, "acc_1")
+        token.redeem(alice, lot, 1, ACCOUNT_ID)
     token.unfreeze_address(world.op(), alice.address)
 
     token.freeze_lot(world.op(), lot)
@@ -252,7 +272,7 @@ def test_frozen_address_and_frozen_lot_do_not_move(world: TokenWorld) -> None:
     with rejected(4006):
         token.retire(alice, lot, 1, "Acme", "voluntary", 2025)
     with rejected(4006):
-        token.redeem(alice, lot, 1, "acc_1")
+        token.redeem(alice, lot, 1, ACCOUNT_ID)
     with rejected(4006):
         token.pledge(alice, lot, 1, bob.address)
     with rejected(4006):
@@ -291,37 +311,82 @@ def test_retire_burns_and_emits_the_claim(world: TokenWorld) -> None:
     second_seq = next(e for e in second.events if e.name == "Retired").seq
     assert second_seq == event.seq + 1
 
-    assert token.retired_supply(lot) == 1_234_568
+    # two-step: the tokens are locked (out of circulation) until the registry's bridge settles the request
+    assert token.retired_supply(lot) == 0 and token.call("pendingRetired", [lot])[0] == 1_234_568
     assert token.total_supply(lot) == 2_000_000 - 1_234_568
     assert token.balance_of(company.address, lot) == 2_000_000 - 1_234_568
-    # retired kg stay counted against the lot: the cap cannot be re-minted
+    # locked kg stay counted against the lot: the cap cannot be re-minted
     with rejected(7001):
         token.mint(world.op(), company.address, lot, 1)
+    done = token.complete_burn(world.op(), 1, event.seq)
+    settled = next(e for e in done.events if e.name == "BurnSettled")
+    assert settled.args["completed"] is True and settled.seq == event.seq and settled.amount_kg == 1_234_567
+    assert token.retired_supply(lot) == 1_234_567 and token.call("pendingRetired", [lot])[0] == 1
+    with rejected(1003):  # settled once
+        token.return_burn(world.op(), 1, event.seq)
+    returned = token.return_burn(world.op(), 1, second_seq)
+    assert [e.name for e in returned.events] == ["TransferSingle", "BurnSettled"]
+    assert token.balance_of(company.address, lot) == 2_000_000 - 1_234_567
+    assert token.call("pendingRetired", [lot])[0] == 0
+    with rejected(1002):  # only the bridge settles
+        token._call_as(company, "complete_burn", [world.op(), 1, second_seq], True)
     with rejected(1003):
         token.retire(company, lot, 1, "x", "", 2025)
     with rejected(1003):
         token.retire(company, lot, 1, "x" * 129, "voluntary", 2025)
 
 
+@pytest.mark.parametrize(("beneficiary", "purpose", "claim_year"), [
+    ("x", "offsetting", 2025),             # not a registry purpose
+    ("x", "VOLUNTARY", 2025),
+    ("x", "voluntary", 1),                 # claim year out of range
+    ("x", "voluntary", 2101),
+    (b"\xff\xfe", "voluntary", 2025),       # not UTF-8
+    (b"Acme\x00Corp", "voluntary", 2025),  # control characters
+    (b"\xc3", "voluntary", 2025),            # truncated sequence
+    (b"\xed\xa0", "voluntary", 2025),
+])
+def test_retire_refuses_what_the_contract_can_check(world: TokenWorld, beneficiary: str | bytes, purpose: str,
+                                                    claim_year: int) -> None:
+    token = world.token
+    lot = world.new_lot(10)
+    holder = world.funded_holder(lot, 10)
+    with rejected(1003):
+        token.retire(holder, lot, 1, beneficiary, purpose, claim_year)
+    assert token.balance_of(holder.address, lot) == 10
+
+
+@pytest.mark.parametrize("account", ["", "acc_1", "acc_01HXYZ", "ACC_" + "0" * 32, "acc_" + "0" * 31 + "G",
+                                     "acc_" + "0" * 33, "xyz_" + "0" * 32])
+def test_redeem_refuses_a_malformed_account_id(world: TokenWorld, account: str) -> None:
+    token = world.token
+    lot = world.new_lot(10)
+    holder = world.funded_holder(lot, 10)
+    with rejected(1003):
+        token.redeem(holder, lot, 1, account)
+    assert token.balance_of(holder.address, lot) == 10
+
+
 def test_redeem_burns_back_into_the_registry(world: TokenWorld) -> None:
     token = world.token
     lot = world.new_lot(50_000)
     holder = world.funded_holder(lot, 50_000)
-    result = token.redeem(holder, lot, 20_000, "acc_01HXYZ")
+    result = token.redeem(holder, lot, 20_000, ACCOUNT_ID)
     event = next(e for e in result.events if e.name == "Redeemed")
     assert (event.holder, event.lot_id, event.amount_kg, event.nr_account) == (
         holder.address,
         lot,
         20_000,
-        "acc_01HXYZ",
+        ACCOUNT_ID,
     )
     assert event.seq is not None and event.seq >= 1
+    token.complete_burn(world.op(), 2, event.seq)
     info = token.lot_info(lot)
     assert (info.total_supply_kg, info.redeemed_kg, info.retired_kg) == (30_000, 20_000, 0)
     with rejected(7001):
         token.mint(world.op(), holder.address, lot, 1)
     with rejected(4001):
-        token.redeem(holder, lot, 30_001, "acc_01HXYZ")
+        token.redeem(holder, lot, 30_001, ACCOUNT_ID)
 
 
 # ------------------------------------------------------------------ pledges
@@ -341,7 +406,7 @@ def test_pledge_locks_until_release_or_enforcement(world: TokenWorld) -> None:
     with rejected(7004):
         token.retire(company, lot, 401, "x", "voluntary", 2025)
     with rejected(7004):
-        token.redeem(company, lot, 401, "acc_1")
+        token.redeem(company, lot, 401, ACCOUNT_ID)
     with rejected(7004):
         token.pledge(company, lot, 401, other.address)
     token.transfer(company, other.address, lot, 400)  # the free part moves
@@ -533,6 +598,6 @@ def test_lot_figures_reads_many_lots_in_one_call(world: TokenWorld) -> None:
     assert len(figures) == 400
     for lot, fig in zip(lots, figures[:3], strict=True):
         info = token.lot_info(lot)
-        assert fig == (info.total_supply_kg, info.retired_kg, info.redeemed_kg, info.frozen)
-    assert figures[1] == (700, 0, 0, False) and figures[2][3] is True
-    assert figures[3] == (0, 0, 0, False) and figures[4:8] == figures[0:4]
+        assert fig == (info.total_supply_kg, info.retired_kg, info.redeemed_kg, info.frozen, 0, 0)
+    assert figures[1] == (700, 0, 0, False, 0, 0) and figures[2][3] is True
+    assert figures[3] == (0, 0, 0, False, 0, 0) and figures[4:8] == figures[0:4]

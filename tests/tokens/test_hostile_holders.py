@@ -1,14 +1,19 @@
-"""A hostile holder against the bridge: whatever a burn carries, the event consumer never stalls, the
-bridge shows its lag, and nobody else is harmed (issue: the chain bridge under attack)."""
+"""A hostile holder against the bridge (issue: the chain bridge under attack). After each attack the event
+consumer is not behind, I4 holds (checked at teardown, with the chain) or exactly the offending part is
+frozen, and nobody else is harmed."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from typing import Any
 
 import pytest
-from token_world import TokenWorld
+from token_world import TokenWorld, frozen_lots
+from world import error_code
 
-from sovcarbon.chain import ChainRejected
+from sovcarbon.chain import ChainRejected, make_op_id
+from sovcarbon.services import invariants
 
 pytestmark = pytest.mark.chain
 
@@ -18,26 +23,38 @@ HOSTILE_TEXTS: list[bytes] = [
     b"\xc3",                              # truncated multi-byte sequence
     b"\x00" * 32,
     bytes(range(1, 32)),                  # control characters
-    "ผู้รับ 🌏".encode(),                  # valid, non-ASCII
+    "ผู้รับ 🌏".encode(),                  # valid, non-ASCII: accepted
 ]
+UNKNOWN_ACCOUNT = "acc_" + "0" * 32  # well-formed, but no such NR account
 
 
-def _consumer(tw: TokenWorld) -> dict[str, object]:
-    status = tw.api.ok("GET", "/v1/bridge", "admin")
-    consumer: dict[str, object] = status["consumer"]
+def _consumer(tw: TokenWorld) -> dict[str, Any]:
+    consumer: dict[str, Any] = tw.api.ok("GET", "/v1/bridge", "admin")["consumer"]
     return consumer
 
 
-def _burn_or_refused(call: object) -> bool:
-    """True if the chain accepted the burn, False if the contract refused it (equally harmless)."""
+def _sent(call: Callable[[], object]) -> bool:
+    """True if the chain accepted the burn request, False if the contract refused it (harmless: nothing moved)."""
     try:
-        call()  # type: ignore[operator]
-    except ChainRejected:
+        call()
+    except ChainRejected as exc:
+        assert exc.code in (1003, 4001, 7004), exc
         return False
     return True
 
 
-@pytest.mark.supply_mismatch  # the refused burns leave the lot short until resolved (frozen by reconciliation)
+def _dead_letters(tw: TokenWorld) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = tw.api.get("/v1/bridge/dead-letters", "admin", limit=200).json()["data"]
+    return data
+
+
+def _assert_caught_up(tw: TokenWorld) -> None:
+    consumer = _consumer(tw)
+    assert consumer["lag_blocks"] == 0 and consumer["alarm"] is False and consumer["last_error"] is None, consumer
+    assert _dead_letters(tw) == []
+    assert not invariants.check(tw.api.reg)
+
+
 def test_random_bytes_in_every_string_field_never_stall_the_consumer(tw: TokenWorld) -> None:
     assert tw.bridge is not None
     token = tw.bridge.token
@@ -46,41 +63,72 @@ def test_random_bytes_in_every_string_field_never_stall_the_consumer(tw: TokenWo
     chain_lot = lot["chain_lot_id"]
     hostile = tw.wallets["foundation"]
     rng = random.Random(7)
-    texts = HOSTILE_TEXTS + [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 30))) for _ in range(4)]
-    accepted = 0
+    texts = HOSTILE_TEXTS + [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 30))) for _ in range(6)]
+    sent = 0
     for text in texts:
-        accepted += _burn_or_refused(lambda t=text: token.retire(hostile, chain_lot, 1, t, "voluntary", 2025))
-        accepted += _burn_or_refused(lambda t=text: token.retire(hostile, chain_lot, 1, "Foundation", t[:32], 2025))
-        accepted += _burn_or_refused(lambda t=text: token.redeem(hostile, chain_lot, 1, t))
-    assert accepted >= len(texts), "the hostile burns must reach the chain for this test to mean anything"
+        sent += _sent(lambda t=text: token.retire(hostile, chain_lot, 1, t, "voluntary", 2025))
+        sent += _sent(lambda t=text: token.retire(hostile, chain_lot, 1, "Foundation", t[:32], 2025))
+        sent += _sent(lambda t=text: token.redeem(hostile, chain_lot, 1, t[:64]))
+    assert sent >= 1  # the valid non-ASCII beneficiary
     # an honest retirement after all of them, by someone else, is applied
     token.transfer(hostile, tw.address("company"), chain_lot, 10_000)
     token.retire(tw.wallets["company"], chain_lot, 5_000, "Company", "voluntary", 2025)
     tw.settle()
-    consumer = _consumer(tw)
-    assert consumer["lag_blocks"] == 0 and consumer["alarm"] is False and consumer["last_error"] is None
+    _assert_caught_up(tw)
     view = tw.lot(lot["id"])
-    assert view["retired_kg"] >= 5_000
+    assert view["retired_kg"] == 5_000 + sent and not view["frozen"]
     assert any(r["quantity_kg"] == 5_000 for r in view["retirements"])
-    # every hostile burn is accounted for: applied, or parked as a dead letter with its raw bytes kept
-    dead = tw.api.get("/v1/bridge/dead-letters", "admin", limit=200).json()["data"]
-    applied_kg = view["retired_kg"] - 5_000 + view["redeemed_kg"]
-    assert applied_kg + len(dead) == accepted
-    for letter in dead:
-        args = letter["event"]["args"]
-        assert any(k.endswith("_hex") for k in args), args
-    # reconciliation answers (it used to be a 500 once the consumer was stuck)
+    assert token.balance_of(hostile.address, chain_lot) == 1_000_000 - 10_000 - sent
     report = tw.api.ok("POST", "/v1/reconciliation", "admin")
-    assert report["status"] in ("ok", "mismatch")
-    _settle_leftovers(tw)
+    assert report["status"] == "ok", report
 
 
-def _settle_leftovers(tw: TokenWorld) -> None:
-    """Hostile burns the NR refused leave an I4 gap until an officer resolves them: resolved here when the
-    feature exists, else the lot is expected frozen (see the marker on the caller)."""
-    resolve = getattr(tw, "resolve_dead_letters", None)
-    if resolve is not None:
-        resolve()
+def test_refused_burns_on_a_lot_with_innocent_holders_return_the_tokens_and_freeze_nobody(tw: TokenWorld) -> None:
+    assert tw.bridge is not None
+    api, token = tw.api, tw.bridge.token
+    lot = tw.tokenize(1_000_000)
+    tw.settle()
+    chain_lot = lot["chain_lot_id"]
+    hostile, innocent = tw.wallets["foundation"], tw.wallets["company"]
+    token.transfer(hostile, innocent.address, chain_lot, 100_000)
+    seq_before = api.ok("GET", "/v1/journal/head", None)["seq"]
+    # what only the registry can decide: each is a valid request on chain that the NR refuses
+    token.redeem(hostile, chain_lot, 7, UNKNOWN_ACCOUNT)                   # no such account
+    token.redeem(hostile, chain_lot, 8, tw.ids["company_acc"])           # someone else's account
+    token.retire(hostile, chain_lot, 9, "Airline", "corsia", 2026)        # CORSIA without an authorization
+    assert token.balance_of(hostile.address, chain_lot) == 900_000 - 24
+    tw.settle()
+    # the tokens are back with the requester, nothing was applied, the refusals are journaled
+    assert token.balance_of(hostile.address, chain_lot) == 900_000
+    view = tw.lot(lot["id"])
+    assert (view["retired_kg"], view["redeemed_kg"], view["frozen"]) == (0, 0, False)
+    entries = api.get("/v1/journal", "admin", after_seq=seq_before).json()["data"]
+    refusals = [e for e in entries if e["kind"] == "chain_burn_refused"]
+    assert len(refusals) == 3
+    _assert_caught_up(tw)
+    report = api.ok("POST", "/v1/reconciliation", "admin")
+    assert report["status"] == "ok" and frozen_lots(api.reg) == []
+    # the innocent holder is not harmed: it moves and retires as before
+    token.transfer(innocent, hostile.address, chain_lot, 1)
+    token.retire(innocent, chain_lot, 1_000, "Company", "voluntary", 2025)
+    tw.settle()
+    assert tw.lot(lot["id"])["retired_kg"] == 1_000
+    _assert_caught_up(tw)
+
+
+def test_a_flood_of_small_refused_burns_is_absorbed(tw: TokenWorld) -> None:
+    assert tw.bridge is not None
+    token = tw.bridge.token
+    lot = tw.tokenize(10_000)
+    tw.settle()
+    hostile = tw.wallets["foundation"]
+    for _ in range(25):
+        token.redeem(hostile, lot["chain_lot_id"], 1, UNKNOWN_ACCOUNT, wait=False)
+    token.retire(hostile, lot["chain_lot_id"], 1, "Foundation", "voluntary", 2025)
+    tw.settle()
+    assert token.balance_of(hostile.address, lot["chain_lot_id"]) == 10_000 - 1
+    assert tw.lot(lot["id"])["retired_kg"] == 1
+    _assert_caught_up(tw)
 
 
 def test_the_bridge_shows_the_consumer_lag_and_raises_its_alarm(tw: TokenWorld) -> None:
@@ -92,7 +140,38 @@ def test_the_bridge_shows_the_consumer_lag_and_raises_its_alarm(tw: TokenWorld) 
     for _ in range(4):
         token.transfer(tw.wallets["foundation"], tw.address("company"), lot["chain_lot_id"], 1)
     consumer = _consumer(tw)
-    assert int(consumer["lag_blocks"]) >= 4 and consumer["alarm"] is True  # type: ignore[call-overload]
+    assert consumer["lag_blocks"] >= 4 and consumer["alarm"] is True
     tw.settle()
     consumer = _consumer(tw)
     assert consumer["lag_blocks"] == 0 and consumer["alarm"] is False
+
+
+@pytest.mark.supply_mismatch
+def test_unfreezing_a_lot_is_an_officer_action_under_four_eyes(tw: TokenWorld) -> None:
+    assert tw.bridge is not None
+    api, token = tw.api, tw.bridge.token
+    lot = tw.tokenize(100_000)
+    tw.settle()
+    chain_lot = lot["chain_lot_id"]
+    token.increase_lot(make_op_id("rogue-increase"), chain_lot, 1_000)  # a mint nobody ordered
+    token.mint(make_op_id("rogue-mint"), tw.address("foundation"), chain_lot, 1_000)
+    report = api.ok("POST", "/v1/reconciliation", "admin")
+    assert [m["lot_id"] for m in report["mismatches"]] == [lot["id"]] and tw.lot(lot["id"])["frozen"]
+    body = {"kind": "unfreeze_lot", "target": lot["id"], "reason": "investigated: ticket 42"}
+    for who in ("approver", "regulator", "company"):
+        assert error_code(api.post("/v1/bridge/actions", who, body)) == 1002
+    action = api.ok("POST", "/v1/bridge/actions", "admin", body)
+    assert action["status"] == "requested" and tw.lot(lot["id"])["frozen"]  # nothing changes before approval
+    assert error_code(api.post(f"/v1/bridge/actions/{action['id']}/approval", "admin")) == 3003
+    assert error_code(api.post(f"/v1/bridge/actions/{action['id']}/approval", "regulator")) == 1002
+    approved = api.ok("POST", f"/v1/bridge/actions/{action['id']}/approval", "approver")
+    assert approved["status"] == "approved"
+    assert error_code(api.post(f"/v1/bridge/actions/{action['id']}/approval", "approver")) == 1003
+    tw.settle()
+    assert not tw.lot(lot["id"])["frozen"] and not token.lot_info(chain_lot).frozen
+    kinds = [e["kind"] for e in api.get("/v1/journal", "admin", after_seq=0, limit=1000).json()["data"]]
+    assert "bridge_action_requested" in kinds and "bridge_action_approved" in kinds
+    assert [a["id"] for a in api.ok("GET", "/v1/bridge/actions", "regulator")["data"]] == [action["id"]]
+    # still mismatched: the next reconciliation freezes it again (an unfreeze corrects nothing)
+    assert api.ok("POST", "/v1/reconciliation", "admin")["status"] == "mismatch"
+    assert tw.lot(lot["id"])["frozen"]

@@ -17,7 +17,7 @@ from sovcarbon.bridge.reconcile import latest_reports
 from sovcarbon.domain.access import require_role
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Actor, Role
-from sovcarbon.services import queries, token_consents, tokens
+from sovcarbon.services import bridge_officer, queries, token_consents, tokens
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.token_requests import DeadLetterStatus, OutboxStatus, TokenHolderIn, TokenizationIn
 from sovcarbon.store import token_tables as tt
@@ -138,6 +138,29 @@ def dead_letters(reg: RegistryDep, actor: ActorDep, page: PageDep,
     with reg.store.read() as uow:
         rows, nxt = uow.repo.page(tt.token_dead_letters, limit=page.limit, cursor=page.cursor, where=where)
         return {"data": [dead_letter_view(r) for r in rows], "next_cursor": nxt}
+
+
+@router.post("/bridge/actions", status_code=201, tags=["tokens"])
+def request_bridge_action(reg: RegistryDep, actor: ActorDep, key: IdemDep,
+                          body: bridge_officer.BridgeActionIn) -> JSONResponse:
+    """An officer (registry_admin) requests unfreezing a lot or an address, or resolving a dead letter; it takes
+    effect when another person (registry_approver) approves it (3003 if the same person)."""
+    return command(reg, actor, "request_bridge_action", body.model_dump(mode="json"),
+                   lambda uow: bridge_officer.request_action(uow, actor, body.kind, body.target, body.reason), key)
+
+
+@router.post("/bridge/actions/{action_id}/approval", tags=["tokens"])
+def approve_bridge_action(reg: RegistryDep, actor: ActorDep, key: IdemDep, action_id: IdPath) -> JSONResponse:
+    return command(reg, actor, "approve_bridge_action", {"id": action_id},
+                   lambda uow: bridge_officer.approve_action(uow, actor, action_id), key, status_code=200)
+
+
+@router.get("/bridge/actions", tags=["tokens"])
+def bridge_actions(reg: RegistryDep, actor: ActorDep, page: PageDep) -> dict[str, Any]:
+    require_role(actor, OPERATORS, "read bridge actions")
+    with reg.store.read() as uow:
+        rows, nxt = uow.repo.page(tt.token_officer_actions, limit=page.limit, cursor=page.cursor, where=[])
+        return {"data": [bridge_officer.action_view(r) for r in rows], "next_cursor": nxt}
 
 
 @router.post("/bridge/dead-letters/{dead_letter_id}/retry", tags=["tokens"])

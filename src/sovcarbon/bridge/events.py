@@ -29,16 +29,17 @@ from sovcarbon.chain import CarbonTokenChain, ChainEvent, ChainUnavailable
 from sovcarbon.chain.adapter import lenient_text
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
-from sovcarbon.services import tokens
+from sovcarbon.services import token_burns, tokens
 from sovcarbon.services.registry import Registry
 from sovcarbon.store import token_tables as tt
 from sovcarbon.store.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-EVENT_NAMES = ("TransferSingle", "Retired", "Redeemed")
+EVENT_NAMES = ("TransferSingle", "Retired", "Redeemed", "BurnSettled")
 MAX_BLOCKS_PER_READ = 2_000
-DEAD_LETTER_RETRY_S = 5.0
+DEAD_LETTER_RETRY_S = 5.0  # first retry of a dead letter; each failed attempt doubles the pause
+DEAD_LETTER_MAX_PAUSE_S = 3600.0
 OPEN, RESOLVED = "open", "resolved"
 # Outages (the database or the chain is down or busy) propagate: the cycle stops and the cursor stays.
 # ANY other failure while applying one log is that log's own (a rule said no, bytes the NR cannot store,
@@ -71,6 +72,7 @@ class EventConsumer:
         self.token = token
         self.start_block = start_block
         self._last_try_s: dict[str, float] = {}
+        self._failures: dict[str, int] = {}  # failed retries per dead letter (its back-off)
         self.last_error: str | None = None  # the last outage that stopped a read (None after a good one)
         self.last_parked_error: str | None = None
         self.head_seen = start_block
@@ -148,9 +150,51 @@ class EventConsumer:
         except OUTAGES:
             raise
         except Exception as exc:  # noqa: BLE001 - one log's failure is parked, never stops the consumer
+            if str(event["name"]) in token_burns.BURN_KINDS and self._try_refuse(event, exc, None):
+                fault("after_event_applied", str(event["name"]))
+                return True
             self._park(event, exc)
             fault("after_dead_letter", str(event["name"]))
             return False
+
+    def _try_refuse(self, event: Mapping[Any, Any], exc: Exception, dead_letter_id: str | None) -> bool:
+        """The NR refuses a burn request: the tokens go back to the holder (outbox ``return_burn``), the
+        refusal is journaled. False if even the refusal cannot be recorded (the event is then parked)."""
+        try:
+            with self.reg.store.write() as uow:
+                if dead_letter_id is None and self._seen(uow, event):
+                    return True
+                self._refuse(uow, event, _describe(exc))
+                if dead_letter_id is not None:
+                    d = tt.token_dead_letters.c
+                    token_burns._update(uow, tt.token_dead_letters, [d.id == dead_letter_id], status=RESOLVED,
+                                        updated_at=uow.now)
+            return True
+        except OUTAGES:
+            raise
+        except Exception as again:  # noqa: BLE001 - parked by the caller
+            log.warning("could not record the refusal of %s %s: %s", event["name"], event["tx_hash"], again)
+            return False
+
+    def _refuse(self, uow: UnitOfWork, event: Mapping[Any, Any], reason: str) -> None:
+        kind, _ = token_burns.BURN_KINDS[str(event["name"])]
+        if event.get("seq") is None or event.get("lot_id") is None or event.get("amount_kg") is None:
+            raise ValueError("burn request without seq, lot or amount")
+        lot = uow.conn.execute(select(tt.token_lots.c.id).where(tt.token_lots.c.chain_lot_id
+                                                                == _chain_lot_id(event))).scalar()
+        outbox_id = tokens.enqueue(uow, "return_burn", {"kind": kind, "seq": int(event["seq"]),
+                                                        "chain_lot_id": int(event["lot_id"])},
+                                   None if lot is None else str(lot))
+        token_burns.record_decision(uow, event, token_burns.REFUSED, reason, None,
+                                    None if lot is None else str(lot), outbox_id)
+        uow.repo.insert(tt.token_events, tx_hash=str(event["tx_hash"]), log_index=int(event["log_index"]),
+                        name=str(event["name"]), block_number=int(event["block_number"]),
+                        chain_lot_id=_chain_lot_id(event), applied_txn=None, journal_seq=None, applied_at=uow.now)
+        uow.append("chain_burn_refused", {"kind": kind, "seq": int(event["seq"]), "chain_lot_id": event["lot_id"],
+                                          "lot_id": lot, "holder_address": event.get("holder"),
+                                          "amount_kg": event["amount_kg"], "reason": reason[:500],
+                                          "chain_tx": event["tx_hash"], "log_index": event["log_index"],
+                                          "outbox_id": outbox_id})
 
     def _seen(self, uow: UnitOfWork, event: Mapping[Any, Any]) -> bool:
         key = (str(event["tx_hash"]), int(event["log_index"]))
@@ -166,10 +210,20 @@ class EventConsumer:
         args = event.get("args") or {}
         if "decode_error" in args:
             raise RegistryError(7002, f"chain log {name} could not be decoded: {args['decode_error']}")
-        if name == "Retired":
-            txn_id, seq = tokens.apply_retired(self.reg, uow, event)
-        elif name == "Redeemed":
-            txn_id, seq = tokens.apply_redeemed(self.reg, uow, event)
+        if name in token_burns.BURN_KINDS:
+            kind, _ = token_burns.BURN_KINDS[name]
+            if event.get("seq") is None:
+                raise ValueError(f"{name} without a request seq")
+            if name == "Retired":
+                txn_id, seq = tokens.apply_retired(self.reg, uow, event)
+            else:
+                txn_id, seq = tokens.apply_redeemed(self.reg, uow, event)
+            lot_id = str(tokens.lot_by_chain_id(uow, int(event["lot_id"]))["id"])
+            outbox_id = tokens.enqueue(uow, "complete_burn", {"kind": kind, "seq": int(event["seq"]),
+                                                              "chain_lot_id": int(event["lot_id"])}, lot_id)
+            token_burns.record_decision(uow, event, token_burns.ACCEPTED, None, txn_id, lot_id, outbox_id)
+        elif name == "BurnSettled":
+            token_burns.settle(uow, event)
         elif name == "TransferSingle":
             tokens.apply_transfer(uow, int(event["lot_id"]), event.get("sender"), event.get("receiver"),
                                   int(event["amount_kg"]))
@@ -213,10 +267,15 @@ class EventConsumer:
         now_s = time.monotonic()
         applied = 0
         for dead_id in ids:
-            if now_s - self._last_try_s.get(dead_id, -DEAD_LETTER_RETRY_S) < DEAD_LETTER_RETRY_S:
+            last_s = self._last_try_s.get(dead_id)
+            pause_s = min(DEAD_LETTER_RETRY_S * 2 ** self._failures.get(dead_id, 0), DEAD_LETTER_MAX_PAUSE_S)
+            if last_s is not None and now_s - last_s < pause_s:
                 continue
             if self.retry(dead_id)["status"] == RESOLVED:
                 applied += 1
+                self._failures.pop(dead_id, None)
+            else:
+                self._failures[dead_id] = self._failures.get(dead_id, 0) + 1
         return applied
 
     def retry(self, dead_letter_id: str) -> dict[str, Any]:
@@ -239,6 +298,10 @@ class EventConsumer:
             raise
         except Exception as exc:  # noqa: BLE001 - still refused: counted, stays open
             error = _describe(exc)
+            if str(event.get("name")) in token_burns.BURN_KINDS and self._try_refuse(event, exc, dead_letter_id):
+                with self.reg.store.read() as uow:
+                    return dead_letter_view(uow.conn.execute(select(tt.token_dead_letters)
+                                                             .where(d.id == dead_letter_id)).mappings().one())
             with self.reg.store.write() as uow:
                 uow.repo.update(tt.token_dead_letters, [d.id == dead_letter_id],
                                 attempts=int(row["attempts"]) + 1, last_error=error[:2000], updated_at=uow.now)

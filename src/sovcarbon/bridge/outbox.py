@@ -31,6 +31,7 @@ from sovcarbon.bridge.faults import fault
 from sovcarbon.chain import CarbonTokenChain, ChainRejected
 from sovcarbon.services import tokens
 from sovcarbon.services.registry import Registry
+from sovcarbon.services.token_burns import KIND_NUMBER
 from sovcarbon.store import token_tables as tt
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,6 @@ class OutboxWorker:
                                     .order_by(c.seq).limit(1)).mappings().first()
 
     def process(self, row: RowMapping) -> None:
-        op_id = str(row["op_id"])
         if row["status"] == tokens.SENT:
             outcome = self._resolve(row)
             if outcome.status == "confirmed":
@@ -86,7 +86,7 @@ class OutboxWorker:
             if outcome.status == "reverted":
                 self._fail(row, outcome.code, outcome.reason)
                 return
-        elif self._processed(op_id):  # done by a send whose hash was never recorded (re-signed, then crash)
+        elif self._processed(row):  # done by a send whose hash was never recorded (re-signed, then crash)
             self._confirm(row, row["tx_hash"], None)
             return
         fault("after_outbox_commit", row["kind"])
@@ -128,7 +128,10 @@ class OutboxWorker:
     def _on_send_error(self, row: RowMapping, exc: ChainRejected) -> None:
         """The node refused or reverted at submission (an auto-mining node executes on send)."""
         if exc.code == OP_USED:
-            self._confirm(row, None, None)
+            if self._processed(row):
+                self._confirm(row, None, None)
+            else:
+                self._fail(row, exc.code, f"op id {row['op_id']} was used by another call (not this row's)")
             return
         outcome = self._resolve({**row, "tx_hash": exc.tx_hash or row["tx_hash"]})
         if outcome.status == "confirmed":
@@ -155,7 +158,7 @@ class OutboxWorker:
                 raise ChainBusy(f"cannot read receipt {tx_hash}: {exc}") from exc
         if receipt is not None and int(receipt["status"]) == 1:
             return Outcome("confirmed", int(receipt["blockNumber"]))
-        if self._processed(str(row["op_id"])):
+        if self._processed(row):
             return Outcome("confirmed", int(receipt["blockNumber"]) if receipt is not None else None)
         if receipt is None:
             return Outcome("unknown")
@@ -165,11 +168,18 @@ class OutboxWorker:
             return Outcome("reverted", int(receipt["blockNumber"]), exc.code, exc.reason)
         return Outcome("confirmed", int(receipt["blockNumber"]))
 
-    def _processed(self, op_id: str) -> bool:
+    def _processed(self, row: Mapping[Any, Any]) -> bool:
+        """True only if the contract bound the row's op id to exactly the row's call (function and arguments)
+        made by the bridge: an op id used for anything else is no proof that this row ran."""
+        op_id = str(row["op_id"])
         try:
-            return self.token.is_processed(op_id)
+            used = self.token.op_call(op_id)
         except ChainRejected as exc:
             raise ChainBusy(f"cannot ask the contract about op {op_id}: {exc.reason}") from exc
+        if used is None:
+            return False
+        function, args = self._call(row)
+        return used == self.token.call_hash(function, args)
 
     def _confirm(self, row: RowMapping, tx_hash: str | None, block_number: int | None) -> None:
         with self.reg.store.write() as uow:
@@ -189,7 +199,7 @@ class OutboxWorker:
         if int(self.token.w3.eth.get_balance(to_checksum_address(address))) < self.fund_holders_wei // 2:
             self.token.fund_gas(address, self.fund_holders_wei)
 
-    def _call(self, row: RowMapping) -> tuple[str, list[Any]]:
+    def _call(self, row: Mapping[Any, Any]) -> tuple[str, list[Any]]:
         p = json.loads(row["payload"])
         op = bytes.fromhex(str(row["op_id"]).removeprefix("0x"))
         kind = row["kind"]
@@ -202,7 +212,11 @@ class OutboxWorker:
                                     to_checksum_address(p["intermediary"])]
         if kind == "set_intermediary":
             return "set_intermediary", [op, to_checksum_address(p["intermediary"]), bool(p["licensed"])]
-        if kind == "freeze_lot":
-            return "freeze_lot", [op, int(p["chain_lot_id"])]
+        if kind in ("freeze_lot", "unfreeze_lot"):
+            return kind, [op, int(p["chain_lot_id"])]
+        if kind in ("freeze_address", "unfreeze_address"):
+            return kind, [op, to_checksum_address(p["holder"])]
+        if kind in ("complete_burn", "return_burn"):
+            return kind, [op, KIND_NUMBER[str(p["kind"])], int(p["seq"])]
         raise ValueError(f"unknown outbox kind {kind!r} in {row['id']}")
 

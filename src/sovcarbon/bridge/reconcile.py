@@ -21,9 +21,10 @@ from sqlalchemy import select
 from sovcarbon.chain import CarbonTokenChain
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.tokenize import ChainLotFigures, lot_mismatches
-from sovcarbon.services import tokens
+from sovcarbon.services import bridge_officer, tokens
 from sovcarbon.services.registry import Registry
 from sovcarbon.store import token_tables as tt
+from sovcarbon.store.uow import UnitOfWork
 
 SUPPLY_MISMATCH = 7001
 
@@ -60,7 +61,14 @@ def reconcile(reg: Registry, token: CarbonTokenChain) -> dict[str, Any]:
     status = "mismatch" if mismatches else "ok"
     with reg.store.write() as uow:
         for m in mismatches:
-            m["frozen_now"] = tokens.freeze_lot(uow, m["lot_id"], "; ".join(m["problems"]), report_id)
+            offenders = _offenders(uow, int(m["chain_lot_id"]))
+            if offenders:  # the gap is a holder's own unapplied burns: freeze that holder, not the lot
+                m["frozen_addresses"] = offenders
+                m["frozen_now"] = False
+                for address in offenders:
+                    bridge_officer.freeze_address(uow, address, "; ".join(m["problems"]), report_id)
+            else:
+                m["frozen_now"] = tokens.freeze_lot(uow, m["lot_id"], "; ".join(m["problems"]), report_id)
         report = {"id": report_id, "status": status, "code": SUPPLY_MISMATCH if mismatches else None,
                   "chain_block": at_block if at_block is not None else -1, "contract": token.address,
                   "lots_checked": len(facts), "lots_in_flight": in_flight, "mismatches": mismatches,
@@ -72,6 +80,18 @@ def reconcile(reg: Registry, token: CarbonTokenChain) -> dict[str, Any]:
                                       "lots_checked": len(facts), "lots_in_flight": in_flight,
                                       "mismatched_lots": [m["lot_id"] for m in mismatches]})
     return report
+
+
+def _offenders(uow: UnitOfWork, chain_lot_id: int) -> list[str]:
+    """Holders whose burns on this lot are parked as open dead letters (their part is the gap)."""
+    d = tt.token_dead_letters.c
+    out: set[str] = set()
+    for event_json in uow.conn.execute(select(d.event).where(d.status == "open", d.chain_lot_id == chain_lot_id,
+                                                             d.name.in_(["Retired", "Redeemed"]))).scalars():
+        holder = json.loads(event_json).get("holder")
+        if isinstance(holder, str) and holder:
+            out.add(holder.lower())
+    return sorted(out)
 
 
 def report_view(r: Mapping[Any, Any]) -> dict[str, Any]:

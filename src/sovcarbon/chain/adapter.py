@@ -60,8 +60,10 @@ GAS_LIMITS: Mapping[str, int] = {
     "transfer": 200_000,
     "safeTransferFrom": 250_000,
     "setApprovalForAll": 100_000,
-    "retire": 300_000,
-    "redeem": 250_000,
+    "retire": 450_000,
+    "redeem": 350_000,
+    "complete_burn": 150_000,
+    "return_burn": 150_000,
     "pledge": 200_000,
     "release_pledge": 120_000,
     "enforce_pledge": 250_000,
@@ -307,6 +309,7 @@ _FIELD_ALIASES: Mapping[str, str] = {
     "nr_account": "nr_account",
     "retirement_seq": "seq",
     "redemption_seq": "seq",
+    "seq": "seq",
     "op_id": "op_id",
 }
 
@@ -505,6 +508,12 @@ class CarbonTokenChain:
         ]
         return self._call_as(by, "forced_transfer", args, wait)
 
+    def complete_burn(self, op_id: bytes | str, kind: int, seq: int, *, wait: bool = True) -> TxResult:
+        return self._bridge_call("complete_burn", [_op_id_bytes(op_id), kind, seq], wait)
+
+    def return_burn(self, op_id: bytes | str, kind: int, seq: int, *, wait: bool = True) -> TxResult:
+        return self._bridge_call("return_burn", [_op_id_bytes(op_id), kind, seq], wait)
+
     def set_agent(self, agent: str, enabled: bool, *, owner: LocalAccount | None = None) -> TxResult:
         return self._call_as(owner, "set_agent", [to_checksum_address(agent), enabled], True)
 
@@ -615,16 +624,36 @@ class CarbonTokenChain:
             lot_id, bool(is_open), int(immobilized), int(supply), int(retired), int(redeemed), bool(frozen)
         )
 
-    def lot_figures(self, lot_ids: Sequence[int], block: int | str = "latest") -> list[tuple[int, int, int, bool]]:
-        """(total supply, retired, redeemed, frozen) of many lots at one block, in calls of up to 256 lots."""
-        out: list[tuple[int, int, int, bool]] = []
+    def lot_figures(
+        self, lot_ids: Sequence[int], block: int | str = "latest"
+    ) -> list[tuple[int, int, int, bool, int, int]]:
+        """(total supply, retired, redeemed, frozen, pending retire, pending redeem) of many lots at one
+        block, in calls of up to 256 lots. Pending = locked by a burn request the registry has not settled."""
+        out: list[tuple[int, int, int, bool, int, int]] = []
         for start in range(0, len(lot_ids), LOT_FIGURES_BATCH):
             (rows,) = self.call("lotFigures", [list(lot_ids[start:start + LOT_FIGURES_BATCH])], block)
-            out.extend((int(r[0]), int(r[1]), int(r[2]), bool(r[3])) for r in rows)
+            out.extend((int(r[0]), int(r[1]), int(r[2]), bool(r[3]), int(r[4]), int(r[5])) for r in rows)
         return out
 
-    def is_processed(self, op_id: bytes | str) -> bool:
-        return bool(self.call("processed", [_op_id_bytes(op_id)])[0])
+    def op_call(self, op_id: bytes | str, caller: str | None = None) -> str | None:
+        """The hash of the call that used `op_id` (op ids are per caller, bridge by default), or None."""
+        sender = to_checksum_address(caller) if caller else self.bridge.address
+        value = bytes(self.call("opCall", [sender, _op_id_bytes(op_id)])[0])
+        return None if value == b"\x00" * 32 else _hex(value)
+
+    def call_hash(self, function: str, args: Sequence[Any]) -> str:
+        """keccak256 of the calldata of `function(args)`: what the contract binds an op id to."""
+        fn = self._functions[function]
+        return _hex(keccak(fn.selector + abi_encode(list(fn.input_types), list(args))))
+
+    def is_processed(self, op_id: bytes | str, caller: str | None = None) -> bool:
+        """True if `caller` (the bridge by default) has used `op_id` for any call."""
+        return self.op_call(op_id, caller) is not None
+
+    def burn_request(self, kind: int, seq: int) -> tuple[str, int, int, int]:
+        """(holder, lot id, amount, status 1 pending / 2 completed / 3 returned) of a burn request."""
+        holder, lot_id, amount, status = self.call("burnRequests", [kind, seq])[0]
+        return to_checksum_address(holder), int(lot_id), int(amount), int(status)
 
     def is_eligible(self, holder: str) -> bool:
         return bool(self.call("isEligible", [to_checksum_address(holder)])[0])

@@ -134,6 +134,8 @@ class ChainLotFigures:
     retired_kg: int
     redeemed_kg: int
     frozen: bool = False
+    pending_retired_kg: int = 0  # locked by retire requests the chain has not settled
+    pending_redeemed_kg: int = 0  # locked by redeem requests the chain has not settled
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,10 @@ class LotFacts:
     redeemed_kg: int  # the lot row's redeemed counter
     chain: ChainLotFigures | None = None
     in_flight: bool = False  # a mint not yet confirmed at the block the chain was read at
+    # burn requests the NR has decided but whose settlement on chain it has not yet consumed
+    accepted_retire_kg: int = 0  # applied in the NR (retired), still locked on chain
+    accepted_redeem_kg: int = 0  # applied in the NR (released), still locked on chain
+    refused_kg: int = 0  # refused by the NR (units still immobilized), still locked on chain
 
 
 def lot_mismatches(f: LotFacts) -> list[str]:
@@ -165,13 +171,24 @@ def lot_mismatches(f: LotFacts) -> list[str]:
                    f"!= tokenized {f.quantity_kg} kg")
     if f.chain is None or f.in_flight:
         return out
+    # Two-step burns: a request locks tokens on chain; the NR applies or refuses it, then the chain settles.
+    # Until the settlement is consumed, refused kg are immobilized in the NR but locked on chain, and
+    # accepted kg are retired/redeemed in the NR but locked on chain.
     nr_supply_kg = 0 if f.status == LotStatus.FAILED else f.immobilized_kg
-    if f.chain.total_supply_kg != nr_supply_kg:
-        out.append(f"chain supply {f.chain.total_supply_kg} kg != NR immobilized {nr_supply_kg} kg")
-    if f.chain.retired_kg != f.retired_kg:
-        out.append(f"chain retired {f.chain.retired_kg} kg != NR retired {f.retired_kg} kg")
-    if f.chain.redeemed_kg != f.redeemed_kg:
-        out.append(f"chain redeemed {f.chain.redeemed_kg} kg != NR redeemed {f.redeemed_kg} kg")
+    chain_supply_kg = f.chain.total_supply_kg + f.refused_kg
+    if chain_supply_kg != nr_supply_kg:
+        out.append(f"chain supply {f.chain.total_supply_kg} kg (+ {f.refused_kg} kg refused, locked) "
+                   f"!= NR immobilized {nr_supply_kg} kg")
+    if f.chain.retired_kg + f.accepted_retire_kg != f.retired_kg:
+        out.append(f"chain retired {f.chain.retired_kg} kg (+ {f.accepted_retire_kg} kg accepted, locked) "
+                   f"!= NR retired {f.retired_kg} kg")
+    if f.chain.redeemed_kg + f.accepted_redeem_kg != f.redeemed_kg:
+        out.append(f"chain redeemed {f.chain.redeemed_kg} kg (+ {f.accepted_redeem_kg} kg accepted, locked) "
+                   f"!= NR redeemed {f.redeemed_kg} kg")
+    chain_pending_kg = f.chain.pending_retired_kg + f.chain.pending_redeemed_kg
+    nr_pending_kg = f.accepted_retire_kg + f.accepted_redeem_kg + f.refused_kg
+    if chain_pending_kg != nr_pending_kg:
+        out.append(f"chain holds {chain_pending_kg} kg in burn requests, the NR knows of {nr_pending_kg} kg")
     return out
 
 

@@ -26,7 +26,7 @@ from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.invariants import LedgerSnapshot
 from sovcarbon.domain.model import HOLDING_ROLES, AccountKind, Actor, BlockState, ParticipantKind, Purpose, Role
 from sovcarbon.domain.tokenize import ChainLotFigures, LotFacts, LotStatus
-from sovcarbon.services import retirements, token_consents
+from sovcarbon.services import retirements, token_burns, token_consents
 from sovcarbon.services.auth import SYSTEM_ACTOR
 from sovcarbon.services.invariants import SNAPSHOT_LOADERS
 from sovcarbon.services.movements import record, select_units
@@ -495,16 +495,19 @@ def lot_facts(uow: UnitOfWork, reader: ChainReader | None = None, at_block: int 
     chain: dict[int, ChainLotFigures] = {}
     if reader is not None and at_block is not None and at_block >= 0 and lots:
         chain = reader([int(r["chain_lot_id"]) for r in lots], at_block)
+    unsettled = token_burns.unsettled_by_lot(uow)
     facts: list[LotFacts] = []
     for r in lots:
         by_state = kg.get(r["id"], {})
+        accepted_retire_kg, accepted_redeem_kg, refused_kg = unsettled.get(int(r["chain_lot_id"]), (0, 0, 0))
         in_flight = (r["status"] == LotStatus.MINTING or r["id"] in busy
                      or (r["mint_block"] is not None and at_block is not None and int(r["mint_block"]) > at_block))
         facts.append(LotFacts(
             lot_id=r["id"], chain_lot_id=int(r["chain_lot_id"]), status=r["status"],
             quantity_kg=int(r["quantity_kg"]), immobilized_kg=by_state.get(str(BlockState.IMMOBILIZED), 0),
             retired_kg=by_state.get(str(BlockState.RETIRED), 0), retired_counter_kg=int(r["retired_kg"]),
-            redeemed_kg=int(r["redeemed_kg"]), chain=chain.get(int(r["chain_lot_id"])), in_flight=in_flight))
+            redeemed_kg=int(r["redeemed_kg"]), chain=chain.get(int(r["chain_lot_id"])), in_flight=in_flight,
+            accepted_retire_kg=accepted_retire_kg, accepted_redeem_kg=accepted_redeem_kg, refused_kg=refused_kg))
     return facts
 
 

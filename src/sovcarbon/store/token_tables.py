@@ -11,6 +11,8 @@
 | token_identity_sync | what the chain's identity registry should say about each address, and whether it does |
 | token_balances | the token balances per (lot, address), mirrored from TransferSingle events |
 | token_reconciliations | reconciliation runs and their reports |
+| token_burns | two-step burn requests seen on chain, the NR's decision and whether the chain settled it (0009) |
+| token_officer_actions | four-eyes officer actions on the bridge: unfreeze a lot/address, resolve a dead letter (0009) |
 """
 
 from __future__ import annotations
@@ -147,4 +149,40 @@ token_reconciliations = Table(
     Column("report", Text, nullable=False),
     Column("duration_ms", Integer, nullable=False),
     Column("created_at", String(32), nullable=False),
+)
+
+token_burns = Table(
+    "token_burns", metadata,
+    Column("kind", String(8), primary_key=True),  # retire | redeem
+    Column("seq", BigInteger, primary_key=True),  # the contract's retirement / redemption seq
+    Column("chain_lot_id", BigInteger, nullable=False),
+    Column("lot_id", String(ID)),
+    Column("holder_address", String(ADDRESS), nullable=False),
+    Column("amount_kg", BigInteger, nullable=False),
+    Column("decision", String(12), nullable=False),  # accepted | refused
+    Column("reason", Text),
+    Column("settled", Boolean, nullable=False),  # the chain's BurnSettled was consumed
+    Column("tx_hash", String(TX_HASH), nullable=False),
+    Column("log_index", Integer, nullable=False),
+    Column("applied_txn", String(ID)),
+    Column("outbox_id", String(ID), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Index("ix_token_burns_lot_settled", "chain_lot_id", "settled"),
+)
+
+token_officer_actions = Table(
+    "token_officer_actions", metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("kind", String(24), nullable=False),  # unfreeze_lot | unfreeze_address | resolve_dead_letter
+    Column("target", String(80), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(12), nullable=False),  # requested | approved
+    Column("requested_by", String(ID), nullable=False),
+    Column("requested_by_name", String(200), nullable=False),
+    Column("approved_by", String(ID)),
+    Column("result", Text),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Index("ix_token_officer_actions_status", "status"),
 )

@@ -121,6 +121,15 @@ event Enforced:
     pledgee: indexed(address)
     amount: uint256
 
+event BurnSettled:
+    holder: indexed(address)
+    lot_id: indexed(uint256)
+    kind: uint256
+    seq: uint256
+    amount: uint256
+    completed: bool
+    op_id: bytes32
+
 event RoleChanged:
     role: indexed(uint256)
     account: indexed(address)
@@ -134,6 +143,21 @@ ERC165_ID: constant(bytes4) = 0x01ffc9a7
 ERC1155_ID: constant(bytes4) = 0xd9b67a26
 ERC1155_RECEIVED: constant(bytes4) = 0xf23a6e61
 MAX_DATA_BYTES: constant(uint256) = 1024
+BURN_RETIRE: constant(uint256) = 1
+BURN_REDEEM: constant(uint256) = 2
+REQUEST_PENDING: constant(uint256) = 1
+REQUEST_COMPLETED: constant(uint256) = 2
+REQUEST_RETURNED: constant(uint256) = 3
+MIN_CLAIM_YEAR: constant(uint16) = 1990
+MAX_CLAIM_YEAR: constant(uint16) = 2100
+ACCOUNT_ID_BYTES: constant(uint256) = 36  # "acc_" + 32 lowercase hex digits (domain/ids.py)
+
+
+struct BurnRequest:
+    holder: address
+    lot_id: uint256
+    amount: uint256
+    status: uint256
 
 # ---------------------------------------------------------------- storage
 owner: public(address)
@@ -150,7 +174,9 @@ lotOpen: public(HashMap[uint256, bool])
 lotImmobilized: public(HashMap[uint256, uint256])
 lotFrozen: public(HashMap[uint256, bool])
 
-processed: public(HashMap[bytes32, bool])
+# opCall[caller][op_id] = keccak256 of the call that used it: op ids are per caller (an agent cannot
+# spend the bridge's) and bound to one function with its arguments (the bridge confirms on the binding)
+opCall: public(HashMap[address, HashMap[bytes32, bytes32]])
 
 kycVerified: public(HashMap[address, bool])
 intermediaryOf: public(HashMap[address, address])
@@ -164,6 +190,12 @@ pledgedTotal: public(HashMap[address, HashMap[uint256, uint256]])
 
 retirementSeq: public(uint256)
 redemptionSeq: public(uint256)
+
+# Two-step burns: retire/redeem lock the tokens (out of circulation) as a request that only the registry
+# can decide; the bridge completes the burn (NR applied it) or returns the tokens (NR refused it).
+burnRequests: public(HashMap[uint256, HashMap[uint256, BurnRequest]])  # [kind][seq]
+pendingRetired: public(HashMap[uint256, uint256])
+pendingRedeemed: public(HashMap[uint256, uint256])
 
 
 @deploy
@@ -193,10 +225,61 @@ def _only_enforcer():
 
 
 @internal
-def _use_op(op_id: bytes32):
+def _use_op(op_id: bytes32, call_hash: bytes32):
     assert op_id != empty(bytes32), "1003:op_id required"
-    assert not self.processed[op_id], "1004:op_id used"
-    self.processed[op_id] = True
+    assert self.opCall[msg.sender][op_id] == empty(bytes32), "1004:op_id used"
+    self.opCall[msg.sender][op_id] = call_hash
+
+
+@pure
+@internal
+def _valid_text(text: Bytes[128]) -> bool:
+    """UTF-8 without control characters: what the registry can store and print on a certificate."""
+    need: uint256 = 0
+    n: uint256 = len(text)
+    for i: uint256 in range(128):
+        if i >= n:
+            break
+        c: uint256 = convert(slice(text, i, 1), uint256)
+        if need > 0:
+            if c < 128 or c > 191:
+                return False
+            need -= 1
+        elif c < 32 or c == 127:
+            return False
+        elif c >= 128:
+            if c >= 194 and c <= 223:
+                need = 1
+            elif c >= 224 and c <= 239:
+                need = 2
+            elif c >= 240 and c <= 244:
+                need = 3
+            else:
+                return False
+    return need == 0
+
+
+@pure
+@internal
+def _valid_purpose(purpose: String[32]) -> bool:
+    h: bytes32 = keccak256(purpose)
+    return (h == keccak256("voluntary") or h == keccak256("domestic_compliance") or h == keccak256("ndc")
+            or h == keccak256("oimp") or h == keccak256("corsia"))
+
+
+@pure
+@internal
+def _valid_account_id(account: String[64]) -> bool:
+    raw: Bytes[64] = convert(account, Bytes[64])
+    if len(raw) != ACCOUNT_ID_BYTES:
+        return False
+    if slice(raw, 0, 4) != b"acc_":
+        return False
+    for i: uint256 in range(4, ACCOUNT_ID_BYTES):
+        c: uint256 = convert(slice(raw, i, 1), uint256)
+        if not ((c >= 48 and c <= 57) or (c >= 97 and c <= 102)):
+            return False
+    return True
 
 
 @view
@@ -306,7 +389,7 @@ def set_agent(agent: address, enabled: bool):
 @external
 def open_lot(op_id: bytes32, lot_id: uint256, immobilized_kg: uint256):
     self._only_bridge()
-    self._use_op(op_id)
+    self._use_op(op_id, keccak256(slice(msg.data, 0, 100)))
     assert not self.lotOpen[lot_id], "1003:lot already open"
     assert immobilized_kg > 0, "2003:quantity invalid"
     self.lotOpen[lot_id] = True
@@ -317,7 +400,7 @@ def open_lot(op_id: bytes32, lot_id: uint256, immobilized_kg: uint256):
 @external
 def increase_lot(op_id: bytes32, lot_id: uint256, added_kg: uint256):
     self._only_bridge()
-    self._use_op(op_id)
+    self._use_op(op_id, keccak256(slice(msg.data, 0, 100)))
     assert self.lotOpen[lot_id], "7003:lot not found"
     assert added_kg > 0, "2003:quantity invalid"
     self.lotImmobilized[lot_id] += added_kg
@@ -327,11 +410,12 @@ def increase_lot(op_id: bytes32, lot_id: uint256, added_kg: uint256):
 @external
 def mint(op_id: bytes32, receiver: address, lot_id: uint256, amount: uint256):
     self._only_bridge()
-    self._use_op(op_id)
+    self._use_op(op_id, keccak256(slice(msg.data, 0, 132)))
     self._check_lot_movable(lot_id)
     assert amount > 0, "2003:quantity invalid"
     self._check_eligible(receiver)
-    used_kg: uint256 = self.totalSupply[lot_id] + self.retiredSupply[lot_id] + self.redeemedSupply[lot_id]
+    used_kg: uint256 = (self.totalSupply[lot_id] + self.retiredSupply[lot_id] + self.redeemedSupply[lot_id]
+                        + self.pendingRetired[lot_id] + self.pendingRedeemed[lot_id])
     assert used_kg + amount <= self.lotImmobilized[lot_id], "7001:exceeds immobilized"
     self.balanceOf[receiver][lot_id] += amount
     self.totalSupply[lot_id] += amount
@@ -344,7 +428,7 @@ def mint(op_id: bytes32, receiver: address, lot_id: uint256, amount: uint256):
 @external
 def set_identity(op_id: bytes32, holder: address, kyc_verified: bool, intermediary: address):
     self._only_bridge()
-    self._use_op(op_id)
+    self._use_op(op_id, keccak256(slice(msg.data, 0, 132)))
     assert holder != empty(address), "1003:holder required"
     self.kycVerified[holder] = kyc_verified
     self.intermediaryOf[holder] = intermediary
@@ -354,7 +438,7 @@ def set_identity(op_id: bytes32, holder: address, kyc_verified: bool, intermedia
 @external
 def set_intermediary(op_id: bytes32, intermediary: address, licensed: bool):
     self._only_bridge()
-    self._use_op(op_id)
+    self._use_op(op_id, keccak256(slice(msg.data, 0, 100)))
     assert intermediary != empty(address), "1003:intermediary required"
     self.licensed[intermediary] = licensed
     log IntermediarySet(intermediary=intermediary, op_id=op_id, licensed=licensed)
@@ -364,7 +448,7 @@ def set_intermediary(op_id: bytes32, intermediary: address, licensed: bool):
 @external
 def freeze_address(op_id: bytes32, holder: address):
     self._only_enforcer()
-    self._use_op(op_id)
+    self._use_op(op_id, keccak256(slice(msg.data, 0, 68)))
     self.frozen[holder] = True
     log AddressFrozen(holder=holder, op_id=op_id, by=msg.sender)
 
@@ -372,7 +456,7 @@ def freeze_address(op_id: bytes32, holder: address):
 @external
 def unfreeze_address(op_id: bytes32, holder: address):
     self._only_enforcer()
-    self._use_op(op_id)
+    self._use_op(op_id, keccak256(slice(msg.data, 0, 68)))
     self.frozen[holder] = False
     log AddressUnfrozen(holder=holder, op_id=op_id, by=msg.sender)
 
@@ -380,7 +464,7 @@ def unfreeze_address(op_id: bytes32, holder: address):
 @external
 def freeze_lot(op_id: bytes32, lot_id: uint256):
     self._only_enforcer()
-    self._use_op(op_id)
+    self._use_op(op_id, keccak256(slice(msg.data, 0, 68)))
     assert self.lotOpen[lot_id], "7003:lot not found"
     self.lotFrozen[lot_id] = True
     log LotFrozen(lot_id=lot_id, op_id=op_id, by=msg.sender)
@@ -389,7 +473,7 @@ def freeze_lot(op_id: bytes32, lot_id: uint256):
 @external
 def unfreeze_lot(op_id: bytes32, lot_id: uint256):
     self._only_enforcer()
-    self._use_op(op_id)
+    self._use_op(op_id, keccak256(slice(msg.data, 0, 68)))
     assert self.lotOpen[lot_id], "7003:lot not found"
     self.lotFrozen[lot_id] = False
     log LotUnfrozen(lot_id=lot_id, op_id=op_id, by=msg.sender)
@@ -402,7 +486,7 @@ def forced_transfer(op_id: bytes32, sender: address, receiver: address, lot_id: 
             a holder transfer: eligibility of both sides, freezes, pledges.
     """
     self._only_enforcer()
-    self._use_op(op_id)
+    self._use_op(op_id, keccak256(slice(msg.data, 0, 164)))
     self._move(msg.sender, sender, receiver, lot_id, amount)
     log ForcedTransfer(sender=sender, receiver=receiver, lot_id=lot_id, op_id=op_id, amount=amount, agent=msg.sender)
     self._notify_receiver(msg.sender, sender, receiver, lot_id, amount, b"")
@@ -412,6 +496,9 @@ def forced_transfer(op_id: bytes32, sender: address, receiver: address, lot_id: 
 @external
 def setApprovalForAll(operator: address, approved: bool):
     assert operator != msg.sender, "1003:self approval"
+    if approved:  # revoking is always allowed; granting only by and to eligible parties
+        self._check_eligible(msg.sender)
+        self._check_eligible(operator)
     self.isApprovedForAll[msg.sender][operator] = approved
     log ApprovalForAll(account=msg.sender, operator=operator, approved=approved)
 
@@ -420,6 +507,8 @@ def setApprovalForAll(operator: address, approved: bool):
 def safeTransferFrom(sender: address, receiver: address, id: uint256, amount: uint256,
                      data: Bytes[MAX_DATA_BYTES]):
     assert sender == msg.sender or self.isApprovedForAll[sender][msg.sender], "1002:forbidden"
+    if msg.sender != sender:
+        self._check_eligible(msg.sender)  # an operator acts only while itself eligible
     self._move(msg.sender, sender, receiver, id, amount)
     self._notify_receiver(msg.sender, sender, receiver, id, amount, data)
 
@@ -449,24 +538,75 @@ def supportsInterface(interface_id: bytes4) -> bool:
 # ================================================================ holders: retirement, redemption
 @external
 def retire(lot_id: uint256, amount: uint256, beneficiary: String[128], purpose: String[32], claim_year: uint16):
-    assert len(purpose) > 0, "1003:purpose required"
-    assert claim_year > 0, "1003:claim year required"
+    """
+    @notice Request a retirement: the tokens are locked (out of circulation) until the registry decides;
+            the bridge then completes the burn or returns the tokens (BurnSettled). What the contract can
+            check it refuses here: purpose code, claim year, text encoding and length.
+    """
+    assert self._valid_purpose(purpose), "1003:purpose unknown"
+    assert claim_year >= MIN_CLAIM_YEAR and claim_year <= MAX_CLAIM_YEAR, "1003:claim year out of range"
+    assert self._valid_text(convert(beneficiary, Bytes[128])), "1003:beneficiary not printable UTF-8"
     self._burn(msg.sender, lot_id, amount)
-    self.retiredSupply[lot_id] += amount
+    self.pendingRetired[lot_id] += amount
     seq: uint256 = self.retirementSeq + 1
     self.retirementSeq = seq
+    self.burnRequests[BURN_RETIRE][seq] = BurnRequest(holder=msg.sender, lot_id=lot_id, amount=amount,
+                                                      status=REQUEST_PENDING)
     log Retired(holder=msg.sender, lot_id=lot_id, amount=amount, beneficiary=beneficiary, purpose=purpose,
                 claim_year=claim_year, retirement_seq=seq)
 
 
 @external
 def redeem(lot_id: uint256, amount: uint256, nr_account: String[64]):
-    assert len(nr_account) > 0, "1003:nr account required"
+    """@notice Request a redemption into an NR account (two-step, as retire)."""
+    assert self._valid_account_id(nr_account), "1003:nr account id malformed"
     self._burn(msg.sender, lot_id, amount)
-    self.redeemedSupply[lot_id] += amount
+    self.pendingRedeemed[lot_id] += amount
     seq: uint256 = self.redemptionSeq + 1
     self.redemptionSeq = seq
+    self.burnRequests[BURN_REDEEM][seq] = BurnRequest(holder=msg.sender, lot_id=lot_id, amount=amount,
+                                                      status=REQUEST_PENDING)
     log Redeemed(holder=msg.sender, lot_id=lot_id, amount=amount, nr_account=nr_account, redemption_seq=seq)
+
+
+@internal
+def _settle(op_id: bytes32, kind: uint256, seq: uint256, complete: bool):
+    self._only_bridge()
+    self._use_op(op_id, keccak256(slice(msg.data, 0, 100)))
+    assert kind == BURN_RETIRE or kind == BURN_REDEEM, "1003:burn kind unknown"
+    req: BurnRequest = self.burnRequests[kind][seq]
+    assert req.status == REQUEST_PENDING, "1003:no pending burn request"
+    if kind == BURN_RETIRE:
+        self.pendingRetired[req.lot_id] -= req.amount
+        if complete:
+            self.retiredSupply[req.lot_id] += req.amount
+    else:
+        self.pendingRedeemed[req.lot_id] -= req.amount
+        if complete:
+            self.redeemedSupply[req.lot_id] += req.amount
+    if complete:
+        self.burnRequests[kind][seq].status = REQUEST_COMPLETED
+    else:
+        # back to the holder as they were: no eligibility or freeze check (returning harms nobody)
+        self.burnRequests[kind][seq].status = REQUEST_RETURNED
+        self.balanceOf[req.holder][req.lot_id] += req.amount
+        self.totalSupply[req.lot_id] += req.amount
+        log TransferSingle(operator=msg.sender, sender=empty(address), receiver=req.holder, id=req.lot_id,
+                           amount=req.amount)
+    log BurnSettled(holder=req.holder, lot_id=req.lot_id, kind=kind, seq=seq, amount=req.amount,
+                    completed=complete, op_id=op_id)
+
+
+@external
+def complete_burn(op_id: bytes32, kind: uint256, seq: uint256):
+    """@notice The registry applied the request: the locked tokens are burned for good."""
+    self._settle(op_id, kind, seq, True)
+
+
+@external
+def return_burn(op_id: bytes32, kind: uint256, seq: uint256):
+    """@notice The registry refused the request: the locked tokens go back to the holder."""
+    self._settle(op_id, kind, seq, False)
 
 
 # ================================================================ pledges
@@ -525,14 +665,18 @@ def freeBalanceOf(holder: address, lot_id: uint256) -> uint256:
 
 @view
 @external
-def lotFigures(lot_ids: DynArray[uint256, 256]) -> DynArray[uint256[4], 256]:
-    """@notice per lot [total_supply, retired, redeemed, frozen (1/0)]: reconciliation reads 256 lots per call"""
-    out: DynArray[uint256[4], 256] = []
+def lotFigures(lot_ids: DynArray[uint256, 256]) -> DynArray[uint256[6], 256]:
+    """
+    @notice per lot [total_supply, retired, redeemed, frozen (1/0), pending retire, pending redeem]:
+            reconciliation reads 256 lots per call
+    """
+    out: DynArray[uint256[6], 256] = []
     for lot_id: uint256 in lot_ids:
         frozen: uint256 = 0
         if self.lotFrozen[lot_id]:
             frozen = 1
-        out.append([self.totalSupply[lot_id], self.retiredSupply[lot_id], self.redeemedSupply[lot_id], frozen])
+        out.append([self.totalSupply[lot_id], self.retiredSupply[lot_id], self.redeemedSupply[lot_id], frozen,
+                    self.pendingRetired[lot_id], self.pendingRedeemed[lot_id]])
     return out
 
 
