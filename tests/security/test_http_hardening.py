@@ -402,3 +402,17 @@ def test_openapi_declares_the_error_envelope_on_every_operation(api: Api) -> Non
             schema = op["responses"][status]["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}, (method, path, status)
         assert "HTTPValidationError" not in json.dumps(op), (method, path)
+
+
+def test_openapi_declares_the_api_key_as_a_security_scheme(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http", "scheme": "bearer", "description": "an API key from `sovcarbon admin create-key` (sk_...)"}
+    paths = spec["paths"]
+    assert paths["/v1/transfers"]["post"]["security"] == [{"bearerAuth": []}]
+    assert paths["/v1/accounts"]["get"]["security"] == [{"bearerAuth": []}]
+    assert {} in paths["/v1/journal"]["get"]["security"]  # public, shows more with a key
+    assert "security" not in paths["/v1/supply"]["get"]
+    for item in paths.values():
+        for op in item.values():
+            assert not [p for p in op.get("parameters", []) if p["name"].lower() == "authorization"], op

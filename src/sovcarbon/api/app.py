@@ -3,13 +3,15 @@ body and JSON bounds, security headers, failed-authentication throttling), the e
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from sovcarbon import __version__
 from sovcarbon.api import errors, routes_article6, routes_core, routes_tokens
 from sovcarbon.api.errors import ERROR_RESPONSES
-from sovcarbon.api.guard import MAX_BODY_BYTES, FailedAuthThrottle, HttpGuard
+from sovcarbon.api.guard import MAX_BODY_BYTES, FailedAuthThrottle, HttpGuard, declare_bearer_auth
 from sovcarbon.services.registry import Registry
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
@@ -33,6 +35,15 @@ def create_app(reg: Registry, *, throttle: FailedAuthThrottle | None = None) -> 
     from sovcarbon.web import pages
 
     app.include_router(pages.router)
+
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        schema = generate_openapi()
+        return declare_bearer_auth(schema, app.router.routes) if fresh else schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

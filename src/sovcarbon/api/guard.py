@@ -177,6 +177,33 @@ def _api_routes(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[tuple
             yield from _api_routes(inner.routes, prefix + str(getattr(context, "prefix", "") or ""))
 
 
+def declare_bearer_auth(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> dict[str, Any]:
+    """Declare the API key as an OpenAPI security scheme on the operations that take one.
+
+    An ``Authorization`` header *parameter* is ignored by OpenAPI tools (the spec says so), so without the
+    scheme Swagger UI's "Authorize" could not send a key. Operations that need a key get ``bearerAuth``;
+    those that accept one (public reads that show more to officers) get it as optional.
+    """
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes["bearerAuth"] = {"type": "http", "scheme": "bearer",
+                             "description": "an API key from `sovcarbon admin create-key` (sk_...)"}
+    for prefix, route in _api_routes(routes):
+        mode = _route_auth(route.dependant)
+        if mode == "none":
+            continue
+        item = schema.get("paths", {}).get(prefix + route.path, {})
+        for method in route.methods or ():
+            operation = item.get(method.lower())
+            if operation is None:
+                continue
+            operation["parameters"] = [p for p in operation.get("parameters", []) if not (
+                p.get("in") == "header" and p.get("name", "").lower() == "authorization")]
+            if not operation["parameters"]:
+                del operation["parameters"]
+            operation["security"] = [{"bearerAuth": []}] if mode == "required" else [{}, {"bearerAuth": []}]
+    return schema
+
+
 def _is_json(content_type: str | None) -> bool:
     if not content_type:
         return True  # FastAPI parses a body without a content type as JSON
