@@ -182,6 +182,25 @@ def entry_format(parsed: dict[str, Any]) -> int:
     return 2 if "private_hash" in parsed else 1
 
 
+_PRIVATE_HASH_KEY = b'"private_hash":"'
+_PAYLOAD_KEY = b'"payload":'
+
+
+def private_hash_of(entry: bytes) -> str | None:
+    """The ``private_hash`` of a format-v2 entry's canonical bytes without parsing them (replay's hot loop);
+    None for a format-v1 entry. Top-level keys sort as at, kind, private_hash, public, seq, and a quote inside
+    a JSON string is always escaped, so the first unescaped ``"private_hash":"`` is the top-level key unless a
+    v1 ``"payload":`` object comes first."""
+    at = entry.find(_PRIVATE_HASH_KEY)
+    if at < 0:
+        return None
+    payload_at = entry.find(_PAYLOAD_KEY, 0, at)
+    if payload_at >= 0:
+        return None
+    start = at + len(_PRIVATE_HASH_KEY)
+    return entry[start:start + 64].decode("ascii")
+
+
 def chain_hash(prev_hash_hex: str, entry: bytes) -> str:
     return hashlib.sha256(bytes.fromhex(prev_hash_hex) + entry).hexdigest()
 

@@ -27,8 +27,13 @@ from sovcarbon.domain.journal import canonical_json
 DIGEST_BYTES = 16
 
 
-def image_digest(image: dict[str, Any]) -> bytes:
-    return hashlib.blake2b(canonical_json(image), digest_size=DIGEST_BYTES).digest()
+def image_digest(image: dict[str, Any], columns: tuple[str, ...] | None = None) -> bytes:
+    """A row image's digest over its values in the table's column order (a column the image lacks, e.g. one
+    a later migration added as NULL, counts as None). Values are str/int/bool/None, so repr is canonical."""
+    if columns is None:
+        return hashlib.blake2b(canonical_json(image), digest_size=DIGEST_BYTES).digest()
+    get = image.get
+    return hashlib.blake2b(repr(tuple([get(c) for c in columns])).encode(), digest_size=DIGEST_BYTES).digest()
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ def first_column_difference(journal_image: dict[str, Any] | None, table_image: d
 class ReplayState:
     """{table: {row key: digest (16 bytes) + last seq (8 bytes, big endian)}}; deleted rows are dropped."""
 
+    columns: dict[str, tuple[str, ...]]  # table -> column order of its digests (tables of the live schema)
     rows: dict[str, dict[str, bytes]] = field(default_factory=dict)
     entries: int = 0
 
@@ -81,11 +87,12 @@ class ReplayState:
         tail = seq.to_bytes(8, "big")
         for table, by_key in images.items():
             state = self.rows.setdefault(table, {})
+            columns = self.columns.get(table)
             for key, image in by_key.items():
                 if image is None:
                     state.pop(key, None)
                 else:
-                    state[key] = image_digest(image) + tail
+                    state[key] = image_digest(image, columns) + tail
 
     @staticmethod
     def seq_of(packed: bytes) -> int:

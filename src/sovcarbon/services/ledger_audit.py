@@ -76,10 +76,10 @@ def _journal_rows(uow: UnitOfWork) -> Iterator[tuple[int, bytes, bytes | None]]:
 def _fold(uow: UnitOfWork, state: ReplayState) -> Difference | None:
     """Fold every entry's row images into ``state``; the first entry that cannot be replayed stops it."""
     for seq, entry, private in _journal_rows(uow):
-        parsed = jr.parse_entry(entry)
-        if jr.entry_format(parsed) == 1:
+        chained = jr.private_hash_of(entry)
+        if chained is None:
             return Difference("format_v1", "journal", str(seq), last_seq=seq)
-        if private is None or jr.private_hash(private) != parsed["private_hash"]:
+        if private is None or jr.private_hash(private) != chained:
             return Difference("private_part", "journal", str(seq), last_seq=seq)
         state.apply(seq, json.loads(private)["rows"])
     return None
@@ -94,7 +94,7 @@ def _journal_image(uow: UnitOfWork, seq: int, table: str, key: str) -> dict[str,
 
 
 def replay_in(uow: UnitOfWork) -> ReplayResult:
-    state = ReplayState()
+    state = ReplayState({name: g.columns for name, g in GUARDED.items()})
     stop = _fold(uow, state)
     if stop is not None:
         return ReplayResult(ok=False, refused=stop.kind == "format_v1", entries=state.entries, differences=1,
@@ -108,7 +108,7 @@ def replay_in(uow: UnitOfWork) -> ReplayResult:
             for key, image in stream_table(cur, table):
                 compared += 1
                 packed = journaled.pop(key, None)
-                if packed is not None and packed[:DIGEST_BYTES] == image_digest(image):
+                if packed is not None and packed[:DIGEST_BYTES] == image_digest(image, GUARDED[table].columns):
                     continue
                 count += 1
                 if len(found) >= MAX_REPORTED:
