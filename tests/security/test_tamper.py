@@ -143,6 +143,22 @@ def test_each_edit_behind_the_journal_is_detected_and_named(world: Api, how: str
 
 
 @pytest.mark.tampers
+def test_supply_and_the_checker_read_the_same_columns(world: Api) -> None:
+    """Supply counts kilograms from the serial range, as the invariant checker does: inflating quantity_kg
+    behind the journal's back changes neither; the replay names the edit."""
+    path = f"/v1/supply?project_id={world.ids['project']}"
+    before = world.ok("GET", path, None)
+    account = world.ok("GET", f"/v1/accounts/{world.ids['foundation_acc']}/holdings", "proponent")
+    with world.reg.store.engine.begin() as conn:
+        _inflate_supply(world, conn)
+    assert world.ok("GET", path, None) == before
+    assert world.ok("GET", f"/v1/accounts/{world.ids['foundation_acc']}/holdings", "proponent")["totals_kg"] == \
+        account["totals_kg"]
+    result = ledger_audit.replay(world.reg)
+    assert result.first is not None and result.first.column == "quantity_kg"
+
+
+@pytest.mark.tampers
 def test_check_command_names_the_first_difference(world: Api) -> None:
     env = {"SOVCARBON_DATA_DIR": str(world.reg.settings.data_dir), "PATH": "/usr/bin:/bin",
            "SOVCARBON_ALLOW_KEY_IN_DATA_DIR": "1", "SOVCARBON_DATABASE_URL": world.reg.settings.database_url}

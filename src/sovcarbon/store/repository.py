@@ -34,6 +34,10 @@ LEAF_BATCH = 256
 
 # Predicates written exactly as the partial indexes' WHERE clause, so both SQLite and PostgreSQL use them.
 LEAF = text("blocks.is_leaf")
+# Supply and balances count a block's kilograms from its serial range, as the invariant checker (I1/I2)
+# does: the two can never be made to disagree by editing the redundant quantity_kg column alone (the
+# journal replay catches that edit: docs/security.md).
+RANGE_KG = t.blocks.c.last_kg - t.blocks.c.first_kg + 1
 BLOCK_COLS = ("id, issuance_id, project_id, standard, vintage, serial_prefix, first_kg, last_kg, state, account_id, "
               "parent_id, txn_id, frozen, lot_id")
 _INSERT_COLS: dict[tuple[str, tuple[str, ...]], str] = {}
@@ -307,7 +311,7 @@ class Repository:
 
     def balance_by_state(self, account_id: str) -> dict[str, int]:
         c = t.blocks.c
-        rows = self.conn.execute(select(c.state, func.sum(c.quantity_kg)).where(LEAF,
+        rows = self.conn.execute(select(c.state, func.sum(RANGE_KG)).where(LEAF,
                                  c.account_id == account_id).group_by(c.state)).all()
         return {r[0]: int(r[1]) for r in rows}
 
@@ -323,7 +327,7 @@ class Repository:
             conds.append(c.vintage == vintage)
             iconds.append(ic.vintage == vintage)
         by_state = {r[0]: int(r[1]) for r in self.conn.execute(
-            select(c.state, func.sum(c.quantity_kg)).where(*conds).group_by(c.state)).all()}
+            select(c.state, func.sum(RANGE_KG)).where(*conds).group_by(c.state)).all()}
         issued = int(self.conn.execute(select(func.coalesce(func.sum(ic.quantity_kg), 0)).where(*iconds)).scalar_one())
         return issued, by_state
 
@@ -332,4 +336,4 @@ class Repository:
         conds: list[Any] = [LEAF, text("blocks.frozen")]
         if project_id:
             conds.append(c.project_id == project_id)
-        return int(self.conn.execute(select(func.coalesce(func.sum(c.quantity_kg), 0)).where(*conds)).scalar_one())
+        return int(self.conn.execute(select(func.coalesce(func.sum(RANGE_KG), 0)).where(*conds)).scalar_one())
