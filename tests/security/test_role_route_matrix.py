@@ -1,7 +1,8 @@
 """Role x route: walk /openapi.json and call every operation with no key and with a key of every role.
 
-Asserted for every operation: no 5xx, every refusal is the RULES.md envelope; every mutating operation
-(except the public certificate check) answers 401/1001 without a key and writes nothing. For the
+Asserted for every operation: no 5xx, every refusal is the RULES.md envelope; every operation the
+document declares as needing a key (every mutating one but the public certificate check among them)
+answers 401/1001 without a key and writes nothing, and the others answer without one. For the
 operations of ``POLICY`` (a table kept in step with ``domain/access.py`` and the services' ``require_role``
 calls), a valid body is sent and every role outside the allowed set gets 403/1002 and writes nothing;
 the table must cover every mutating route the API has (a new route needs a decision here).
@@ -132,6 +133,13 @@ def _operations(api: Api) -> list[tuple[str, str]]:
     return sorted((method.upper(), path) for path, item in spec["paths"].items() for method in item)
 
 
+def _key_required(api: Api) -> set[tuple[str, str]]:
+    """Operations the OpenAPI document says need a key (security scheme without an anonymous option)."""
+    spec = api.client.get("/openapi.json").json()
+    return {(method.upper(), path) for path, item in spec["paths"].items() for method, op in item.items()
+            if op.get("security") == [{"bearerAuth": []}]}
+
+
 def _envelope_or_success(resp: Any, what: str) -> None:
     assert resp.status_code < 500, (what, resp.status_code, resp.text)
     if resp.status_code >= 400:
@@ -154,12 +162,16 @@ def test_the_policy_table_covers_every_mutating_route(api: Api) -> None:
 def test_without_a_key_every_mutating_route_is_401_and_nothing_else_fails(matrix: Api) -> None:
     bodies = _bodies(matrix)
     before = journal_seq(matrix)
+    needs_key = _key_required(matrix)
+    assert {op for op in _operations(matrix) if op[0] != "GET"} - PUBLIC_WRITES <= needs_key
     for method, path in _operations(matrix):
         url = _fill(path, matrix)
         resp = _call(matrix, method, url, None, bodies.get((method, path), {}))
         _envelope_or_success(resp, f"{method} {path} without key")
-        if method != "GET" and (method, path) not in PUBLIC_WRITES:
+        if (method, path) in needs_key:
             assert resp.status_code == 401 and resp.json()["error"]["code"] == 1001, (method, path, resp.text)
+        else:
+            assert resp.status_code != 401, (method, path, resp.text)  # declared public: no key needed
     assert journal_seq(matrix) == before
 
 
