@@ -291,6 +291,32 @@ def test_keys_expire(api: Api) -> None:
         auth.create_key(api.reg, Role.REGULATOR, None, "bad", expires_in_days=0)
 
 
+def test_an_expired_key_is_refused_over_http(api: Api) -> None:
+    from datetime import timedelta
+
+    from sovcarbon.domain.ids import FixedClock
+
+    clock = api.reg.store.clock
+    assert isinstance(clock, FixedClock)  # world.make_registry: every test registry runs on a FixedClock
+    _, key = auth.create_key(api.reg, Role.REGULATOR, None, "short-lived", expires_in_days=2)
+    headers = {"Authorization": f"Bearer {key}"}
+    assert api.client.get("/v1/accounts", headers=headers).status_code == 200
+    clock.advance(timedelta(days=1))
+    assert api.client.get("/v1/accounts", headers=headers).status_code == 200
+    clock.advance(timedelta(days=1, seconds=1))
+    resp = api.client.get("/v1/accounts", headers=headers)
+    assert resp.status_code == 401 and error_code(resp) == 1001
+    assert api.get("/v1/accounts", "admin").status_code == 200  # keys without expiry are unaffected
+
+
+def test_make_engine_narrows_an_existing_world_readable_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    path.write_bytes(b"")
+    path.chmod(0o644)
+    make_engine(f"sqlite:///{path}").dispose()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
 def test_revoke_and_list_keys_through_the_cli(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     from sovcarbon.cli import app as cli_app
 
