@@ -164,6 +164,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     # Checkpoints by time as well as by count, and one at shutdown (CheckpointTimer.stop).
     timer = CheckpointTimer(reg, log=lambda m: err.print(f"[red]{m}[/red]")).start()
     application = create_app(reg)
+    # uvicorn re-raises SIGTERM/SIGINT after its shutdown, so a `finally` here may never run: the last
+    # checkpoint is signed in the application's shutdown event.
+    application.router.add_event_handler("shutdown", timer.stop)
     # The journal is the authority: replay it against the tables in the background; a mismatch makes the
     # registry read-only (1006 on every write, GET /v1/registry says why) and is logged loudly.
     from sovcarbon.services import ledger_audit

@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 
 from sovcarbon.domain import checkpoints as cpt
 from sovcarbon.domain import invariants as inv
@@ -32,16 +33,16 @@ VERIFY_BATCH = 5000
 PARALLEL_MIN_ENTRIES = 50_000
 
 
-def _rows(database_url: str, lo: int, hi: int) -> Iterator[tuple[int, bytes, bytes]]:
-    """Rows seq lo..hi on a private connection, hashes as ASCII bytes (no text decoding on SQLite)."""
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        with engine.connect() as conn:
-            dbapi: Any = conn.connection.dbapi_connection
-            sqlite = engine.dialect.name == "sqlite"
-            if sqlite:
-                dbapi.text_factory = bytes
-            cur = dbapi.cursor()
+def _rows_on(engine: Engine, lo: int, hi: int) -> Iterator[tuple[int, bytes, bytes]]:
+    """Rows seq lo..hi on one connection of ``engine``, hashes as ASCII bytes (no text decoding on SQLite)."""
+    with engine.connect() as conn:
+        dbapi: Any = conn.connection.dbapi_connection
+        sqlite = engine.dialect.name == "sqlite"
+        text_factory = dbapi.text_factory if sqlite else None
+        if sqlite:
+            dbapi.text_factory = bytes
+        cur = dbapi.cursor()
+        try:
             marker = "?" if sqlite else "%s"
             cur.execute(f"SELECT seq, entry, hash FROM journal WHERE seq >= {marker} AND seq <= {marker} "
                         "ORDER BY seq", (lo, hi))
@@ -54,13 +55,21 @@ def _rows(database_url: str, lo: int, hi: int) -> Iterator[tuple[int, bytes, byt
                 else:
                     for seq, entry, digest in batch:
                         yield seq, bytes(entry), digest.encode()
+        finally:
             cur.close()
-    finally:
-        engine.dispose()
+            if sqlite:
+                dbapi.text_factory = text_factory  # the connection goes back to the pool as it came
 
 
 def _verify_range(database_url: str, lo: int, hi: int, prev_hash: str) -> jr.VerifyResult:
-    return jr.verify_links(_rows(database_url, lo, hi), prev_hash, lo)
+    """In a worker process: its own engine. (Never build a second engine on a live SQLite ledger inside the
+    serving process: opening and closing the file there drops the process's SQLite locks, and another process
+    may then delete the WAL that this one still writes to.)"""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        return jr.verify_links(_rows_on(engine, lo, hi), prev_hash, lo)
+    finally:
+        engine.dispose()
 
 
 def _prev_hash_of(reg: Registry, seq: int) -> str:
@@ -100,7 +109,7 @@ def _verify_links(reg: Registry, workers: int | None) -> jr.VerifyResult:
     url = reg.store.engine.url.render_as_string(hide_password=False)
     workers = workers or os.cpu_count() or 1
     if max_seq < PARALLEL_MIN_ENTRIES or workers == 1:
-        return _verify_range(url, 1, max_seq, jr.GENESIS_HASH)
+        return jr.verify_links(_rows_on(reg.store.engine, 1, max_seq), jr.GENESIS_HASH, 1)
     step = -(-max_seq // workers)
     bounds = [(lo, min(lo + step - 1, max_seq)) for lo in range(1, max_seq + 1, step)]
     ctx = multiprocessing.get_context("fork")
