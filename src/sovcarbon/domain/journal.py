@@ -107,7 +107,7 @@ PUBLIC_PAYLOAD_KEYS = frozenset({
     "holdings_sha256", "holdings_rows", "first_transfers", "actions", "version", "purposes", "max_quantity_kg",
 })
 PUBLIC_TABLES = frozenset({
-    "projects", "project_registrations", "issuances", "transactions", "retirements", "cancellations",
+    "projects", "project_registrations", "issuances", "retirements", "cancellations",
     "a6_authorizations", "a6_first_transfers", "a6_adjustments", "a6_actions", "a6_exports", "a6_labels",
 })
 _PRIVATE_NAMES = frozenset({"actor", "kyc_status", "wallet_address", "wallet", "evidence", "email", "license_number",
@@ -159,9 +159,16 @@ def _supply_effects(rows: RowImages, inserted: dict[str, set[str]]) -> list[list
     return [[p, v, st, kg] for (p, v, st), kg in sorted(delta.items()) if kg]
 
 
+# Lists of block views in a payload keep only these fields in public (the rest is in the block's own row).
+_SLIM_BLOCK_VIEWS = {"created": ("id", "serial", "state", "quantity_kg", "account_id")}
+
+
 def public_part(payload: dict[str, Any], rows: RowImages, inserted: dict[str, set[str]], secret: bytes) -> dict[str, Any]:
     """What anyone may read of an entry (see the table above): no name, KYC status, wallet or actor."""
     details = {k: _scrub(v, secret) for k, v in payload.items() if k in PUBLIC_PAYLOAD_KEYS}
+    for k, fields in _SLIM_BLOCK_VIEWS.items():
+        if isinstance(details.get(k), list):
+            details[k] = [{f: v[f] for f in fields if f in v} if isinstance(v, dict) else v for v in details[k]]
     for k in ("account_id", "counterparty_account_id"):
         if isinstance(payload.get(k), str):
             details[k] = pseudonym(secret, payload[k])

@@ -21,13 +21,14 @@ without a decision fails ``tests/security/test_tamper.py``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, LargeBinary, Numeric, Table
+from sqlalchemy import Boolean, Integer, LargeBinary, Numeric, Table
 
 from sovcarbon.domain.journal import canonical_json
 from sovcarbon.store import article6_tables, token_tables  # noqa: F401 - their tables join the metadata
@@ -45,7 +46,7 @@ GUARDED_TABLE_NAMES: frozenset[str] = frozenset({
     "participants", "accounts", "api_keys", "projects", "project_registrations", "issuances", "transactions",
     "blocks", "retirements", "cancellations", "certificates", "admin_transfers", "token_consents",
     "a6_documents", "a6_authorizations", "a6_authorization_versions", "a6_coverage", "a6_first_transfers",
-    "a6_adjustments", "a6_actions", "a6_exports", "a6_labels", "a6_year_closes", "a6_holdings",
+    "a6_adjustments", "a6_actions", "a6_exports", "a6_labels", "a6_year_closes", "a6_holdings", "a6_submissions",
     "token_holders", "token_lots", "token_outbox", "token_events", "token_event_cursor", "token_dead_letters",
     "token_identity_sync", "token_balances", "token_reconciliations", "token_burns", "token_officer_actions",
 })
@@ -62,6 +63,7 @@ class GuardedTable:
     bool_index: frozenset[int]
     binary_index: frozenset[int]
     select_sql: str  # all columns, no WHERE
+    int_key: bool  # a single integer key column (autoincrement ids): keys are converted back to int
 
     def key_of(self, values: Sequence[Any]) -> str:
         """The row key from the key columns' values (in key column order)."""
@@ -71,15 +73,15 @@ class GuardedTable:
 
     def image(self, row: Sequence[Any]) -> dict[str, Any]:
         """A row (all columns, in ``columns`` order) as canonical JSON-ready values (no floats, no bytes)."""
-        out: dict[str, Any] = {}
-        for i, name in enumerate(self.columns):
-            v = row[i]
-            if v is not None:
-                if i in self.bool_index:
-                    v = bool(v)
-                elif i in self.binary_index:
-                    v = "sha256:" + hashlib.sha256(bytes(v)).hexdigest()
-            out[name] = v
+        out = dict(zip(self.columns, row, strict=True))
+        for i in self.bool_index:
+            name = self.columns[i]
+            if out[name] is not None:
+                out[name] = bool(out[name])
+        for i in self.binary_index:
+            name = self.columns[i]
+            if out[name] is not None:
+                out[name] = "sha256:" + hashlib.sha256(bytes(out[name])).hexdigest()
         return out
 
 
@@ -87,11 +89,13 @@ def _describe(table: Table) -> GuardedTable:
     columns = tuple(c.name for c in table.columns)
     keys = tuple(c.name for c in table.primary_key.columns)
     assert keys, f"guarded table {table.name} needs a primary key"
+    select_sql = f"SELECT {', '.join(columns)} FROM {table.name}"
     return GuardedTable(
         name=table.name, columns=columns, key_columns=keys, key_index=tuple(columns.index(k) for k in keys),
         bool_index=frozenset(i for i, c in enumerate(table.columns) if isinstance(c.type, Boolean)),
         binary_index=frozenset(i for i, c in enumerate(table.columns) if isinstance(c.type, LargeBinary)),
-        select_sql=f"SELECT {', '.join(columns)} FROM {table.name}")
+        select_sql=select_sql,
+        int_key=len(keys) == 1 and isinstance(table.c[keys[0]].type, Integer))
 
 
 GUARDED: dict[str, GuardedTable] = {name: _describe(t.metadata.tables[name])
@@ -113,33 +117,33 @@ def _key_values(g: GuardedTable, key: str) -> list[Any]:
     return [key] if len(g.key_columns) == 1 else list(json.loads(key))
 
 
+@functools.lru_cache(maxsize=4096)
+def _in_sql(table: str, n: int) -> str:
+    g = GUARDED[table]
+    return f"{g.select_sql} WHERE {g.key_columns[0]} IN ({', '.join('?' * n)})"
+
+
 def read_images(hot: Any, table: str, keys: Iterable[str]) -> dict[str, dict[str, Any] | None]:
     """Read rows back by key (one SELECT per chunk of keys); absent rows map to None."""
     g = GUARDED[table]
     wanted = list(keys)
     out: dict[str, dict[str, Any] | None] = dict.fromkeys(wanted)
-    int_keys = {k for k in g.key_columns if _is_int_column(table, k)}
+    single = len(g.key_columns) == 1
     for lo in range(0, len(wanted), IN_CHUNK):
         chunk = wanted[lo:lo + IN_CHUNK]
-        params: list[Any] = []
-        if len(g.key_columns) == 1:
-            col = g.key_columns[0]
-            where = f"{col} IN ({', '.join('?' * len(chunk))})"
-            params = [int(k) if col in int_keys else k for k in chunk]
+        if single:
+            sql = _in_sql(table, len(chunk))
+            params: list[Any] = [int(k) for k in chunk] if g.int_key else chunk
         else:
+            params = []
             parts = []
             for k in chunk:
-                vals = _key_values(g, k)
                 parts.append("(" + " AND ".join(f"{c} = ?" for c in g.key_columns) + ")")
-                params.extend(vals)
-            where = " OR ".join(parts)
-        for row in hot.all(f"{g.select_sql} WHERE {where}", params):
+                params.extend(_key_values(g, k))
+            sql = f"{g.select_sql} WHERE {' OR '.join(parts)}"
+        for row in hot.all(sql, params):
             out[g.key_of([row[i] for i in g.key_index])] = g.image(row)
     return out
-
-
-def _is_int_column(table: str, column: str) -> bool:
-    return t.metadata.tables[table].c[column].type.python_type is int
 
 
 def stream_table(dbapi_cursor: Any, table: str, batch: int = 5000) -> Iterator[tuple[str, dict[str, Any]]]:
