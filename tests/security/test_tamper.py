@@ -5,11 +5,17 @@ store (straight SQL, no registry code), are each detected by the replay and name
 from __future__ import annotations
 
 import json
+import os
+import socket
+import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
@@ -217,3 +223,67 @@ def test_every_table_has_a_journal_decision() -> None:
     assert undecided_tables() == []
     assert not (GUARDED_TABLE_NAMES & set(UNGUARDED_TABLES))
     assert set(GUARDED) == GUARDED_TABLE_NAMES & set(t.metadata.tables)
+
+
+@pytest.mark.tampers
+def test_a_journal_of_format_v1_is_refused_by_replay_not_called_tampered(registry: Registry) -> None:
+    """Entries written before migration 0005 (payload in the chained bytes, no row images) still verify link
+    by link; the replay refuses them with a message naming the format, and the start-up check leaves writes on."""
+    with registry.store.engine.begin() as conn:
+        rows = list(conn.execute(select(t.journal).order_by(t.journal.c.seq)).mappings())
+        prev = jr.GENESIS_HASH
+        for r in rows:  # rewrite the journal as an old registry wrote it
+            payload = json.loads(r["private"])["payload"]
+            entry = jr.entry_bytes_v1(r["seq"], r["kind"], r["created_at"], payload)
+            digest = jr.chain_hash(prev, entry)
+            conn.execute(update(t.journal).where(t.journal.c.seq == r["seq"]).values(
+                entry=entry, prev_hash=prev, hash=digest, private=None))
+            prev = digest
+        conn.execute(update(t.journal_head).values(hash=prev))
+        conn.execute(delete(t.checkpoints))
+    assert journal_admin.verify(registry)["ok"]
+    result = ledger_audit.replay(registry)
+    assert result.refused and not result.ok
+    assert "journal entry 1 is format v1" in result.message and "replay REFUSED" in result.message
+    lines: list[str] = []
+    ledger_audit.startup_check(registry, background=False, log_line=lines.append)
+    assert registry.store.read_only_reason is None and lines and "format v1" in lines[0]
+
+
+def test_a_real_server_starts_read_only_on_a_tampered_ledger(tmp_path: Path) -> None:
+    """`sovcarbon serve` on a ledger edited while stopped: the port opens, the background start-up check finds
+    the raised role, writes answer 503 / 1006, /v1/registry says read_only with the reason, and the log is loud."""
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOVCARBON_")}
+    env.update(SOVCARBON_DATA_DIR=str(data_dir), SOVCARBON_ALLOW_KEY_IN_DATA_DIR="1")
+    cli = [sys.executable, "-m", "sovcarbon.cli"]
+    assert subprocess.run([*cli, "admin", "init"], env=env, capture_output=True, timeout=120).returncode == 0
+    admin_key = subprocess.run([*cli, "admin", "create-key", "--role", "registry_admin", "--name", "ops"], env=env,
+                               capture_output=True, text=True, timeout=120).stdout.strip()
+    subprocess.run([*cli, "admin", "create-key", "--role", "regulator", "--name", "auditor"], env=env,
+                   capture_output=True, timeout=120, check=True)
+    with sqlite3.connect(data_dir / "registry.sqlite") as conn:  # the stopped store, edited behind the journal
+        conn.execute("UPDATE api_keys SET role = 'registry_admin' WHERE role = 'regulator'")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        info: dict[str, Any] = {}
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not info.get("read_only"):
+            try:
+                info = httpx.get(f"{base}/v1/registry", timeout=2).json()
+            except httpx.HTTPError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.3)
+        assert info.get("read_only") is True and "api_keys" in info["reason"] and "role" in info["reason"], info
+        resp = httpx.post(f"{base}/v1/participants", headers={"Authorization": f"Bearer {admin_key}"}, timeout=10,
+                          json={"name": "New Co", "kind": "company", "country": "TH", "kyc_status": "verified"})
+        assert resp.status_code == 503 and resp.json()["error"]["code"] == 1006, resp.text
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=60)[0]
+    assert "REGISTRY READ-ONLY" in out and "api_keys" in out
