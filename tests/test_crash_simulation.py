@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from sovcarbon.services import invariants, journal_admin
+from sovcarbon.services import invariants, journal_admin, ledger_audit
 from sovcarbon.services.registry import Registry
 
 ROUNDS = int(os.environ.get("SOVCARBON_CRASH_ROUNDS", "5"))
@@ -40,6 +40,9 @@ def test_kill_restart_converges(tmp_path: Path, registry: Registry) -> None:
         assert result["ok"], (round_no, result)
         violations = invariants.check(reg)
         assert not violations, (round_no, violations)
+        # ... and the tables are exactly the journal's replay: a kill mid-transaction leaves no row unjournaled.
+        replayed = ledger_audit.replay(reg)
+        assert replayed.ok, (round_no, replayed.message)
         acked = [int(x) for x in ack.read_text().split()] if ack.exists() else []
         if acked:
             assert result["head_seq"] >= max(acked), (round_no, result["head_seq"], max(acked))
