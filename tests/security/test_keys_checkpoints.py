@@ -20,7 +20,7 @@ from world import BACKENDS, make_registry
 from sovcarbon.config import load_settings
 from sovcarbon.domain import checkpoints as cpt
 from sovcarbon.domain import journal as jr
-from sovcarbon.services import invariants, journal_admin
+from sovcarbon.services import invariants, journal_admin, queries
 from sovcarbon.services.auth import SYSTEM_ACTOR
 from sovcarbon.services.participants import bootstrap, create_participant
 from sovcarbon.services.registry import Registry
@@ -160,6 +160,9 @@ def test_checkpoint_message_is_anchorable(timed: Registry) -> None:
     # The 32 bytes an anchor publishes: SHA-256 of the signed message, recomputable from the row.
     assert cp["checkpoint_hash"] == hashlib.sha256(message).hexdigest()
     assert jr.verify_signature(timed.store.public_key_hex, message, cp["signature"])
+    with timed.store.read() as uow:  # published with the head (GET /v1/journal/head), for anchors and auditors
+        head = queries.journal_head(timed, uow)
+    assert head["checkpoint"]["checkpoint_hash"] == cp["checkpoint_hash"]
 
 
 # --- forgeries after the last checkpoint ----------------------------------------------------------------

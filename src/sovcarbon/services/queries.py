@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from sovcarbon.domain import checkpoints as cpt
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Actor, BlockState, Role
 from sovcarbon.domain.serials import parse_serial
@@ -90,7 +91,9 @@ def journal_head(reg: Registry, uow: UnitOfWork) -> dict[str, Any]:
     head = uow.conn.execute(select(t.journal_head)).mappings().first()
     cp = uow.conn.execute(select(t.checkpoints).order_by(t.checkpoints.c.seq.desc()).limit(1)).mappings().first()
     return {"seq": head["seq"] if head else 0, "hash": head["hash"] if head else None,
-            "checkpoint": dict(cp) if cp else None, "public_key": reg.store.public_key_hex}
+            # checkpoint_hash: what an anchor publishes (domain/checkpoints.py)
+            "checkpoint": cpt.with_checkpoint_hash(dict(cp), reg.store.registry_id) if cp else None,
+            "public_key": reg.store.public_key_hex}
 
 
 def registry_info(reg: Registry, uow: UnitOfWork) -> dict[str, Any]:
