@@ -26,7 +26,8 @@ def main() -> None:
     holder = Account.from_key(HOLDER_KEY)
     receiver = Account.from_key(RECEIVER_KEY)
     chain = open_chain(chain_url, Path(data_dir))
-    token = CarbonTokenChain(chain, bridge_key, cache_dir=Path(cache_dir))
+    token = CarbonTokenChain(chain, bridge_key, agent_key=make_op_id("persist-agent").hex(),
+                             owner_key=make_op_id("persist-owner").hex(), cache_dir=Path(cache_dir))
     deployment = token.deploy_or_load(Path(data_dir) / "deployment.json")
     out: dict[str, object] = {"address": deployment.address}
     if step == "write":

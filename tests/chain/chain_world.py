@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,12 +15,14 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from sovcarbon.chain import CarbonTokenChain, Chain, make_op_id
+from sovcarbon.chain.adapter import ROLE_AGENT
 
 CHAIN_URL_ENV = "SOVCARBON_TEST_CHAIN_URL"
 CHAIN_KEY_ENV = "SOVCARBON_TEST_CHAIN_KEY"
 # Hardhat's well-known dev account #0 (public test key, funded on every Hardhat node).
 HARDHAT_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 HOLDER_GAS_WEI = 10**17
+ROLE_DELAY_S = 1  # the test contracts' time lock on role changes (production: two days)
 
 EXTERNAL_CONFIGURED = bool(os.environ.get(CHAIN_URL_ENV))
 
@@ -57,6 +60,14 @@ class TokenWorld:
         intermediary = self.intermediary if licensed else self.unlicensed_intermediary
         self.token.set_identity(self.op(), holder.address, kyc, intermediary)
         return holder
+
+    def add_agent(self) -> LocalAccount:
+        """A new enforcement agent, through the owner's two-step, time-locked role change."""
+        agent = self.new_account()
+        self.token.propose_role(ROLE_AGENT, agent.address)
+        time.sleep(ROLE_DELAY_S + 0.2)
+        self.token.accept_role(ROLE_AGENT, agent)
+        return agent
 
     def new_lot(self, immobilized_kg: int) -> int:
         lot_id = 1_000_000 + next(self._lots) + (uuid.uuid4().int % 10**9) * 1000

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chain_world import CHAIN_URL_ENV, EXTERNAL_CONFIGURED, TokenWorld, backend_args
+from chain_world import CHAIN_URL_ENV, EXTERNAL_CONFIGURED, ROLE_DELAY_S, TokenWorld, backend_args
 from eth_account import Account
 
 from sovcarbon.chain import CarbonTokenChain, make_op_id, open_chain
@@ -44,7 +44,10 @@ def world(
     chain_url, bridge_key = backend_args(backend)
     data_dir = tmp_path_factory.mktemp(f"chain-{backend}")
     chain = open_chain(chain_url, data_dir)
-    token = CarbonTokenChain(chain, bridge_key, cache_dir=contract_cache_dir)
+    # one key per role: the owner deploys and governs, the bridge mirrors, the agent enforces
+    token = CarbonTokenChain(chain, bridge_key, agent_key=Account.create().key.hex(),
+                             owner_key=Account.create().key.hex(), role_delay_s=ROLE_DELAY_S,
+                             cache_dir=contract_cache_dir)
     token.deploy_or_load(data_dir / "deployment.json")
     intermediary = Account.create().address
     unlicensed = Account.create().address

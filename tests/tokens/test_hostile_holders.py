@@ -155,6 +155,10 @@ def test_unfreezing_a_lot_is_an_officer_action_under_four_eyes(tw: TokenWorld) -
     chain_lot = lot["chain_lot_id"]
     token.increase_lot(make_op_id("rogue-increase"), chain_lot, 1_000)  # a mint nobody ordered
     token.mint(make_op_id("rogue-mint"), tw.address("foundation"), chain_lot, 1_000)
+    tw.settle()  # the audit halts the bridge and freezes the lot; officers resume it (four-eyes)
+    resume = api.ok("POST", "/v1/bridge/actions", "admin", {"kind": "resume_bridge", "target": "bridge",
+                                                             "reason": "key rotated"})
+    api.ok("POST", f"/v1/bridge/actions/{resume['id']}/approval", "approver")
     report = api.ok("POST", "/v1/reconciliation", "admin")
     assert [m["lot_id"] for m in report["mismatches"]] == [lot["id"]] and tw.lot(lot["id"])["frozen"]
     body = {"kind": "unfreeze_lot", "target": lot["id"], "reason": "investigated: ticket 42"}
@@ -171,7 +175,70 @@ def test_unfreezing_a_lot_is_an_officer_action_under_four_eyes(tw: TokenWorld) -
     assert not tw.lot(lot["id"])["frozen"] and not token.lot_info(chain_lot).frozen
     kinds = [e["kind"] for e in api.get("/v1/journal", "admin", after_seq=0, limit=1000).json()["data"]]
     assert "bridge_action_requested" in kinds and "bridge_action_approved" in kinds
-    assert [a["id"] for a in api.ok("GET", "/v1/bridge/actions", "regulator")["data"]] == [action["id"]]
+    assert action["id"] in [a["id"] for a in api.ok("GET", "/v1/bridge/actions", "regulator")["data"]]
     # still mismatched: the next reconciliation freezes it again (an unfreeze corrects nothing)
     assert api.ok("POST", "/v1/reconciliation", "admin")["status"] == "mismatch"
     assert tw.lot(lot["id"])["frozen"]
+
+
+def test_a_leaked_minting_key_cannot_steal_govern_or_hide(tw: TokenWorld) -> None:
+    """With only the bridge key: forced moves, unfreezes and role grabs revert on chain; what the key can do
+    (whitelist itself, open a counterfeit lot) is caught by the audit before any of it is applied."""
+    from eth_account import Account
+
+    from sovcarbon.chain.adapter import ROLE_BRIDGE, ROLE_OWNER
+
+    assert tw.bridge is not None
+    api, token = tw.api, tw.bridge.token
+    lot = tw.tokenize(50_000)
+    tw.settle()
+    chain_lot = lot["chain_lot_id"]
+    thief = Account.create()
+    token.fund_gas(thief.address)
+    key = token.bridge  # what leaked
+    for attempt in (
+        lambda: token.forced_transfer(make_op_id("steal"), tw.address("foundation"), thief.address, chain_lot,
+                                      1_000, by=key),
+        lambda: token.unfreeze_lot(make_op_id("thaw"), chain_lot, by=key),
+        lambda: token.propose_role(ROLE_OWNER, thief.address, owner=key),
+        lambda: token.propose_role(ROLE_BRIDGE, thief.address, owner=key),
+    ):
+        with pytest.raises(ChainRejected) as refused:
+            attempt()
+        assert refused.value.code == 1002
+    token.set_identity(make_op_id("whitelist-thief"), thief.address, True, tw.address("foundation"))
+    token.open_lot(make_op_id("counterfeit-lot"), 777_777, 5_000)
+    tw.settle()
+    halted = api.ok("GET", "/v1/bridge", "admin")["halted"]
+    assert sorted(f["event"] for f in halted["findings"]) == ["IdentitySet", "LotOpened"]
+    assert token.balance_of(tw.address("foundation"), chain_lot) == 50_000  # nobody harmed
+    assert not tw.lot(lot["id"])["frozen"]
+
+
+def test_identities_and_freezes_are_reconciled_both_ways(tw: TokenWorld) -> None:
+    """The chain's identity registry and lot freezes follow the NR even after a change made behind its back."""
+    assert tw.bridge is not None
+    api, token = tw.api, tw.bridge.token
+    lot = tw.tokenize(10_000)
+    tw.settle()
+    chain_lot = lot["chain_lot_id"]
+    foundation = tw.address("foundation")
+    assert token.is_eligible(foundation)
+    # the bridge key de-lists a holder outside the registry: halted, then resumed by officers
+    token.set_identity(make_op_id("delist"), foundation, False, foundation)
+    tw.settle()
+    assert api.ok("GET", "/v1/bridge", "admin")["halted"] is not None
+    action = api.ok("POST", "/v1/bridge/actions", "admin", {"kind": "resume_bridge", "target": "bridge",
+                                                             "reason": "reviewed"})
+    api.ok("POST", f"/v1/bridge/actions/{action['id']}/approval", "approver")
+    # an agent freezes the lot on chain outside the registry (a freeze is not an audited act)
+    token.freeze_lot(make_op_id("outside-freeze"), chain_lot, by=token.agent)
+    tw.settle()
+    assert not token.is_eligible(foundation) and token.lot_info(chain_lot).frozen
+    report = api.ok("POST", "/v1/reconciliation", "admin")
+    assert sorted(d["kind"] for d in report["state_drift"]) == ["identity", "lot_freeze"]
+    tw.settle()
+    # the NR's state was pushed again: eligible, not frozen
+    assert token.is_eligible(foundation) and not token.lot_info(chain_lot).frozen
+    report = api.ok("POST", "/v1/reconciliation", "admin")
+    assert report["status"] == "ok" and report["state_drift"] == []

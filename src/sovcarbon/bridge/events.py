@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
+from sovcarbon.bridge import audit
 from sovcarbon.bridge.faults import fault
 from sovcarbon.chain import CarbonTokenChain, ChainEvent, ChainUnavailable
 from sovcarbon.chain.adapter import lenient_text
@@ -71,6 +72,7 @@ class EventConsumer:
         self.reg = reg
         self.token = token
         self.start_block = start_block
+        self.deploy_block = start_block
         self._last_try_s: dict[str, float] = {}
         self._failures: dict[str, int] = {}  # failed retries per dead letter (its back-off)
         self.last_error: str | None = None  # the last outage that stopped a read (None after a good one)
@@ -108,7 +110,19 @@ class EventConsumer:
                 self.last_error = None
                 return 0
             end = min(head, start + max_blocks - 1)
-            events = self.token.get_events(start, end, names=EVENT_NAMES)
+            read = self.token.get_events(start, end, names=EVENT_NAMES + audit.AUDIT_NAMES)
+            # whole-chain audit first: an act the registry did not order halts the bridge before anything
+            # of this range is applied (the cursor stays)
+            with self.reg.store.write() as uow:
+                if audit.halted(uow) is not None:
+                    return 0
+                findings = audit.unordered(uow, read, self.deploy_block)
+                if findings:
+                    audit.halt(uow, findings)
+            if findings:
+                log.error("bridge halted: %d acts on the contract the registry did not order", len(findings))
+                return 0
+            events = [e for e in read if e.name in EVENT_NAMES]
             fault("after_events_read")
             for event in events:
                 self.handle(event_record(event))
@@ -214,6 +228,9 @@ class EventConsumer:
             kind, _ = token_burns.BURN_KINDS[name]
             if event.get("seq") is None:
                 raise ValueError(f"{name} without a request seq")
+            if tokens.lot_by_chain_id(uow, int(event["lot_id"]))["frozen"]:
+                # a frozen lot's tokens may be counterfeit: no burn takes its serials until officers unfreeze
+                raise RegistryError(4006, f"lot of chain lot {event['lot_id']} is frozen: burn request refused")
             if name == "Retired":
                 txn_id, seq = tokens.apply_retired(self.reg, uow, event)
             else:

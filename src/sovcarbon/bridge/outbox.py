@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from sqlalchemy import select
 from sqlalchemy.engine import RowMapping
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 MAX_SEND_ATTEMPTS = 8  # sends refused without a mined tx (fees, funds) before the row fails for good
 OP_USED = 1004  # the contract's "op_id used": the operation already happened
 HOLDER_GAS_WEI = 10**17
+AGENT_KINDS = frozenset({"unfreeze_lot", "unfreeze_address"})  # signed with the enforcement agent's key
 
 
 class ChainBusy(RuntimeError):
@@ -60,22 +62,25 @@ class OutboxWorker:
         self.fund_holders_wei = fund_holders_wei
 
     # ------------------------------------------------------------------------------------ driving
-    def drain(self, max_rows: int = 200) -> int:
-        """Process rows in order until none is left, one cannot progress, or ``max_rows`` were done."""
+    def drain(self, max_rows: int = 200, only_kinds: frozenset[str] | None = None) -> int:
+        """Process rows in order until none is left, one cannot progress, or ``max_rows`` were done
+        (``only_kinds``: just those rows, e.g. protective freezes while the bridge is halted)."""
         done = 0
         while done < max_rows:
-            row = self._next_row()
+            row = self._next_row(only_kinds)
             if row is None:
                 break
             self.process(row)
             done += 1
         return done
 
-    def _next_row(self) -> RowMapping | None:
+    def _next_row(self, only_kinds: frozenset[str] | None = None) -> RowMapping | None:
         c = tt.token_outbox.c
+        q = select(tt.token_outbox).where(c.status.in_([tokens.PENDING, tokens.SENT]))
+        if only_kinds is not None:
+            q = q.where(c.kind.in_(sorted(only_kinds)))
         with self.reg.store.read() as uow:
-            return uow.conn.execute(select(tt.token_outbox).where(c.status.in_([tokens.PENDING, tokens.SENT]))
-                                    .order_by(c.seq).limit(1)).mappings().first()
+            return uow.conn.execute(q.order_by(c.seq).limit(1)).mappings().first()
 
     def process(self, row: RowMapping) -> None:
         if row["status"] == tokens.SENT:
@@ -95,8 +100,9 @@ class OutboxWorker:
     # ------------------------------------------------------------------------------------ steps
     def _send(self, row: RowMapping) -> None:
         function, args = self._call(row)
+        signer = self._signer(row)
         with self.token.send_lock:  # the bridge key's nonces: sign and send in one order
-            signed = self.token.sign_call(function, args)
+            signed = self.token.sign_call(function, args, signer)
             with self.reg.store.write() as uow:
                 tokens.set_outbox(uow, row["id"], status=tokens.SENT, tx_hash=signed.tx_hash,
                                   attempts=int(row["attempts"]) + 1, last_error=None)
@@ -173,13 +179,21 @@ class OutboxWorker:
         made by the bridge: an op id used for anything else is no proof that this row ran."""
         op_id = str(row["op_id"])
         try:
-            used = self.token.op_call(op_id)
+            used = self.token.op_call(op_id, self._signer(row).address)
         except ChainRejected as exc:
             raise ChainBusy(f"cannot ask the contract about op {op_id}: {exc.reason}") from exc
         if used is None:
             return False
         function, args = self._call(row)
         return used == self.token.call_hash(function, args)
+
+    def _signer(self, row: Mapping[Any, Any]) -> LocalAccount:
+        if row["kind"] in AGENT_KINDS:
+            if self.token.agent is None:
+                raise ChainBusy(f"{row['kind']} {row['id']} needs the enforcement agent's key "
+                                "(SOVCARBON_AGENT_KEY_FILE), which this bridge does not hold")
+            return self.token.agent
+        return self.token.bridge
 
     def _confirm(self, row: RowMapping, tx_hash: str | None, block_number: int | None) -> None:
         with self.reg.store.write() as uow:

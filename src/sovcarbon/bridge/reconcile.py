@@ -16,8 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from eth_utils.address import to_checksum_address
 from sqlalchemy import select
 
+from sovcarbon.bridge import audit
 from sovcarbon.chain import CarbonTokenChain
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.tokenize import ChainLotFigures, lot_mismatches
@@ -57,9 +59,13 @@ def reconcile(reg: Registry, token: CarbonTokenChain) -> dict[str, Any]:
                                "nr": {"immobilized_kg": f.immobilized_kg, "retired_kg": f.retired_kg,
                                       "redeemed_kg": f.redeemed_kg, "quantity_kg": f.quantity_kg},
                                "chain": asdict(f.chain) if f.chain is not None else None})
+    drift = state_drift(reg, token, facts)
     duration_ms = int((time.perf_counter() - started_s) * 1000)
-    status = "mismatch" if mismatches else "ok"
+    with reg.store.read() as uow:
+        halted = audit.halted(uow)  # the whole-chain audit: acts on the contract the registry did not order
+    status = "mismatch" if mismatches or halted else "ok"
     with reg.store.write() as uow:
+        repush_drift(uow, drift)
         for m in mismatches:
             offenders = _offenders(uow, int(m["chain_lot_id"]))
             if offenders:  # the gap is a holder's own unapplied burns: freeze that holder, not the lot
@@ -69,7 +75,8 @@ def reconcile(reg: Registry, token: CarbonTokenChain) -> dict[str, Any]:
                     bridge_officer.freeze_address(uow, address, "; ".join(m["problems"]), report_id)
             else:
                 m["frozen_now"] = tokens.freeze_lot(uow, m["lot_id"], "; ".join(m["problems"]), report_id)
-        report = {"id": report_id, "status": status, "code": SUPPLY_MISMATCH if mismatches else None,
+        report = {"id": report_id, "status": status, "code": SUPPLY_MISMATCH if status == "mismatch" else None,
+                  "halted": halted, "state_drift": drift,
                   "chain_block": at_block if at_block is not None else -1, "contract": token.address,
                   "lots_checked": len(facts), "lots_in_flight": in_flight, "mismatches": mismatches,
                   "duration_ms": duration_ms, "created_at": uow.now}
@@ -80,6 +87,55 @@ def reconcile(reg: Registry, token: CarbonTokenChain) -> dict[str, Any]:
                                       "lots_checked": len(facts), "lots_in_flight": in_flight,
                                       "mismatched_lots": [m["lot_id"] for m in mismatches]})
     return report
+
+
+def state_drift(reg: Registry, token: CarbonTokenChain, facts: Sequence[Any]) -> list[dict[str, Any]]:
+    """Identities, licences and lot freezes where the chain does not say what the NR says (a push that failed,
+    or a change made on chain outside the registry). Both ways; rows still in flight are skipped."""
+    out: list[dict[str, Any]] = []
+    s, c = tt.token_identity_sync.c, tt.token_outbox.c
+    with reg.store.read() as uow:
+        rows = list(uow.conn.execute(select(tt.token_identity_sync).where(
+            s.status.not_in([tokens.PENDING, tokens.SENT]))).mappings())
+        nr_frozen = {str(r[0]): bool(r[1]) for r in uow.conn.execute(select(tt.token_lots.c.id,
+                                                                             tt.token_lots.c.frozen))}
+        busy_lots = {str(r[0]) for r in uow.conn.execute(select(c.lot_id).where(
+            c.status.in_([tokens.PENDING, tokens.SENT]), c.kind.in_(["freeze_lot", "unfreeze_lot"])))}
+    for r in rows:
+        address, eligible = str(r["address"]), bool(r["eligible"])
+        if r["role"] == "intermediary":
+            on_chain = bool(token.call("licensed", [to_checksum_address(address)])[0])
+            if on_chain != eligible:
+                out.append({"kind": "licence", "address": address, "nr": eligible, "chain": on_chain,
+                            "participant_id": r["participant_id"], "role": r["role"],
+                            "intermediary_address": None})
+        else:
+            ident = token.identity(address)
+            want = str(r["intermediary_address"] or "").lower()
+            if ident.kyc_verified != eligible or ident.intermediary.lower() != want:
+                out.append({"kind": "identity", "address": address, "nr": eligible, "chain": ident.kyc_verified,
+                            "participant_id": r["participant_id"], "role": r["role"],
+                            "intermediary_address": r["intermediary_address"]})
+    for f in facts:
+        if f.chain is None or f.in_flight or f.lot_id in busy_lots:
+            continue
+        if f.chain.frozen != nr_frozen.get(f.lot_id, False):
+            out.append({"kind": "lot_freeze", "lot_id": f.lot_id, "chain_lot_id": f.chain_lot_id,
+                        "nr": nr_frozen.get(f.lot_id, False), "chain": f.chain.frozen})
+    return out
+
+
+def repush_drift(uow: UnitOfWork, drift: Sequence[Mapping[str, Any]]) -> None:
+    """The NR is the registry of record: push its state again through the outbox (journaled)."""
+    for d in drift:
+        if d["kind"] in ("identity", "licence"):
+            tokens._want_identity(uow, str(d["participant_id"]), str(d["address"]), str(d["role"]), bool(d["nr"]),
+                                  d["intermediary_address"])
+        else:
+            kind = "freeze_lot" if d["nr"] else "unfreeze_lot"
+            tokens.enqueue(uow, kind, {"chain_lot_id": d["chain_lot_id"]}, str(d["lot_id"]))
+    if drift:
+        uow.append("chain_state_repushed", {"drift": [dict(d) for d in drift]})
 
 
 def _offenders(uow: UnitOfWork, chain_lot_id: int) -> list[str]:

@@ -7,7 +7,11 @@ Configuration (environment, or arguments of ``Bridge.open``):
 | variable | meaning | default |
 |---|---|---|
 | SOVCARBON_CHAIN_URL | EVM JSON-RPC URL | absent: the embedded chain under SOVCARBON_DATA_DIR |
-| SOVCARBON_BRIDGE_KEY | the bridge's private key (hex) | generated once into ``<data dir>/bridge_key.hex`` |
+| SOVCARBON_BRIDGE_KEY | the bridge's minting key (hex) | - |
+| SOVCARBON_BRIDGE_KEY_FILE | file with the bridge's minting key (outside the data dir) | demo: data dir |
+| SOVCARBON_AGENT_KEY_FILE | the enforcement agent's key (unfreeze, forced transfer) | demo: data dir |
+| SOVCARBON_CHAIN_OWNER_KEY_FILE | the governance owner's key: only to deploy (then offline) | demo: data dir |
+| SOVCARBON_CHAIN_ROLE_DELAY_S | time lock of role changes on a new deployment | 172800 (two days) |
 | SOVCARBON_BRIDGE_MAX_LAG_BLOCKS | blocks the consumer may be behind before ``/v1/bridge`` alarms | 50 |
 
 The contract is deployed once per chain and recorded in ``<data dir>/token-deployment-<chain id>.json``
@@ -26,10 +30,12 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from sovcarbon.bridge import audit
 from sovcarbon.bridge.events import EventConsumer
 from sovcarbon.bridge.outbox import HOLDER_GAS_WEI, OutboxWorker
 from sovcarbon.bridge.reconcile import chain_reader, reconcile
 from sovcarbon.chain import CarbonTokenChain, Chain, ChainUnavailable, load_or_create_key, open_chain
+from sovcarbon.chain.adapter import DEFAULT_ROLE_DELAY_S
 from sovcarbon.services import tokens
 from sovcarbon.services.registry import Registry
 
@@ -37,11 +43,19 @@ log = logging.getLogger(__name__)
 
 BRIDGE_KEY_ENV = "SOVCARBON_BRIDGE_KEY"
 BRIDGE_KEY_FILE = "bridge_key.hex"
+KEY_FILES = {  # role -> (environment variable naming the key file, demo file name in the data dir)
+    "bridge": ("SOVCARBON_BRIDGE_KEY_FILE", BRIDGE_KEY_FILE),
+    "agent": ("SOVCARBON_AGENT_KEY_FILE", "agent_key.hex"),
+    "owner": ("SOVCARBON_CHAIN_OWNER_KEY_FILE", "owner_key.hex"),
+}
+ALLOW_IN_DATA_DIR_ENV = "SOVCARBON_ALLOW_KEY_IN_DATA_DIR"
+ROLE_DELAY_ENV = "SOVCARBON_CHAIN_ROLE_DELAY_S"
 CONTRACT_SETTING = "token_contract"
 DEFAULT_POLL_INTERVAL_S = 0.1
 MAX_LAG_ENV = "SOVCARBON_BRIDGE_MAX_LAG_BLOCKS"
 DEFAULT_MAX_LAG_BLOCKS = 50  # the event consumer's alarm on /v1/bridge past this many blocks behind
 MAX_BACKOFF_S = 5.0
+PROTECTIVE_KINDS = frozenset({"freeze_lot", "freeze_address"})
 
 
 class _EmbeddedLock:
@@ -64,6 +78,29 @@ class _EmbeddedLock:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
             self._fh.close()
             self._fh = None
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    try:
+        path.resolve().relative_to(directory.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _role_key(role: str, data_dir: Path) -> Any:
+    """A role's key from its file (``SOVCARBON_*_KEY_FILE``), never from the data directory unless demo or
+    tests opt in (``SOVCARBON_ALLOW_KEY_IN_DATA_DIR=1``, where it is generated once)."""
+    env, demo_name = KEY_FILES[role]
+    allowed = os.environ.get(ALLOW_IN_DATA_DIR_ENV) == "1"
+    configured = os.environ.get(env)
+    path = Path(configured) if configured else data_dir / demo_name
+    if _inside(path, data_dir) and not allowed:
+        raise ChainUnavailable(f"the {role} key {path} is inside the data directory {data_dir}: set {env} to a key "
+                               f"file outside it (or, for a demo only, {ALLOW_IN_DATA_DIR_ENV}=1)")
+    if not path.exists() and not _inside(path, data_dir):
+        raise ChainUnavailable(f"the {role} key file {path} ({env}) does not exist")
+    return load_or_create_key(path)
 
 
 # registry (by id) -> the open bridge serving it; a bridge registers itself and leaves on close
@@ -100,17 +137,25 @@ class Bridge:
 
     @classmethod
     def open(cls, reg: Registry, *, chain_url: str | None = None, data_dir: Path | None = None,
-             bridge_key: str | None = None, cache_dir: Path | None = None, **options: Any) -> Bridge:
-        """Connect to the configured chain (embedded by default), deploy or load the contract."""
+             bridge_key: str | None = None, agent_key: str | None = None, owner_key: str | None = None,
+             role_delay_s: int | None = None, cache_dir: Path | None = None, **options: Any) -> Bridge:
+        """Connect to the configured chain (embedded by default), deploy or load the contract. Three keys, one
+        per role (bridge, enforcement agent, governance owner), read from files outside the data directory."""
         settings = reg.settings
         url = chain_url if chain_url is not None else settings.chain_url
         directory = Path(data_dir) if data_dir is not None else settings.data_dir
         lock = None if url else _EmbeddedLock(directory)
         try:
             chain = open_chain(url, directory)
-            key = bridge_key or os.environ.get(BRIDGE_KEY_ENV) or load_or_create_key(directory / BRIDGE_KEY_FILE)
-            token = CarbonTokenChain(chain, key, cache_dir=cache_dir)
-            token.deploy_or_load(directory / f"token-deployment-{chain.chain_id}.json")
+            deployment_file = directory / f"token-deployment-{chain.chain_id}.json"
+            key = bridge_key or os.environ.get(BRIDGE_KEY_ENV) or _role_key("bridge", directory)
+            agent = agent_key or _role_key("agent", directory)
+            owner = owner_key or (None if deployment_file.exists() else _role_key("owner", directory))
+            delay_s = role_delay_s if role_delay_s is not None else int(os.environ.get(ROLE_DELAY_ENV)
+                                                                          or DEFAULT_ROLE_DELAY_S)
+            token = CarbonTokenChain(chain, key, agent_key=agent, owner_key=owner, role_delay_s=delay_s,
+                                     cache_dir=cache_dir)
+            token.deploy_or_load(deployment_file)
             return cls(reg, chain, token, lock=lock, **options)
         except BaseException:
             if lock is not None:
@@ -135,6 +180,10 @@ class Bridge:
     def run_once(self) -> dict[str, int]:
         """One cycle: send what the outbox holds, apply new chain events, retry due dead letters."""
         with self.cycle_lock:
+            if self.halted() is not None:  # acts nobody ordered were found on chain: officers must look first
+                self.cycles += 1  # only protective freezes still go out
+                return {"outbox_rows": self.outbox.drain(only_kinds=PROTECTIVE_KINDS), "events": 0,
+                        "dead_letters_applied": 0}
             sent = self.outbox.drain()
             applied = self.events.consume()
             retried = self.events.retry_due()
@@ -142,6 +191,11 @@ class Bridge:
             sent += self.outbox.drain()
             self.cycles += 1
             return {"outbox_rows": sent, "events": applied, "dead_letters_applied": retried}
+
+    def halted(self) -> dict[str, Any] | None:
+        """Why the bridge is halted (the whole-chain audit found acts the registry did not order), or None."""
+        with self.reg.store.read() as uow:
+            return audit.halted(uow)
 
     def run_until_idle(self, timeout_s: float = 60.0) -> dict[str, int]:
         """Cycle until a cycle finds nothing to do (tests and the CLI use this)."""
@@ -216,10 +270,12 @@ class Bridge:
     def status(self) -> dict[str, Any]:
         deployment = self.token.deployment
         return {"chain": self.chain.kind, "chain_id": self.chain.chain_id, "contract": self.token.address,
-                "bridge_address": self.token.bridge.address, "block_number": self.token.block_number(),
+                "bridge_address": self.token.bridge.address,
+                "agent_address": self.token.agent.address if self.token.agent is not None else None,
+                "block_number": self.token.block_number(),
                 "event_cursor": self.events.cursor(), "deploy_block": deployment.deploy_block if deployment else None,
                 "running": self._thread is not None, "cycles": self.cycles, "last_error": self.last_error,
-                "consumer": self.events.lag(self.max_lag_blocks)}
+                "consumer": self.events.lag(self.max_lag_blocks), "halted": self.halted()}
 
 
 def attached(reg: Registry) -> Bridge | None:

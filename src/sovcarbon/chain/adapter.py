@@ -43,7 +43,9 @@ CHAIN_REJECTED: int = 7002
 DEFAULT_RECEIPT_TIMEOUT_S: float = 60.0
 DEFAULT_PRIORITY_FEE_WEI: int = 10**9
 MIN_GAS_BALANCE_WEI: int = 10**18  # top-up threshold for accounts funded by `fund_gas`
-DEPLOY_GAS: int = 4_000_000
+DEPLOY_GAS: int = 6_000_000
+DEFAULT_ROLE_DELAY_S: int = 2 * 24 * 3600  # a role change waits two days on chain before it can be accepted
+ROLE_OWNER, ROLE_BRIDGE, ROLE_AGENT = 1, 2, 3
 # Explicit gas limits (estimating on every call costs ~4x the throughput). Each is about
 # twice the worst case measured in tests/chain; unused gas is not charged.
 GAS_LIMITS: Mapping[str, int] = {
@@ -67,9 +69,10 @@ GAS_LIMITS: Mapping[str, int] = {
     "pledge": 200_000,
     "release_pledge": 120_000,
     "enforce_pledge": 250_000,
-    "set_agent": 100_000,
-    "set_bridge": 100_000,
-    "transfer_ownership": 100_000,
+    "propose_role": 120_000,
+    "accept_role": 120_000,
+    "cancel_role": 80_000,
+    "revoke_agent": 80_000,
 }
 DEFAULT_GAS_LIMIT: int = 300_000
 MAX_LOG_RANGE_BLOCKS: int = 5_000
@@ -122,6 +125,13 @@ def load_or_create_key(path: Path) -> LocalAccount:
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(account.key.hex() + "\n")
     return account
+
+
+def _account(key: str | LocalAccount) -> LocalAccount:
+    if isinstance(key, LocalAccount):
+        return key
+    loaded: LocalAccount = Account.from_key(key)
+    return loaded
 
 
 def _hex(value: bytes) -> str:
@@ -326,15 +336,21 @@ class CarbonTokenChain:
         chain: Chain,
         bridge_key: str | LocalAccount,
         *,
+        agent_key: str | LocalAccount | None = None,
+        owner_key: str | LocalAccount | None = None,
+        role_delay_s: int = DEFAULT_ROLE_DELAY_S,
         cache_dir: Path | None = None,
         priority_fee_wei: int = DEFAULT_PRIORITY_FEE_WEI,
         receipt_timeout_s: float = DEFAULT_RECEIPT_TIMEOUT_S,
     ) -> None:
         self.chain = chain
         self.w3 = chain.w3
-        self.bridge: LocalAccount = (
-            bridge_key if isinstance(bridge_key, LocalAccount) else Account.from_key(bridge_key)
-        )
+        self.bridge: LocalAccount = _account(bridge_key)
+        # the enforcement agent (unfreeze, forced transfer) and the governance owner (deploy, role changes):
+        # separate keys; the owner's is needed only to deploy and to govern, never by a running bridge
+        self.agent: LocalAccount | None = None if agent_key is None else _account(agent_key)
+        self.owner: LocalAccount | None = None if owner_key is None else _account(owner_key)
+        self.role_delay_s = role_delay_s
         self.compiled: CompiledContract = compile_contract(
             cache_dir if cache_dir is not None else chain.data_dir / "contracts-cache"
         )
@@ -379,6 +395,7 @@ class CarbonTokenChain:
                 )
             self.load(deployment.address)
             self.deployment = deployment
+            self.check_roles()
             return deployment
         deployment = self.deploy()
         deployment_file.parent.mkdir(parents=True, exist_ok=True)
@@ -393,12 +410,29 @@ class CarbonTokenChain:
         verify_runtime_code(self.compiled, checksum, bytes(self.w3.eth.get_code(checksum)))
         self._address = checksum
 
+    def check_roles(self) -> None:
+        """At start: the configured bridge key must be the contract's bridge (and the agent key an agent)."""
+        bridge = to_checksum_address(self.call("bridge", [])[0])
+        if bridge != self.bridge.address:
+            raise BytecodeMismatch(f"the configured bridge key ({self.bridge.address}) is not the bridge of "
+                                   f"contract {self.address} ({bridge}): refusing to start")
+        if self.agent is not None and not bool(self.call("agents", [self.agent.address])[0]):
+            raise BytecodeMismatch(f"the configured enforcement key ({self.agent.address}) is not an agent of "
+                                   f"contract {self.address}")
+
     def deploy(self) -> Deployment:
-        """Deploy a new contract owned by the bridge key (owner = bridge at start)."""
-        constructor_args = abi_encode(["address"], [self.bridge.address])
+        """Deploy a new contract: the owner key deploys (and governs), naming the bridge and the first agent."""
+        if self.owner is None or self.agent is None:
+            raise ChainRejected(1003, "deploying needs the owner key and the agent key (one key per role)")
+        if len({self.owner.address, self.bridge.address, self.agent.address}) != 3:
+            raise ChainRejected(1003, "owner, bridge and agent must be three different keys")
+        self._ensure_funded(self.owner.address)
+        self._ensure_funded(self.agent.address)
+        constructor_args = abi_encode(["address", "address", "uint256"],
+                                      [self.bridge.address, self.agent.address, self.role_delay_s])
         data = self.compiled.bytecode + constructor_args
         with self._lock:
-            tx_hash = self.send_signed(self._sign(self.bridge, None, data, DEPLOY_GAS, "deploy"))
+            tx_hash = self.send_signed(self._sign(self.owner, None, data, DEPLOY_GAS, "deploy"))
         receipt = self._receipt(tx_hash, self.receipt_timeout_s)
         if receipt["status"] != 1 or not receipt.get("contractAddress"):
             raise ChainRejected(CHAIN_REJECTED, "contract deployment failed", tx_hash)
@@ -434,6 +468,11 @@ class CarbonTokenChain:
             return
         if int(self.w3.eth.get_balance(self.bridge.address)) < MIN_GAS_BALANCE_WEI:
             self.fund_gas(self.bridge.address, 1000 * MIN_GAS_BALANCE_WEI)
+
+    def _ensure_funded(self, address: str) -> None:
+        """Gas for the owner and agent keys (embedded: the faucet; external: the bridge account pays)."""
+        if int(self.w3.eth.get_balance(to_checksum_address(address))) < MIN_GAS_BALANCE_WEI:
+            self.fund_gas(address, 10 * MIN_GAS_BALANCE_WEI)
 
     # ----------------------------------------------------------------- bridge operations
     def open_lot(
@@ -475,7 +514,8 @@ class CarbonTokenChain:
     def unfreeze_address(
         self, op_id: bytes | str, holder: str, *, by: LocalAccount | None = None, wait: bool = True
     ) -> TxResult:
-        return self._call_as(by, "unfreeze_address", [_op_id_bytes(op_id), to_checksum_address(holder)], wait)
+        args = [_op_id_bytes(op_id), to_checksum_address(holder)]
+        return self._call_as(by or self.agent, "unfreeze_address", args, wait)
 
     def freeze_lot(
         self, op_id: bytes | str, lot_id: int, *, by: LocalAccount | None = None, wait: bool = True
@@ -485,7 +525,7 @@ class CarbonTokenChain:
     def unfreeze_lot(
         self, op_id: bytes | str, lot_id: int, *, by: LocalAccount | None = None, wait: bool = True
     ) -> TxResult:
-        return self._call_as(by, "unfreeze_lot", [_op_id_bytes(op_id), lot_id], wait)
+        return self._call_as(by or self.agent, "unfreeze_lot", [_op_id_bytes(op_id), lot_id], wait)
 
     def forced_transfer(
         self,
@@ -506,7 +546,7 @@ class CarbonTokenChain:
             lot_id,
             amount_kg,
         ]
-        return self._call_as(by, "forced_transfer", args, wait)
+        return self._call_as(by or self.agent, "forced_transfer", args, wait)
 
     def complete_burn(self, op_id: bytes | str, kind: int, seq: int, *, wait: bool = True) -> TxResult:
         return self._bridge_call("complete_burn", [_op_id_bytes(op_id), kind, seq], wait)
@@ -514,14 +554,20 @@ class CarbonTokenChain:
     def return_burn(self, op_id: bytes | str, kind: int, seq: int, *, wait: bool = True) -> TxResult:
         return self._bridge_call("return_burn", [_op_id_bytes(op_id), kind, seq], wait)
 
-    def set_agent(self, agent: str, enabled: bool, *, owner: LocalAccount | None = None) -> TxResult:
-        return self._call_as(owner, "set_agent", [to_checksum_address(agent), enabled], True)
+    # ----------------------------------------------------------------- governance (owner key)
+    def propose_role(self, role: int, account: str, *, owner: LocalAccount | None = None) -> TxResult:
+        """Step 1 of a role change (ROLE_OWNER / ROLE_BRIDGE / ROLE_AGENT); time-locked on chain."""
+        return self._call_as(owner or self.owner, "propose_role", [role, to_checksum_address(account)], True)
 
-    def set_bridge(self, new_bridge: str, *, owner: LocalAccount | None = None) -> TxResult:
-        return self._call_as(owner, "set_bridge", [to_checksum_address(new_bridge)], True)
+    def accept_role(self, role: int, account: LocalAccount) -> TxResult:
+        """Step 2: the proposed account accepts, after the contract's role delay."""
+        return self._call_as(account, "accept_role", [role], True)
 
-    def transfer_ownership(self, new_owner: str, *, owner: LocalAccount | None = None) -> TxResult:
-        return self._call_as(owner, "transfer_ownership", [to_checksum_address(new_owner)], True)
+    def cancel_role(self, role: int, *, owner: LocalAccount | None = None) -> TxResult:
+        return self._call_as(owner or self.owner, "cancel_role", [role], True)
+
+    def revoke_agent(self, agent: str, *, owner: LocalAccount | None = None) -> TxResult:
+        return self._call_as(owner or self.owner, "revoke_agent", [to_checksum_address(agent)], True)
 
     # ----------------------------------------------------------------- holder operations
     def transfer(
@@ -834,6 +880,9 @@ class CarbonTokenChain:
 
     def _account_for(self, address: str) -> LocalAccount:
         known: dict[str, LocalAccount] = {self.bridge.address: self.bridge}
+        for extra in (self.agent, self.owner):
+            if extra is not None:
+                known[extra.address] = extra
         if self.chain.faucet is not None:
             known[self.chain.faucet.address] = self.chain.faucet
         known.update(self._signers)

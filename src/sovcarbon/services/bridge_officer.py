@@ -6,6 +6,7 @@ the same person approves (3003 otherwise), and only then does the action take ef
 | unfreeze_lot | NR lot id ``lot_...`` | the lot is unfrozen in the NR and on chain (outbox ``unfreeze_lot``) |
 | unfreeze_address | a holder's chain address | the address is unfrozen on chain (outbox ``unfreeze_address``) |
 | resolve_dead_letter | dead letter id ``evt_...`` | closed without applying it (the reason says why) |
+| resume_bridge | ``bridge`` | the halted bridge resumes; the acts the audit reported are acknowledged |
 
 | rule | code |
 |---|---|
@@ -33,14 +34,14 @@ from sovcarbon.services.token_burns import _update
 from sovcarbon.store import token_tables as tt
 from sovcarbon.store.uow import UnitOfWork
 
-KINDS = ("unfreeze_lot", "unfreeze_address", "resolve_dead_letter")
+KINDS = ("unfreeze_lot", "unfreeze_address", "resolve_dead_letter", "resume_bridge")
 REQUESTED, APPROVED = "requested", "approved"
 
 
 class BridgeActionIn(Command):
     """An officer's request for a bridge action (approved by another person before it takes effect)."""
 
-    kind: Literal["unfreeze_lot", "unfreeze_address", "resolve_dead_letter"]
+    kind: Literal["unfreeze_lot", "unfreeze_address", "resolve_dead_letter", "resume_bridge"]
     target: Annotated[str, Field(min_length=1, max_length=80)]
     reason: Annotated[str, Field(min_length=1, max_length=1000)]
 
@@ -70,6 +71,14 @@ def _check_target(uow: UnitOfWork, kind: str, target: str) -> str:
             raise RegistryError(1005, f"dead letter {target} not found", id=target)
         if status != "open":
             raise RegistryError(1003, f"dead letter {target} is {status}", id=target)
+        return target
+    if kind == "resume_bridge":
+        from sovcarbon.bridge import audit  # the bridge's halt state (imported late: bridge imports services)
+
+        if target != "bridge":
+            raise RegistryError(1003, "resume_bridge names the target 'bridge'", target=target[:80])
+        if audit.halted(uow) is None:
+            raise RegistryError(1003, "the bridge is not halted")
         return target
     raise RegistryError(1003, f"unknown bridge action {kind!r}; one of {', '.join(KINDS)}", kind=kind[:40])
 
@@ -109,6 +118,10 @@ def approve_action(uow: UnitOfWork, actor: Actor, action_id: str) -> dict[str, A
         result = tokens.enqueue(uow, "unfreeze_lot", {"chain_lot_id": lot["chain_lot_id"]}, target)
     elif kind == "unfreeze_address":
         result = tokens.enqueue(uow, "unfreeze_address", {"holder": target})
+    elif kind == "resume_bridge":
+        from sovcarbon.bridge import audit
+
+        result = ", ".join(audit.resume(uow, action_id))[:2000]
     else:
         d = tt.token_dead_letters.c
         _update(uow, tt.token_dead_letters, [d.id == target], status="resolved",

@@ -135,6 +135,11 @@ event RoleChanged:
     account: indexed(address)
     enabled: bool
 
+event RoleProposed:
+    role: indexed(uint256)
+    account: indexed(address)
+    effective_at: uint256
+
 # ---------------------------------------------------------------- constants
 ROLE_OWNER: constant(uint256) = 1
 ROLE_BRIDGE: constant(uint256) = 2
@@ -160,9 +165,15 @@ struct BurnRequest:
     status: uint256
 
 # ---------------------------------------------------------------- storage
+# Three roles, three keys: the owner governs (role changes only, two-step and time-locked), the bridge
+# mirrors the registry (lots, mints, identities, burn settlements, protective freezes), agents enforce
+# (freeze, unfreeze, forced transfers). No key holds two roles.
 owner: public(address)
 bridge: public(address)
 agents: public(HashMap[address, bool])
+roleDelay: public(uint256)  # seconds between proposing a role change and accepting it
+proposedAccount: public(HashMap[uint256, address])  # role -> proposed account
+proposedAt: public(HashMap[uint256, uint256])  # role -> block timestamp of the proposal
 
 balanceOf: public(HashMap[address, HashMap[uint256, uint256]])
 isApprovedForAll: public(HashMap[address, HashMap[address, bool]])
@@ -199,12 +210,16 @@ pendingRedeemed: public(HashMap[uint256, uint256])
 
 
 @deploy
-def __init__(bridge: address):
-    assert bridge != empty(address), "1003:bridge required"
+def __init__(bridge: address, agent: address, role_delay_s: uint256):
+    assert bridge != empty(address) and agent != empty(address), "1003:bridge and agent required"
+    assert bridge != msg.sender and agent != msg.sender and agent != bridge, "1003:one key per role"
     self.owner = msg.sender
     self.bridge = bridge
+    self.agents[agent] = True
+    self.roleDelay = role_delay_s
     log RoleChanged(role=ROLE_OWNER, account=msg.sender, enabled=True)
     log RoleChanged(role=ROLE_BRIDGE, account=bridge, enabled=True)
+    log RoleChanged(role=ROLE_AGENT, account=agent, enabled=True)
 
 
 # ================================================================ internal checks
@@ -219,9 +234,15 @@ def _only_owner():
 
 
 @internal
-def _only_enforcer():
-    # admin (owner), agent or bridge may freeze and force
-    assert msg.sender == self.owner or msg.sender == self.bridge or self.agents[msg.sender], "1002:forbidden"
+def _only_agent():
+    # unfreezing and forced transfers: enforcement agents only
+    assert self.agents[msg.sender], "1002:forbidden"
+
+
+@internal
+def _only_freezer():
+    # freezing protects: an agent, or the bridge when reconciliation finds a mismatch
+    assert msg.sender == self.bridge or self.agents[msg.sender], "1002:forbidden"
 
 
 @internal
@@ -360,29 +381,61 @@ def _burn(holder: address, lot_id: uint256, amount: uint256):
 
 
 # ================================================================ governance
-@external
-def transfer_ownership(new_owner: address):
-    self._only_owner()
-    assert new_owner != empty(address), "1003:owner required"
-    log RoleChanged(role=ROLE_OWNER, account=self.owner, enabled=False)
-    self.owner = new_owner
-    log RoleChanged(role=ROLE_OWNER, account=new_owner, enabled=True)
+@view
+@internal
+def _holds_a_role(account: address) -> bool:
+    return account == self.owner or account == self.bridge or self.agents[account]
 
 
 @external
-def set_bridge(new_bridge: address):
+def propose_role(role: uint256, account: address):
+    """
+    @notice Step 1 of a role change (owner, bridge, or a new agent): effective only when `account` itself
+            accepts it, `roleDelay` seconds later. The registry sees the proposal on chain meanwhile.
+    """
     self._only_owner()
-    assert new_bridge != empty(address), "1003:bridge required"
-    log RoleChanged(role=ROLE_BRIDGE, account=self.bridge, enabled=False)
-    self.bridge = new_bridge
-    log RoleChanged(role=ROLE_BRIDGE, account=new_bridge, enabled=True)
+    assert role == ROLE_OWNER or role == ROLE_BRIDGE or role == ROLE_AGENT, "1003:role unknown"
+    assert account != empty(address), "1003:account required"
+    assert not self._holds_a_role(account), "1003:one key per role"
+    self.proposedAccount[role] = account
+    self.proposedAt[role] = block.timestamp
+    log RoleProposed(role=role, account=account, effective_at=block.timestamp + self.roleDelay)
 
 
 @external
-def set_agent(agent: address, enabled: bool):
+def cancel_role(role: uint256):
     self._only_owner()
-    self.agents[agent] = enabled
-    log RoleChanged(role=ROLE_AGENT, account=agent, enabled=enabled)
+    self.proposedAccount[role] = empty(address)
+    self.proposedAt[role] = 0
+
+
+@external
+def accept_role(role: uint256):
+    """@notice Step 2: the proposed account accepts, after the time lock."""
+    account: address = self.proposedAccount[role]
+    assert account != empty(address) and msg.sender == account, "1002:forbidden"
+    assert block.timestamp >= self.proposedAt[role] + self.roleDelay, "1002:role change time-locked"
+    assert not self._holds_a_role(account), "1003:one key per role"
+    self.proposedAccount[role] = empty(address)
+    self.proposedAt[role] = 0
+    if role == ROLE_OWNER:
+        log RoleChanged(role=ROLE_OWNER, account=self.owner, enabled=False)
+        self.owner = account
+    elif role == ROLE_BRIDGE:
+        log RoleChanged(role=ROLE_BRIDGE, account=self.bridge, enabled=False)
+        self.bridge = account
+    else:
+        self.agents[account] = True
+    log RoleChanged(role=role, account=account, enabled=True)
+
+
+@external
+def revoke_agent(agent: address):
+    """@notice Removing an agent is immediate (it only takes power away)."""
+    self._only_owner()
+    assert self.agents[agent], "1003:not an agent"
+    self.agents[agent] = False
+    log RoleChanged(role=ROLE_AGENT, account=agent, enabled=False)
 
 
 # ================================================================ lots and minting (bridge)
@@ -447,7 +500,7 @@ def set_intermediary(op_id: bytes32, intermediary: address, licensed: bool):
 # ================================================================ freezes (admin, agent, bridge)
 @external
 def freeze_address(op_id: bytes32, holder: address):
-    self._only_enforcer()
+    self._only_freezer()
     self._use_op(op_id, keccak256(slice(msg.data, 0, 68)))
     self.frozen[holder] = True
     log AddressFrozen(holder=holder, op_id=op_id, by=msg.sender)
@@ -455,7 +508,7 @@ def freeze_address(op_id: bytes32, holder: address):
 
 @external
 def unfreeze_address(op_id: bytes32, holder: address):
-    self._only_enforcer()
+    self._only_agent()
     self._use_op(op_id, keccak256(slice(msg.data, 0, 68)))
     self.frozen[holder] = False
     log AddressUnfrozen(holder=holder, op_id=op_id, by=msg.sender)
@@ -463,7 +516,7 @@ def unfreeze_address(op_id: bytes32, holder: address):
 
 @external
 def freeze_lot(op_id: bytes32, lot_id: uint256):
-    self._only_enforcer()
+    self._only_freezer()
     self._use_op(op_id, keccak256(slice(msg.data, 0, 68)))
     assert self.lotOpen[lot_id], "7003:lot not found"
     self.lotFrozen[lot_id] = True
@@ -472,7 +525,7 @@ def freeze_lot(op_id: bytes32, lot_id: uint256):
 
 @external
 def unfreeze_lot(op_id: bytes32, lot_id: uint256):
-    self._only_enforcer()
+    self._only_agent()
     self._use_op(op_id, keccak256(slice(msg.data, 0, 68)))
     assert self.lotOpen[lot_id], "7003:lot not found"
     self.lotFrozen[lot_id] = False
@@ -485,7 +538,7 @@ def forced_transfer(op_id: bytes32, sender: address, receiver: address, lot_id: 
     @notice Agent path (court order, lost key). Runs exactly the compliance checks of
             a holder transfer: eligibility of both sides, freezes, pledges.
     """
-    self._only_enforcer()
+    self._only_agent()
     self._use_op(op_id, keccak256(slice(msg.data, 0, 164)))
     self._move(msg.sender, sender, receiver, lot_id, amount)
     log ForcedTransfer(sender=sender, receiver=receiver, lot_id=lot_id, op_id=op_id, amount=amount, agent=msg.sender)
