@@ -30,8 +30,14 @@ def private_sqlite_file(path: Path) -> None:
     mode); a directory created for it is 0700. An existing file with wider permissions is narrowed."""
     if not path.parent.exists():
         path.parent.mkdir(parents=True, mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
+    # Never open an existing ledger file here: on Linux, closing any descriptor of a file drops every
+    # POSIX lock this process holds on it, including SQLite's, and a WAL still in use could then be
+    # removed by another process closing the database. Create it (exclusively) only when missing.
+    if not path.exists():
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if file.exists() and file.stat().st_mode & 0o077:
             file.chmod(0o600)
