@@ -44,10 +44,11 @@ def future_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
 
 def _loa(year: int) -> dict[str, Any]:
     return {"reference": f"TGO-LOA-{year}-001", "authorization_date": f"{year}-01-15",
-            "cooperative_approach_id": "THA-IDN-BILATERAL-01", "max_quantity_kg": 5_000_000,
-            "sectors": ["AFOLU"], "activity_types": ["forest conservation"], "purposes": ["ndc"], "oimp": [],
+            "cooperative_approach_id": "CA0007", "max_quantity_kg": 5_000_000, "mitigation_type": "Removals",
+            "sectors": ["Forestry and land use"], "activity_types": ["Reforestation"], "purposes": ["ndc"], "oimp": [],
             "first_transfer_event": None, "authorized_parties": ["IDN"],
-            "authorized_entities": [{"name": "PT Nusantara Energi", "party": "IDN"}],
+            "authorized_entities": [{"name": "PT Nusantara Energi", "party": "IDN", "identification_number": "AHU-1",
+                                     "country": "IDN"}],
             "timeframe": {"start": f"{year - 6}-01-01", "end": f"{year + 4}-12-31"}, "terms": "ITMOs for NDC",
             "document": {"name": "loa.pdf", "media_type": "application/pdf",
                          "content_base64": base64.b64encode(b"%PDF-1.4\n% LoA (test)\n").decode()}}
@@ -67,15 +68,17 @@ def test_a_scenario_with_the_clock_in_2031(future_api: tuple[Api, FixedClock]) -
         "quantity_kg": 100_000, "destination": {"party": "IDN", "registry_id": "IDN01", "account_id": "B-001",
                                                  "entity": "PT Nusantara Energi"}})
     assert export["quantity_kg"] == 100_000
+    uncovered = f"{api.ids['prefix']}-{1_000_001:012d}-{1_005_000:012d}"  # covered units cannot retire (6007)
     api.ok("POST", "/v1/transfers", "proponent", {"from_account_id": api.ids["foundation_acc"],
-                                                   "to_account_id": api.ids["company_acc"], "quantity_kg": 5_000})
+                                                   "to_account_id": api.ids["company_acc"], "serials": [uncovered]})
     retirement = api.ok("POST", "/v1/retirements", "company", {
         "account_id": api.ids["company_acc"], "quantity_kg": 1_000, "beneficiary": {"name": "Co", "country": "TH"},
         "purpose": "voluntary", "claim_year": year})
     assert retirement["claim_year"] == year
     report = api.ok("GET", f"/v1/reports/aef/{year}", "regulator")
-    assert [a["action_date"] for a in report["actions"]] == ["2031-03-01"] * len(report["actions"])
-    assert len(report["actions"]) >= 2
+    rows = report["tables"]["Table 3 Actions"]
+    assert [a["Action date"] for a in rows] == ["01/03/2031"] * len(rows)
+    assert len(rows) >= 1 and len(report["annex"]["actions"]) >= 2
     # The journal's timestamps are the clock's, not the wall clock's.
     page = api.ok("GET", "/v1/journal?after_seq=0&limit=1000", None)
     assert {e["created_at"] for e in page["data"]} == {"2031-03-01T09:00:00.000000Z"}

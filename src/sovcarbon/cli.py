@@ -468,8 +468,8 @@ def _pinned_public_key(public_key: str | None, key_file: Path | None) -> str | N
 @report_app.command("aef")
 def report_aef(year: Annotated[int, typer.Option(help="the reporting year")],
                out: Annotated[Path, typer.Option(help="the workbook to write (.xlsx), or .json")]) -> None:
-    """Write the UNFCCC Article 6.2 AEF report (five tables) for a year, generated from the ledger."""
-    from sovcarbon.services import aef
+    """Write the UNFCCC Article 6.2 AEF report (the CMA.6 template's workbook) for a year, from the ledger."""
+    from sovcarbon.services import aef, aef_template
 
     if not out.parent.is_dir():
         _fail(f"cannot write {out}: the directory {out.parent} does not exist")
@@ -484,9 +484,10 @@ def report_aef(year: Annotated[int, typer.Option(help="the reporting year")],
         out.write_text(json.dumps(rep, indent=2, sort_keys=True))
     else:
         aef.write_xlsx(rep, out)
-    sub = rep["submission"]
-    typer.echo(f"AEF {sub['party']} {year} ({sub['status']}): {len(rep['authorizations'])} authorizations, "
-               f"{len(rep['actions'])} actions, {len(rep['holdings'])} holdings rows -> {out}")
+    tables = rep["tables"]
+    typer.echo(f"AEF {rep['file_name']} ({rep['annex']['submission']['status']}): "
+               f"{len(tables[aef_template.T2_SHEET])} authorizations, {len(tables[aef_template.T3_SHEET])} actions, "
+               f"{len(tables[aef_template.T4_SHEET])} holdings rows -> {out}")
 
 
 if __name__ == "__main__":

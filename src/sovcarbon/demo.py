@@ -208,11 +208,13 @@ def _step_article6_export(ctx: DemoContext) -> None:
               b"by the Republic of Indonesia and for CORSIA.")
     loa = ctx.call("POST", "/v1/authorizations", "admin", {
         "reference": "TGO-LOA-DEMO-001", "authorization_date": "2025-06-30",
-        "cooperative_approach_id": "THA-IDN-ART62-DEMO", "max_quantity_kg": 1_500_000,
-        "sectors": ["AFOLU"], "activity_types": ["forest conservation (REDD+)"],
+        "cooperative_approach_id": "CA0007", "max_quantity_kg": 1_500_000,
+        "sectors": ["Forestry and land use"], "activity_types": ["Reforestation"],
+        "mitigation_type": "Emission reductions",
         "purposes": ["ndc", "oimp"], "oimp": ["CORSIA"], "first_transfer_event": "use_or_cancellation",
         "authorized_parties": ["IDN"],
-        "authorized_entities": [{"name": "PT Nusantara Hijau (demo)", "party": "IDN"}],
+        "authorized_entities": [{"name": "PT Nusantara Hijau (demo)", "party": "IDN",
+                                 "identification_number": "AHU-0098765", "country": "IDN"}],
         "timeframe": {"start": "2021-01-01", "end": "2030-12-31"},
         "terms": "Corresponding adjustment by indicative multi-year trajectory; no further transfer outside IDN.",
         "document": {"name": "LoA-TGO-DEMO-001.txt", "media_type": "text/plain",
@@ -236,9 +238,11 @@ def _step_aef_report(ctx: DemoContext) -> None:
     """Story 9: the AEF for the year, generated from the ledger."""
     year = int(time.strftime("%Y", time.gmtime()))
     rep = ctx.call("GET", f"/v1/reports/aef/{year}", "regulator")
-    types = sorted({a["action_type"] for a in rep["actions"]})
-    ctx.log(f"story 9: AEF {year} ({rep['submission']['status']}): {len(rep['authorizations'])} authorization(s), "
-            f"actions {', '.join(types)}; xlsx at /v1/reports/aef/{year}?format=xlsx")
+    tables = rep["tables"]
+    types = sorted({a["Action type"] for a in tables["Table 3 Actions"]})
+    ctx.log(f"story 9: AEF {rep['file_name']} ({rep['annex']['submission']['status']}): "
+            f"{len(tables['Table 2 Authorizations'])} authorization(s), actions {', '.join(types)}; "
+            f"xlsx at /v1/reports/aef/{year}?format=xlsx")
 
 
 STEPS += [_step_article6_export, _step_aef_report]

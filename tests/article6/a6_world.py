@@ -14,11 +14,13 @@ LOA_DOCUMENT = b"%PDF-1.4\n% Letter of Authorization, signed by the Minister (te
 def loa_body(**over: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "reference": "TGO-LOA-2026-001", "authorization_date": "2026-01-15",
-        "cooperative_approach_id": "THA-IDN-BILATERAL-01", "max_quantity_kg": 5_000_000,
-        "sectors": ["AFOLU"], "activity_types": ["forest conservation"],
+        "cooperative_approach_id": "CA0007", "max_quantity_kg": 5_000_000,
+        "sectors": ["Forestry and land use"], "activity_types": ["Reforestation"],
+        "mitigation_type": "Emission reductions",
         "purposes": ["ndc", "oimp"], "oimp": ["CORSIA"], "first_transfer_event": "use_or_cancellation",
         "authorized_parties": ["IDN", "JPN"],
-        "authorized_entities": [{"name": "PT Nusantara Energi", "party": "IDN"}],
+        "authorized_entities": [{"name": "PT Nusantara Energi", "party": "IDN", "identification_number": "AHU-0012345",
+                                 "country": "IDN"}],
         "timeframe": {"start": "2021-01-01", "end": "2030-12-31"}, "terms": "ITMOs for NDC and CORSIA",
         "document": {"name": "loa.pdf", "media_type": "application/pdf",
                      "content_base64": base64.b64encode(LOA_DOCUMENT).decode()}}

@@ -19,10 +19,6 @@ from sovcarbon.cli import app as cli_app
 from sovcarbon.domain.ids import FixedClock
 from sovcarbon.services import aef
 
-LABEL_TO_TYPE = {"Authorization": "authorization", "First transfer": "first_transfer", "Transfer": "transfer",
-                 "Use": "use", "Cancellation": "cancellation", "Voluntary cancellation": "voluntary_cancellation",
-                 "Acquisition": "acquisition"}
-
 
 def _story(api: Api) -> set[str]:
     """Two LoAs. The first (NDC and CORSIA, first transfer at use): attach, NDC export (first transfer),
@@ -59,7 +55,8 @@ def _story(api: Api) -> set[str]:
 
 
 def _expected_from_journal(entries: dict[int, dict[str, Any]]) -> set[tuple[str, str, int]]:
-    """(action type, serial, journal seq) of every Article 6 action, read from the journal alone."""
+    """(action type, serial, journal seq) of every Article 6 action, read from the journal alone, each
+    reported once: the part of an export or a use that is its first transfer is not also a transfer/use."""
     out: set[tuple[str, str, int]] = set()
     ft_serials: list[str] = []
     for seq, e in sorted(entries.items()):
@@ -68,19 +65,38 @@ def _expected_from_journal(entries: dict[int, dict[str, Any]]) -> set[tuple[str,
         if e["kind"] == "a6_units_attached":
             out |= {("authorization", u["serial"], seq) for u in p["units"]}
         plans = ([a6] if a6 and "event" in a6 else (a6 or {}).get("first_transfers", []))
-        for plan in plans:
-            for f in plan["first_transfers"]:
-                out.add(("first_transfer", f["serial"], seq))
-                ft_serials.append(f["serial"])
+        here = [f["serial"] for plan in plans for f in plan["first_transfers"]]
+        out |= {("first_transfer", s, seq) for s in here}
+        ft_serials += here
         if e["kind"] == "export":
-            out |= {("transfer", b["serial"], seq) for b in p["created"] if b["state"] == "exported"}
+            out |= {("transfer", s, seq) for b in p["created"] if b["state"] == "exported"
+                    for s in _minus(b["serial"], here)}
         if e["kind"] == "retirement" and a6:
             for action in a6["actions"]:
-                out |= {(action["type"], s, seq) for s in action["serials"]}
+                out |= {(action["type"], s, seq) for s0 in action["serials"] for s in _minus(s0, here)}
         if e["kind"] == "cancellation":
             for b in p["created"]:
                 if b["state"] == "cancelled" and any(_overlaps(b["serial"], s) for s in ft_serials):
                     out.add(("cancellation", b["serial"], seq))
+    return out
+
+
+def _split(s: str) -> tuple[str, int, int]:
+    prefix, first, last = s.rsplit("-", 2)
+    return prefix, int(first), int(last)
+
+
+def _minus(s: str, others: list[str]) -> list[str]:
+    prefix, lo, hi = _split(s)
+    out, pos = [], lo
+    for o in sorted(_split(x) for x in others if _split(x)[0] == prefix):
+        if o[2] < pos or o[1] > hi:
+            continue
+        if o[1] > pos:
+            out.append(f"{prefix}-{pos:012d}-{o[1] - 1:012d}")
+        pos = max(pos, o[2] + 1)
+    if pos <= hi:
+        out.append(f"{prefix}-{pos:012d}-{hi:012d}")
     return out
 
 
@@ -101,41 +117,41 @@ def test_workbook_action_rows_match_the_journal(world: Api) -> None:
     resp = world.get(f"/v1/reports/aef/{year}", "regulator", format="xlsx")
     assert resp.status_code == 200 and resp.headers["content-type"].startswith(aef.XLSX_MEDIA_TYPE)
     wb = openpyxl.load_workbook(io.BytesIO(resp.content))
-    assert wb.sheetnames == ["Submission", "Authorizations", "Actions", "Holdings 31 Dec", "Authorized entities"]
-    actions = _sheet(wb, "Actions")
+    annex = _sheet(wb, "Annex A Actions (registry)")
+    table3 = list(wb["Table 3 Actions"].iter_rows(min_row=9, values_only=True))
     got: set[tuple[str, str, int]] = set()
-    for row in actions:
-        kind = LABEL_TO_TYPE[row["Action type"]]
-        seq = row["Journal entry"]
-        entry = entries[seq]
-        assert entry["created_at"][:10] == row["Action date"]
-        first, last = row["Serial range"].rsplit("-", 2)[1:]
-        assert row["Quantity (kg CO2e)"] == int(last) - int(first) + 1
-        assert row["ITMO first unique ID"] == f"THA01-{world.ids['prefix']}-{first}"
-        assert row["ITMO last unique ID"] == f"THA01-{world.ids['prefix']}-{last}"
-        assert row["Authorization ID"] in loa_ids and row["Cooperative approach ID"] == "THA-IDN-BILATERAL-01"
-        assert row["Vintage"] == 2025
-        got.add((kind, row["Serial range"], seq))
+    for row in annex:
+        seq = row["journal_seq"]
+        first, last = row["serial"].rsplit("-", 2)[1:]
+        assert row["quantity_kg"] == int(last) - int(first) + 1
+        assert row["authorization"] in loa_ids
+        assert entries[seq]["created_at"] == row["action_at"]
+        if row["table_3_row"] is not None:
+            line = table3[row["table_3_row"] - 1]
+            assert line[1].date().isoformat() == row["action_at"][:10]
+        got.add((row["registry_action"], row["serial"], seq))
     assert got == _expected_from_journal(entries)
-    assert len(got) == len(actions)
-    assert {k for k, _, _ in got} == {"authorization", "first_transfer", "transfer", "use", "voluntary_cancellation",
+    assert len(got) == len(annex)
+    # Every use here was its LoA's first transfer ("use or cancellation"): reported once, as the first transfer.
+    assert {k for k, _, _ in got} == {"authorization", "first_transfer", "transfer", "voluntary_cancellation",
                                       "cancellation"}
-    # First transfers and corresponding adjustments agree (I6) in the submission totals.
-    sub = {r["Field"]: r["Value"] for r in _sheet(wb, "Submission")}
-    assert sub["party"] == "THA" and sub["itmo_registry_id"] == "THA01" and sub["status"] == "provisional"
-    ft_kg = sum(r["Quantity (kg CO2e)"] for r in actions if r["Action type"] == "First transfer")
-    assert ft_kg == 500_000 + 250_000 + 100_000
-    assert sub["corresponding_adjustments_kg_by_vintage"] == '{"2025": 850000}'
-    auths = _sheet(wb, "Authorizations")
-    assert {a["Authorization ID"] for a in auths} == loa_ids
-    assert {(a["Purposes for authorization"], a["OIMP authorized"]) for a in auths} == {("NDC and OIMP", "CORSIA")}
-    assert {a["First transfer definition (OIMP)"] for a in auths} == {"use_or_cancellation", "authorization"}
-    # Holdings (year not closed: reconstructed now): what is still under the LoA and live here.
-    holdings = _sheet(wb, "Holdings 31 Dec")
-    assert sum(h["Quantity (kg CO2e)"] for h in holdings) == (2_000_000 - 500_000 - 250_000) + (100_000 - 30_000)
-    assert {h["First transferred"] for h in holdings} == {"Yes", "No"}
-    json_rep = world.ok("GET", f"/v1/reports/aef/{year}", "regulator")
-    assert len(json_rep["actions"]) == len(actions)
+    # Only "authorization" (units placed under an LoA: Table 2's business) stays out of Table 3.
+    assert len(table3) == sum(1 for k, _, _ in got if k != "authorization")
+    summary = dict(r[1:3] for r in wb["Summary information"].iter_rows(min_row=2, values_only=True))
+    assert summary["Party"] == "THA" and summary["Party ITMO registry ID"] == "THA01"
+    assert summary["Status"] == "provisional"
+    assert summary["First transfers (t) by vintage"] == "2025: 850"
+    assert summary["Corresponding adjustments (t) by vintage"] == "2025: 850.000"
+    rep = world.ok("GET", f"/v1/reports/aef/{year}", "regulator")
+    auths = rep["tables"]["Table 2 Authorizations"]
+    assert {a["Authorization ID"] for a in auths} == {"TGO-LOA-2026-001", "TGO-LOA-2026-002"}
+    assert {(a["Purposes for authorization"], a["OIMP authorized by the Party"]) for a in auths} == {
+        ("NDC and OIMP", "CORSIA")}
+    assert {a["First transfer definition for OIMP"] for a in auths} == {"Use or cancellation", "Authorization"}
+    holdings = rep["annex"]["holdings"]
+    assert sum(h["quantity_kg"] for h in holdings) == (2_000_000 - 500_000 - 250_000) + (100_000 - 30_000)
+    assert {h["first_transferred"] for h in holdings} == {"Yes", "No"}
+    assert len(rep["tables"]["Table 3 Actions"]) == len(table3)
     assert error_code(world.get(f"/v1/reports/aef/{year}", "company")) == 1002
 
 
@@ -157,8 +173,8 @@ def test_holdings_at_31_december_are_frozen_when_the_year_closes(api: Api, clock
     # After the year end, before closing: more units go; the 2025 holdings are still as on 31 December.
     api.ok("POST", "/v1/exports", "proponent", export_body(api, loa_id, quantity_kg=200_000))
     before = api.ok("GET", "/v1/reports/aef/2025", "regulator")
-    assert before["submission"]["status"] == "provisional"
-    assert sum(h["quantity_kg"] for h in before["holdings"]) == 900_000
+    assert before["annex"]["submission"]["status"] == "provisional"
+    assert sum(h["quantity_kg"] for h in before["annex"]["holdings"]) == 900_000
     assert error_code(api.post("/v1/reports/aef/2025/close", "regulator")) == 1002
     closed = api.ok("POST", "/v1/reports/aef/2025/close", "admin")
     assert (closed["holdings_kg"], closed["holdings_rows"]) == (900_000, 1)
@@ -169,16 +185,18 @@ def test_holdings_at_31_december_are_frozen_when_the_year_closes(api: Api, clock
     api.ok("POST", f"/v1/authorizations/{loa_id}/approval", "approver")
     api.ok("POST", "/v1/exports", "proponent", export_body(api, loa_id, quantity_kg=50_000))
     after = api.ok("GET", "/v1/reports/aef/2025", "regulator")
-    assert after["submission"]["status"] == "final"
-    assert after["holdings"] == before["holdings"]
-    assert [a["action_type"] for a in after["actions"]] == ["authorization", "transfer", "first_transfer"]
-    assert after["actions"][1]["action_date"] == "2025-06-01"
+    assert after["annex"]["submission"]["status"] == "final"
+    assert after["annex"]["holdings"] == before["annex"]["holdings"]
+    assert after["tables"]["Table 4 Holdings"] == before["tables"]["Table 4 Holdings"]
+    assert [a["registry_action"] for a in after["annex"]["actions"]] == ["first_transfer", "authorization"]
+    assert [(a["Action type"], a["Action date"]) for a in after["tables"]["Table 3 Actions"]] == [
+        ("First transfer", "01/06/2025")]
     entry = journal(api)[closed["journal_seq"]]
     assert entry["kind"] == "a6_year_closed" and payload(entry)["holdings_sha256"] == closed["holdings_sha256"]
     now = api.ok("GET", "/v1/reports/aef/2026", "regulator")
-    assert now["submission"]["status"] == "provisional"
-    assert sum(h["quantity_kg"] for h in now["holdings"]) == 1_000_000 - 100_000 - 100_000 - 200_000 - 50_000
-    assert [a["version_kind"] for a in now["authorizations"]] == ["revocation"]
+    assert now["annex"]["submission"]["status"] == "provisional"
+    assert sum(h["quantity_kg"] for h in now["annex"]["holdings"]) == 1_000_000 - 100_000 - 100_000 - 200_000 - 50_000
+    assert [a["version_kind"] for a in now["annex"]["submission"]["authorizations"]] == ["revocation"]
 
 
 def test_cli_writes_the_workbook(registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: Api) -> None:
@@ -193,9 +211,11 @@ def test_cli_writes_the_workbook(registry: Any, tmp_path: Path, monkeypatch: pyt
     out = tmp_path / "aef.xlsx"
     result = CliRunner().invoke(cli_app, ["report", "aef", "--year", str(year), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "1 authorizations, 1 actions" in result.output
+    assert "1 authorizations, 0 actions, 1 holdings rows" in result.output
     wb = openpyxl.load_workbook(out)
-    [row] = _sheet(wb, "Actions")
-    assert row["Action type"] == "Authorization" and row["Quantity (kg CO2e)"] == 1000
+    assert wb.sheetnames[:7] == ["Index", "Summary information", "Table 1 Submission", "Table 2 Authorizations",
+                                 "Table 3 Actions", "Table 4 Holdings", "Table 5 Auth. entities"]
+    [row] = _sheet(wb, "Annex A Actions (registry)")
+    assert row["registry_action"] == "authorization" and row["quantity_kg"] == 1000
     result = CliRunner().invoke(cli_app, ["report", "aef", "--year", "1200", "--out", str(out)])
     assert result.exit_code == 2

@@ -27,7 +27,8 @@ def _to_company(api: Api, *serials: str) -> None:
 
 def test_corsia_use_is_the_first_transfer_when_the_loa_says_so(world: Api) -> None:
     loa_id = grant(world, authorized_entities=[{"name": "Company", "party": "THA",
-                                                "participant_id": world.ids["company"]}])
+                                                "participant_id": world.ids["company"],
+                                                "identification_number": "0105500000001", "country": "THA"}])
     attach(world, loa_id, 1_000_000)
     units = serial(world, 1, 200_000)
     _label_corsia(world, units)
@@ -65,7 +66,8 @@ def test_use_for_oimp_needs_the_authorization_the_label_and_the_entity(world: Ap
     assert error_code(_retire(world, "company", "company_acc", "corsia", serials=[more])) == 5001
     _label_corsia(world, more)
     # An LoA naming entities lets only them use the units.
-    named = grant(world, reference="R-named", authorized_entities=[{"name": "Other Co", "party": "THA"}])
+    named = grant(world, reference="R-named", authorized_entities=[{"name": "Other Co", "party": "THA",
+                                                                    "identification_number": "X-1", "country": "THA"}])
     third = serial(world, 200_001, 210_000)
     _to_company(world, third)
     world.ok("POST", f"/v1/authorizations/{named}/units", "admin", {"serials": [third]})
@@ -92,7 +94,10 @@ def test_first_transferred_units_cannot_serve_a_domestic_claim(world: Api) -> No
     a6 = payload(journal(world)[resp.json()["journal_seq"]])["article6"]
     assert a6 == {"first_transfers": [], "actions": [{"type": "voluntary_cancellation",
                                                       "serials": [serial(world, 1, 40_000)]}]}
-    # Authorized but not first-transferred units may still be used at home.
+    # Authorized but not first-transferred units never leave the report silently: refused (6007) until the
+    # coverage is released; units outside any LoA retire as usual.
     other = grant(world, reference="R-2")
     attach(world, other, 10_000)
-    assert _retire(world, "proponent", "foundation_acc", "domestic_compliance", quantity_kg=10_000).status_code == 201
+    assert error_code(_retire(world, "proponent", "foundation_acc", "domestic_compliance", quantity_kg=10_000)) == 6007
+    assert _retire(world, "proponent", "foundation_acc", "domestic_compliance",
+                   serials=[serial(world, 110_001, 120_000)]).status_code == 201

@@ -53,6 +53,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/exports"): {"company"},
     ("POST", "/v1/labels"): {"admin"},
     ("POST", "/v1/reports/aef/{year}/close"): {"admin"},
+    ("POST", "/v1/reports/aef/{year}/submissions"): {"admin"},
     ("POST", "/v1/token-holders"): {"proponent", "company", "intermediary", "bank"},
     ("POST", "/v1/token-consents"): {"company"},  # the holder's own key on its own account
     ("POST", "/v1/token-consents/{consent_id}/revocation"): {"company"},
@@ -98,6 +99,7 @@ def _bodies(w: Api) -> dict[tuple[str, str], Any]:
         ("POST", "/v1/token-consents"): {"holder_account_id": acc, "intermediary_id": w.ids["other"], "max_kg": 1},
         ("POST", "/v1/bridge/actions"): {"kind": "unfreeze_lot", "target": "lot_matrix", "reason": "matrix"},
         ("POST", "/v1/reports/aef/{year}/close"): None,
+        ("POST", "/v1/reports/aef/{year}/submissions"): None,
         ("POST", "/v1/reconciliation"): None,
         ("POST", "/v1/bridge/dead-letters/{dead_letter_id}/retry"): None,
     }

@@ -168,7 +168,8 @@ def test_corsia_burn_on_chain_is_the_first_transfer_with_its_adjustment(tw: Toke
     from a6_world import attach, grant
 
     api = tw.api
-    loa_id = grant(api, authorized_entities=[{"name": "Company", "party": "THA", "participant_id": api.ids["company"]}])
+    loa_id = grant(api, authorized_entities=[{"name": "Company", "party": "THA", "participant_id": api.ids["company"],
+                                                    "identification_number": "0105500000001", "country": "THA"}])
     attach(api, loa_id, 1_000_000)
     covered = format_serial(tw.ids["prefix"], 1, 1_000_000)
     api.ok("POST", "/v1/labels", "admin", {"serials": [covered], "label": "corsia_eligible", "reference": "att-7"})

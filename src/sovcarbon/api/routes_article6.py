@@ -173,6 +173,12 @@ def close_year(reg: RegistryDep, actor: ActorDep, key: IdemDep, year: Year) -> J
                    lambda uow: aef.close_year(reg, uow, actor, year), key)
 
 
+@router.post("/reports/aef/{year}/submissions", status_code=201, tags=["article 6"])
+def submit_aef(reg: RegistryDep, actor: ActorDep, key: IdemDep, year: Year) -> JSONResponse:
+    """Record a submission of the year's AEF (a closed year): version 1.0, then 1.1, 1.2, ... on resubmission."""
+    return command(reg, actor, "submit_aef", {"year": year}, lambda uow: aef.submit(reg, uow, actor, year), key)
+
+
 @router.get("/reports/aef/{year}", tags=["article 6"], response_model=None)
 def get_aef(reg: RegistryDep, actor: ActorDep, year: Year,
             format: Annotated[Literal["json", "xlsx"], Query()] = "json") -> dict[str, Any] | Response:
@@ -181,5 +187,5 @@ def get_aef(reg: RegistryDep, actor: ActorDep, year: Year,
         rep = aef.report(reg, uow, actor, year)
     if format == "xlsx":
         return Response(aef.xlsx_bytes(rep), media_type=aef.XLSX_MEDIA_TYPE, headers={
-            "Content-Disposition": f'attachment; filename="AEF-{rep["submission"]["party"]}-{year}.xlsx"'})
+            "Content-Disposition": f'attachment; filename="{rep["file_name"]}"'})
     return rep

@@ -450,3 +450,63 @@ def check_i6(snapshot: inv.LedgerSnapshot) -> list[inv.Violation]:
 
 if check_i6 not in inv.EXTRA_CHECKS:
     inv.EXTRA_CHECKS.append(check_i6)
+
+
+# --- ITMOs: one tonne each (2/CMA.3 annex I para 1(a)); identifiers of 6/CMA.4 annex I para 5 ---------------------
+TONNE_KG = 1000
+DEFAULT_MITIGATION_TYPE = "Emission reductions"
+MITIGATION_TYPES = ("Emission reductions", "Removals", "Emission reductions and removals")
+# UNFCCC common nomenclature (17 Feb 2026), tables 15(b) and 51(b), verbatim (including "C02 usage").
+SECTORS = ("Agriculture", "Building and construction", "Cross-sectoral mechanisms", "Energy generation",
+           "Forestry and land use", "Industrial processes", "Transportation", "Urban development", "Waste management")
+ACTIVITY_TYPES = ("Afforestation", "Agriculture", "Biogas", "Biomass Energy", "Cement", "C02 usage",
+                  "Coal bed/mine methane", "Energy distribution", "Energy Efficiency households",
+                  "Energy Efficiency Industry", "Energy Efficiency own generation", "Energy Efficiency service",
+                  "Energy Efficiency supply side", "Fossil fuel switch", "Fugitive", "Geothermal", "Hydro",
+                  "Landfill gas", "Methane avoidance", "N2O", "PFCs and SF6", "Reforestation", "Solar", "Tidal",
+                  "Transport", "Waste", "Wind")
+CA_ID_RE = re.compile(r"^CA\d{4}$")
+AUTHORIZATION_ID_RE = re.compile(r"^[A-Za-z0-9 \-/.]+$")
+
+
+def is_whole_itmos(rng: SerialRange) -> bool:
+    """Whole tonnes on tonne boundaries of the serials: kg (t-1)*1000+1 .. t'*1000."""
+    return rng.first_kg % TONNE_KG == 1 and rng.last_kg % TONNE_KG == 0
+
+
+def require_whole_itmos(rng: SerialRange, what: str) -> None:
+    if not is_whole_itmos(rng):
+        raise RegistryError(6006, f"{what} must be whole tonnes aligned on tonne boundaries (one ITMO = 1 t)",
+                            serial=str(rng), quantity_kg=rng.quantity_kg)
+
+
+def tonne_range(rng: SerialRange) -> tuple[int, int]:
+    """First and last tonne index of a range (tonne t = kg (t-1)*1000+1 .. t*1000)."""
+    return (rng.first_kg - 1) // TONNE_KG + 1, (rng.last_kg - 1) // TONNE_KG + 1
+
+
+def itmo_sequence(prefix: str, tonne: int) -> int:
+    """The ITMO sequence number of one tonne: project number (5 digits), issuance number (3), tonne (9).
+    Project numbers are unique in the registry and the vintage is part of the identifier, so the
+    sequence is unique per registry and vintage, and reversible to the serial."""
+    parts = prefix.split("-")
+    return int(parts[2]) * 10**12 + int(parts[4]) * 10**9 + tonne
+
+
+def cma_itmo_ids(ca_id: str, registry_id: str, party: str, rng: SerialRange, vintage: int) -> tuple[str, str]:
+    """First and last ITMO unique identifiers (cooperative approach, Party ITMO registry, first
+    transferring Party, sequence, vintage) of the tonnes of ``rng``."""
+    t1, t2 = tonne_range(rng)
+    return (f"{ca_id}-{registry_id}-{party}-{itmo_sequence(rng.prefix, t1)}-{vintage}",
+            f"{ca_id}-{registry_id}-{party}-{itmo_sequence(rng.prefix, t2)}-{vintage}")
+
+
+def unit_ids(rng: SerialRange) -> tuple[str, str]:
+    """First and last underlying unit ids: the serial prefix and the tonne index (9 digits)."""
+    t1, t2 = tonne_range(rng)
+    return f"{rng.prefix}-{t1:09d}", f"{rng.prefix}-{t2:09d}"
+
+
+def underlying_registry_id(prefix: str) -> str:
+    """The nomenclature's id of the underlying unit registry: T-VER for (Premium) T-VER serials."""
+    return "T-VER" if prefix.split("-")[1].endswith("TVER") else "NA"

@@ -1,16 +1,19 @@
-"""The UNFCCC Agreed Electronic Format (AEF, decision 6/CMA.4 annex II) for one reporting year,
-generated from the ledger: submission, authorizations, actions, holdings at 31 December, authorized
-entities; as JSON and as an ``.xlsx`` workbook (openpyxl).
+"""The UNFCCC Agreed Electronic Format (AEF) for one reporting year, generated from the ledger, in the
+CMA.6 template (``services.aef_template``): Table 1 submission, 2 authorizations, 3 actions, 4 holdings
+at 31 December, 5 authorized entities, then annex sheets with the registry's own detail; as JSON
+(the same tables and field labels) and as the template's ``.xlsx`` workbook.
 
 | rule | code |
 |---|---|
 | the report is read by registry officers and regulators | 1002 |
 | a year closes once, after 31 December (UTC) has passed, by a registry admin | 1002 / 1003 |
 | holdings at 31 December are frozen when the year closes and never recomputed | |
+| a submission (1.0, then 1.1, 1.2, ... on every resubmission) is of a closed year, by a registry admin | 1002 / 1003 |
 
 Reporting years and the 31 December cut-off are UTC. Holdings of a year that is not closed yet are
 reconstructed from the block tree as of the cut-off (or now, for the running year) and the
-submission is marked ``provisional``. Quantities are integer kg; tCO2e are derived (kg / 1000).
+submission is marked ``provisional`` (the summary says when its holdings were taken). Quantities are
+integer kg in the ledger; the tables show whole tonnes (one ITMO = 1 t, 6006).
 """
 
 from __future__ import annotations
@@ -21,12 +24,11 @@ import io
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from decimal import Decimal
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from openpyxl import Workbook
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
 
 from sovcarbon.domain import article6 as rules
@@ -35,6 +37,7 @@ from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.journal import canonical_json
 from sovcarbon.domain.model import Actor, BlockState, Role
 from sovcarbon.domain.serials import SerialRange
+from sovcarbon.services import aef_template as tpl
 from sovcarbon.services import article6 as a6s
 from sovcarbon.services.queries import READ_ALL_ROLES
 from sovcarbon.services.registry import Registry
@@ -46,6 +49,8 @@ LIVE_STATES = (BlockState.HELD, BlockState.IMMOBILIZED, BlockState.PLEDGED, Bloc
 MIN_YEAR, MAX_YEAR = 1990, 2100
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PURPOSE_LABELS = {("ndc",): "NDC", ("oimp",): "OIMP", ("ndc", "oimp"): "NDC and OIMP"}
+NDC_FIRST_YEAR_SETTING, NDC_LAST_YEAR_SETTING = "ndc_first_year", "ndc_last_year"
+DEFAULT_NDC_PERIOD = (2021, 2030)  # the updated NDC's implementation period; registry settings override it
 
 
 def year_start(year: int) -> str:
@@ -168,7 +173,7 @@ def _frozen_holdings(reg: Registry, uow: UnitOfWork, year: int) -> list[dict[str
 
 # --- the report -------------------------------------------------------------------------------------------------
 class _Loas:
-    """LoA version bodies, loaded once per report."""
+    """LoA version bodies, loaded once per report (one query per LoA, never per row)."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
@@ -180,52 +185,133 @@ class _Loas:
         return self.cache[loa_id]
 
 
+FT_SUBTYPES = {"international_transfer": "First transfer to another Party", "authorization": "Authorization",
+               "issuance": "Issuance", "use": "Use or cancellation"}
+FT_DEFINITION_LABELS = {"authorization": "Authorization", "issuance": "Issuance",
+                        "use_or_cancellation": "Use or cancellation"}
+OTHER_CANCELLATIONS, NOT_YET_DEFINED = "Other cancellations", "Not yet defined"
+
+
 def _purposes(loa: rules.Loa) -> str:
     return PURPOSE_LABELS[tuple(sorted(str(p) for p in loa.purposes))]
 
 
-def _action_row(rid: str, loa: rules.Loa, *, action_id: str, action_type: rules.ActionType, action_at: str,
-                rng: SerialRange, vintage: int, first_transfer: bool, purpose: str | None, txn_id: str | None,
-                journal_seq: int, transferring_party: str | None = None, acquiring_party: str | None = None,
-                acquiring_registry: str | None = None, acquiring_entity: str | None = None,
-                using_entity: str | None = None) -> dict[str, Any]:
-    first_id, last_id = rules.itmo_ids(rid, rng)
-    body = loa.body
-    return {"action_id": action_id, "cooperative_approach_id": loa.cooperative_approach_id,
-            "authorization_id": loa.id, "itmo_first_id": first_id, "itmo_last_id": last_id, "serial": str(rng),
-            "metric": body.get("metric", "tCO2e"), "gwp": body.get("gwp", ""), "vintage": vintage,
-            "sector": "; ".join(body.get("sectors") or ()),
-            "activity_type": "; ".join(body.get("activity_types") or ()),
-            "quantity_kg": rng.quantity_kg, "quantity_tco2e": tonnes(rng.quantity_kg), "conversion_factor": "1",
-            "action_type": str(action_type), "action_type_label": rules.AEF_ACTION_LABELS[action_type],
-            "action_date": action_at[:10], "action_at": action_at, "first_transfer": first_transfer,
-            "purpose": purpose, "purposes_for_authorization": _purposes(loa), "oimp_authorized": "; ".join(loa.oimp),
-            "first_transfer_definition": str(loa.first_transfer_event) if loa.first_transfer_event else "",
-            "transferring_party": transferring_party, "acquiring_party": acquiring_party,
-            "acquiring_registry": acquiring_registry, "acquiring_entity": acquiring_entity,
-            "using_entity": using_entity, "txn_id": txn_id, "journal_seq": journal_seq}
+def _tonnes_cell(kg: int) -> int | str:
+    """Whole tonnes as an integer; a remainder (units outside the 6006 rule, from before it) stays visible."""
+    return kg // 1000 if kg % 1000 == 0 else tonnes(kg)
 
 
-def actions(reg: Registry, uow: UnitOfWork, year: int, loas: _Loas | None = None) -> list[dict[str, Any]]:
-    loas = loas or _Loas(uow)
-    rid = a6s.registry_id(reg, uow)
+def mitigation_type(body: dict[str, Any]) -> str:
+    return str(body.get("mitigation_type") or rules.DEFAULT_MITIGATION_TYPE)
+
+
+class _Ctx:
+    def __init__(self, reg: Registry, uow: UnitOfWork) -> None:
+        self.party = reg.profile.party_code
+        self.rid = a6s.registry_id(reg, uow)
+        self.loas = _Loas(uow)
+
+    def block(self, loa: rules.Loa, rng: SerialRange, vintage: int) -> dict[str, Any]:
+        """The block identification shared by tables 3 and 4 (ITMOs one for one with underlying units)."""
+        body = loa.body
+        ca = loa.cooperative_approach_id
+        first_id, last_id = rules.cma_itmo_ids(ca, self.rid, self.party, rng, vintage)
+        u_reg = rules.underlying_registry_id(rng.prefix)
+        u1, u2 = rules.unit_ids(rng) if u_reg != tpl.NA else (tpl.NA, tpl.NA)
+        return {"Cooperative approach ID": ca, "Authorization ID": body.get("reference", loa.id),
+                "First transferring participating Party ID": self.party, "Party ITMO registry ID": self.rid,
+                "First ID": first_id, "Last ID": last_id, "Underlying unit registry ID": u_reg,
+                "First unit ID": u1, "Last unit ID": u2, "Metric": "GHG",
+                "Applicable GWP value(s)": body.get("gwp") or "AR5", "Applicable non-GHG metric": tpl.NA,
+                "Quantity (t CO2 eq)": _tonnes_cell(rng.quantity_kg), "Quantity (in non-GHG metric)": tpl.NA,
+                "Mitigation type": mitigation_type(body), "Vintage": vintage}
+
+
+@dataclass
+class _Action:
+    at: str
+    seq: int
+    rng: SerialRange
+    vintage: int
+    loa_id: str
+    kind: str
+    subtype: str
+    ours: str
+    action_id: str
+    txn_id: str | None
+    acquiring_party: str = tpl.NA
+    transferring_party: str = tpl.NA
+    purpose: str = tpl.NA
+    using_party: str = tpl.NA
+    using_entity: str = tpl.NA
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _oimp_purpose(loa: rules.Loa, purpose: str | None) -> str:
+    if purpose == "corsia":
+        return rules.CORSIA
+    return ", ".join(loa.oimp) or "OIMP"
+
+
+def _entity_id(loa: rules.Loa, name: str | None) -> str:
+    for e in loa.body.get("authorized_entities") or ():
+        if name and e["name"].casefold() == name.casefold():
+            return str(e.get("identification_number") or e["name"])
+    return name or tpl.NA
+
+
+def _collect_actions(reg: Registry, uow: UnitOfWork, year: int, ctx: _Ctx) -> list[_Action]:
+    """Every Article 6 action of the year, once per action type the guidance defines: an export's
+    first transfer is not also a transfer, a use that is the first transfer is not also a cancellation."""
+    ft = a6.a6_first_transfers.c
+    events: dict[int, list[tuple[SerialRange, str]]] = defaultdict(list)
+    for e in uow.conn.execute(select(ft.journal_seq, ft.serial_prefix, ft.first_kg, ft.last_kg, ft.event).where(
+            ft.created_at >= year_start(year), ft.created_at <= year_cutoff(year))):
+        events[int(e[0])].append((SerialRange(e[1], int(e[2]), int(e[3])), str(e[4])))
     c = a6.a6_actions.c
-    out: list[dict[str, Any]] = []
-    for r in uow.conn.execute(select(a6.a6_actions).where(c.year == year).order_by(c.id)).mappings():
-        out.append(_action_row(
-            rid, loas.get(r["loa_id"]), action_id=f"act-{r['id']}", action_type=rules.ActionType(r["action_type"]),
-            action_at=r["action_at"], rng=SerialRange(r["serial_prefix"], int(r["first_kg"]), int(r["last_kg"])),
-            vintage=int(r["vintage"]), first_transfer=bool(r["first_transfer"]), purpose=r["purpose"],
-            txn_id=r["txn_id"], journal_seq=int(r["journal_seq"]), transferring_party=r["transferring_party"],
-            acquiring_party=r["acquiring_party"], acquiring_registry=r["acquiring_registry"],
-            acquiring_entity=r["acquiring_entity"], using_entity=r["using_entity"]))
-    out += _cancellations(reg, uow, year, loas, rid)
-    out.sort(key=lambda a: (a["journal_seq"], a["action_id"]))
+    rows = list(uow.conn.execute(select(a6.a6_actions).where(c.year == year).order_by(c.id)).mappings())
+    use_purpose = {int(r["journal_seq"]): r["purpose"] for r in rows if r["action_type"] == rules.ActionType.USE}
+    out: list[_Action] = []
+    for r in rows:
+        kind = rules.ActionType(r["action_type"])
+        rng = SerialRange(r["serial_prefix"], int(r["first_kg"]), int(r["last_kg"]))
+        seq, loa = int(r["journal_seq"]), ctx.loas.get(r["loa_id"])
+        base = dict(at=r["action_at"], seq=seq, vintage=int(r["vintage"]), loa_id=r["loa_id"], ours=str(kind),
+                    action_id=f"act-{r['id']}", txn_id=r["txn_id"])
+        same_seq_ft = [x for x, _ in events.get(seq, [])]
+        if kind == rules.ActionType.AUTHORIZATION:
+            out.append(_Action(rng=rng, kind="", subtype="", **base))  # annex only: units placed under an LoA
+        elif kind == rules.ActionType.FIRST_TRANSFER:
+            event = next((e for x, e in events.get(seq, []) if x.first_kg == rng.first_kg and x.prefix == rng.prefix),
+                         "international_transfer" if r["acquiring_party"] else "authorization")
+            a = _Action(rng=rng, kind="First transfer", subtype=FT_SUBTYPES.get(event, NOT_YET_DEFINED), **base)
+            if event == "international_transfer":
+                a.acquiring_party = r["acquiring_party"] or tpl.NA
+            elif event == "use":
+                a.purpose = _oimp_purpose(loa, use_purpose.get(seq))
+                a.using_party = ctx.party
+                a.using_entity = _entity_id(loa, r["using_entity"])
+            out.append(a)
+        elif kind == rules.ActionType.TRANSFER:
+            for part in rules.subtract(rng, same_seq_ft):
+                out.append(_Action(rng=part, kind="Transfer", subtype=NOT_YET_DEFINED,
+                                   acquiring_party=r["acquiring_party"] or tpl.NA, **base))
+        elif kind in (rules.ActionType.USE, rules.ActionType.VOLUNTARY_CANCELLATION, rules.ActionType.CANCELLATION):
+            purpose = (_oimp_purpose(loa, r["purpose"]) if kind == rules.ActionType.USE else "Voluntary cancellation")
+            for part in rules.subtract(rng, same_seq_ft):
+                out.append(_Action(rng=part, kind="Cancellation", subtype=OTHER_CANCELLATIONS, purpose=purpose,
+                                   using_party=ctx.party, using_entity=_entity_id(loa, r["using_entity"]), **base))
+        elif kind == rules.ActionType.ACQUISITION:
+            out.append(_Action(rng=rng, kind="Acquisition", subtype=NOT_YET_DEFINED,
+                               transferring_party=r["transferring_party"] or tpl.NA, **base))
+    out += _cancellations(uow, year, ctx)
+    out.sort(key=lambda a: (a.at[:10], a.seq, a.rng.prefix, a.rng.first_kg))
     return out
 
 
-def _cancellations(reg: Registry, uow: UnitOfWork, year: int, loas: _Loas, rid: str) -> list[dict[str, Any]]:
-    """Cancellations (four-eyes, core) of first-transferred kilograms, read from the ledger itself."""
+def _cancellations(uow: UnitOfWork, year: int, ctx: _Ctx) -> list[_Action]:
+    """Cancellations (four-eyes, core) of first-transferred kilograms, read from the ledger itself
+    (two queries for the whole year)."""
     tx, b, ft = t.transactions.c, t.blocks.c, a6.a6_first_transfers.c
     rows = uow.conn.execute(
         select(b.serial_prefix, b.first_kg, b.last_kg, b.vintage, tx.id, tx.journal_seq, tx.created_at)
@@ -233,58 +319,107 @@ def _cancellations(reg: Registry, uow: UnitOfWork, year: int, loas: _Loas, rid: 
         .where(tx.kind == "cancellation", tx.created_at >= year_start(year), tx.created_at <= year_cutoff(year),
                b.state == str(BlockState.CANCELLED))
         .order_by(tx.journal_seq, b.serial_prefix, b.first_kg)).all()
-    out: list[dict[str, Any]] = []
-    for prefix, first, last, vintage, txn_id, seq, at in rows:
-        rng = SerialRange(prefix, int(first), int(last))
-        for row in uow.conn.execute(select(ft.serial_prefix, ft.first_kg, ft.last_kg, ft.loa_id).where(
-                and_(ft.serial_prefix == prefix, ft.first_kg <= rng.last_kg, ft.last_kg >= rng.first_kg))
-                .order_by(ft.first_kg)):
-            part = rules.intersect(rng, SerialRange(row[0], int(row[1]), int(row[2])))
-            if part is None:
-                continue
-            out.append(_action_row(rid, loas.get(row[3]), action_id=f"can-{txn_id}-{part.first_kg}",
-                                   action_type=rules.ActionType.CANCELLATION, action_at=at, rng=part,
-                                   vintage=int(vintage), first_transfer=False, purpose=None, txn_id=txn_id,
-                                   journal_seq=int(seq), transferring_party=reg.profile.party_code))
+    if not rows:
+        return []
+    prefixes = sorted({r[0] for r in rows})
+    done = [(SerialRange(r[0], int(r[1]), int(r[2])), r[3]) for r in uow.conn.execute(
+        select(ft.serial_prefix, ft.first_kg, ft.last_kg, ft.loa_id).where(ft.serial_prefix.in_(prefixes))
+        .order_by(ft.serial_prefix, ft.first_kg))]
+    cancelled = sorted(((SerialRange(p, int(f), int(la)), (int(v), txn, int(seq), at))
+                        for p, f, la, v, txn, seq, at in rows), key=lambda x: (x[0].prefix, x[0].first_kg))
+    out = []
+    for part, (vintage, txn_id, seq, at), loa_id in rules.sweep(cancelled, done):
+        out.append(_Action(at=at, seq=seq, rng=part, vintage=vintage, loa_id=loa_id, kind="Cancellation",
+                           subtype=OTHER_CANCELLATIONS, ours="cancellation", action_id=f"can-{txn_id}-{part.first_kg}",
+                           txn_id=txn_id, purpose="Cancellation by the registry", using_party=ctx.party))
     return out
 
 
-def authorizations(reg: Registry, uow: UnitOfWork, year: int) -> list[dict[str, Any]]:
-    """Every LoA version approved during the year (grants, amendments, revocations)."""
+def _action_rows(actions: list[_Action], ctx: _Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Table 3 rows and their annex rows (registry detail, same order; annex-only actions at the end)."""
+    table: list[dict[str, Any]] = []
+    annex: list[dict[str, Any]] = []
+    for a in actions:
+        loa = ctx.loas.get(a.loa_id)
+        detail = {"table_3_row": None, "action_id": a.action_id, "registry_action": a.ours,
+                  "authorization": a.loa_id, "serial": str(a.rng), "quantity_kg": a.rng.quantity_kg,
+                  "txn_id": a.txn_id or "", "journal_seq": a.seq, "action_at": a.at}
+        if not a.kind:
+            annex.append(detail)
+            continue
+        table.append({
+            "Action date": tpl.date_text(a.at), "Action type": a.kind, "Action subtype": a.subtype,
+            **ctx.block(loa, a.rng, a.vintage),
+            "Transferring participating Party ID": a.transferring_party,
+            "Acquiring participating Party ID": a.acquiring_party,
+            "Purpose for which the ITMO has been used towards or cancelled for OIMP": a.purpose,
+            "Using/cancelling participating Party ID": a.using_party,
+            "Using/cancelling authorized entity ID": a.using_entity,
+            "Calendar year for which the ITMOs are used towards the Party's NDC": tpl.NA,
+            "Result of the consistency checks": tpl.CARP_INFO, "Additional explanatory information": ""})
+        annex.append({**detail, "table_3_row": len(table)})
+    annex.sort(key=lambda d: (d["table_3_row"] is None, d["table_3_row"] or 0))
+    return table, annex
+
+
+def actions(reg: Registry, uow: UnitOfWork, year: int) -> list[dict[str, Any]]:
+    """Table 3 rows of the year."""
+    ctx = _Ctx(reg, uow)
+    return _action_rows(_collect_actions(reg, uow, year, ctx), ctx)[0]
+
+
+def _timeframe(body: dict[str, Any]) -> str:
+    return f"{body['timeframe']['start'][:4]} - {body['timeframe']['end'][:4]}"
+
+
+def authorizations(reg: Registry, uow: UnitOfWork, year: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Table 2: every LoA version approved during the year (grants, amendments, revocations); annex rows."""
     v = a6.a6_authorization_versions.c
     rows = list(uow.conn.execute(select(a6.a6_authorization_versions).where(
         v.status == str(rules.VersionStatus.APPROVED), v.decided_at >= year_start(year),
         v.decided_at <= year_cutoff(year)).order_by(v.decision_seq)).mappings())
-    out = []
+    prev_bodies = {(r[0], int(r[1])): r[2] for r in uow.conn.execute(
+        select(v.loa_id, v.version, v.body).where(v.status == str(rules.VersionStatus.APPROVED)))}
+    table, annex = [], []
     for r in rows:
         body = json.loads(r["body"])
         loa = rules.Loa.from_body(r["loa_id"], int(r["version"]), "active", body)
-        prev = uow.conn.execute(select(v.body).where(v.loa_id == r["loa_id"], v.version < r["version"],
-                                                     v.status == str(rules.VersionStatus.APPROVED))
-                                .order_by(v.version.desc()).limit(1)).scalar()
-        changes = sorted(k for k, val in body.items() if prev is not None and json.loads(prev).get(k) != val)
-        out.append({
-            "authorization_id": r["loa_id"], "reference": body["reference"], "version": r["version"],
-            "version_kind": r["kind"], "authorization_date": body["authorization_date"],
-            "approved_at": r["decided_at"], "cooperative_approach_id": body["cooperative_approach_id"],
-            "authorized_parties": "; ".join(body["authorized_parties"]),
-            "authorized_entities": "; ".join(e["name"] for e in body.get("authorized_entities") or ()),
-            "purposes_for_authorization": _purposes(loa), "oimp_authorized": "; ".join(loa.oimp),
-            "first_transfer_definition": body.get("first_transfer_event") or "",
-            "max_quantity_kg": int(body["max_quantity_kg"]), "max_quantity_tco2e": tonnes(int(body["max_quantity_kg"])),
-            "metric": body.get("metric", "tCO2e"), "gwp": body.get("gwp", ""),
-            "sectors": "; ".join(body["sectors"]), "activity_types": "; ".join(body["activity_types"]),
-            "timeframe_start": body["timeframe"]["start"], "timeframe_end": body["timeframe"]["end"],
-            "terms": body.get("terms", ""), "ca_method": body["ca_method"],
-            "document_sha256": r["document_sha256"] or "", "changes": "; ".join(changes),
-            "revoked_serials": "; ".join(json.loads(r["revoked_serials"])) if r["revoked_serials"] else
-            ("all units not first-transferred" if r["kind"] == rules.VersionKind.REVOCATION else ""),
-            "reason": r["reason"], "journal_seq": r["decision_seq"]})
-    return out
+        older = [ver for (lid, ver) in prev_bodies if lid == r["loa_id"] and ver < int(r["version"])]
+        prev = json.loads(prev_bodies[(r["loa_id"], max(older))]) if older else None
+        changes = sorted(k for k, val in body.items() if prev is not None and prev.get(k) != val)
+        oimp = rules.LoaPurpose.OIMP in loa.purposes
+        kind = str(r["kind"])
+        info = {"grant": "Grant", "amendment": f"Amendment ({', '.join(changes) or 'no field changed'})",
+                "revocation": "Revocation" + (" of named units" if r["revoked_serials"] else " of the whole "
+                                              "authorization for units not first-transferred")}[kind]
+        table.append({
+            "Authorization ID": body["reference"],
+            "Date of authorization": tpl.date_text(body["authorization_date"]),
+            "Cooperative approach ID": body["cooperative_approach_id"],
+            "Version of the authorization": int(r["version"]),
+            "Authorized quantity": _tonnes_cell(int(body["max_quantity_kg"])), "Metric": "GHG",
+            "Applicable GWP value(s)": body.get("gwp") or "AR5", "Applicable non-GHG metric": tpl.NA,
+            "Sector(s)": ", ".join(body["sectors"]), "Activity type(s)": ", ".join(body["activity_types"]),
+            "Purposes for authorization": _purposes(loa),
+            "Authorized Party(ies) ID": ", ".join(body["authorized_parties"]),
+            "Authorized entity(ies) ID": ", ".join(str(e.get("identification_number") or e["name"])
+                                                   for e in body.get("authorized_entities") or ()) or tpl.NA,
+            "OIMP authorized by the Party": ", ".join(loa.oimp) if oimp else tpl.NA,
+            "Authorized timeframe": _timeframe(body), "Authorization terms and conditions": body.get("terms", ""),
+            "Authorization documentation": tpl.CARP_LINK,
+            "First transfer definition for OIMP": (FT_DEFINITION_LABELS[body["first_transfer_event"]] if oimp
+                                                   else tpl.NA),
+            "Additional explanatory information": info})
+        annex.append({"table_2_row": len(table), "authorization": r["loa_id"], "version_kind": kind,
+                      "approved_at": r["decided_at"], "max_quantity_kg": int(body["max_quantity_kg"]),
+                      "ca_method": body["ca_method"], "document_sha256": r["document_sha256"] or "",
+                      "changes": ", ".join(changes), "revoked_serials": r["revoked_serials"] or "",
+                      "reason": r["reason"], "journal_seq": r["decision_seq"]})
+    return table, annex
 
 
 def authorized_entities(uow: UnitOfWork, year: int) -> list[dict[str, Any]]:
-    """Entities of every LoA in force at some time in the year, as of its latest version then."""
+    """Table 5: entities of every LoA in force at some time in the year, as of its latest version then."""
     v = a6.a6_authorization_versions.c
     rows = uow.conn.execute(select(a6.a6_authorization_versions).where(
         v.status == str(rules.VersionStatus.APPROVED), v.decided_at <= year_cutoff(year))
@@ -302,50 +437,114 @@ def authorized_entities(uow: UnitOfWork, year: int) -> list[dict[str, Any]]:
             continue
         body = json.loads(r["body"])
         for e in body.get("authorized_entities") or ():
-            out.append({"authorization_id": loa_id, "version": r["version"], "entity": e["name"], "party": e["party"],
-                        "participant_id": e.get("participant_id") or "",
-                        "authorization_date": body["authorization_date"],
-                        "purposes_for_authorization": PURPOSE_LABELS[tuple(sorted(body["purposes"]))]})
+            out.append({"Date of the authorization": tpl.date_text(body["authorization_date"]), "Name": e["name"],
+                        "Country of incorporation": e.get("country") or e["party"],
+                        "Identification number (in the country of incorporation)":
+                            e.get("identification_number") or "",
+                        "Cooperative approach ID": body["cooperative_approach_id"],
+                        "Conditions": body.get("terms", ""),
+                        "Change and revocation conditions": "Amendment or revocation by the Party's four-eyes "
+                                                            "decision; first-transferred units are never revoked",
+                        "Additional explanatory information": f"Authorization {body['reference']}"})
     return out
 
 
-def build(reg: Registry, uow: UnitOfWork, year: int) -> dict[str, Any]:
+def _holding_rows(holdings: list[dict[str, Any]], ctx: _Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    table, annex = [], []
+    for h in holdings:
+        rng = SerialRange(h["serial_prefix"], h["first_kg"], h["last_kg"])
+        table.append(ctx.block(ctx.loas.get(h["authorization_id"]), rng, h["vintage"]))
+        annex.append({"table_4_row": len(table), "authorization": h["authorization_id"], "serial": h["serial"],
+                      "quantity_kg": h["quantity_kg"], "state": h["state"], "account_id": h["account_id"],
+                      "first_transferred": "Yes" if h["first_transferred"] else "No"})
+    return table, annex
+
+
+# --- submissions (version X.Y, date) -------------------------------------------------------------------------------
+def submissions(uow: UnitOfWork, year: int) -> list[dict[str, Any]]:
+    s = a6.a6_submissions.c
+    return [dict(r) for r in uow.conn.execute(select(a6.a6_submissions).where(s.year == year)
+                                              .order_by(s.major, s.minor)).mappings()]
+
+
+def ndc_period(uow: UnitOfWork) -> tuple[int, int]:
+    first, last = uow.repo.setting(NDC_FIRST_YEAR_SETTING), uow.repo.setting(NDC_LAST_YEAR_SETTING)
+    return (int(first) if first else DEFAULT_NDC_PERIOD[0]), (int(last) if last else DEFAULT_NDC_PERIOD[1])
+
+
+def submit(reg: Registry, uow: UnitOfWork, actor: Actor, year: int) -> dict[str, Any]:
+    """Record a submission of the year's AEF: version 1.0 first, then 1.1, 1.2, ... on every resubmission.
+    Only a closed year (final holdings) is submitted."""
+    require_role(actor, [Role.REGISTRY_ADMIN], "submit the AEF")
+    check_year(year)
+    if uow.conn.execute(select(a6.a6_year_closes.c.year).where(a6.a6_year_closes.c.year == year)).first() is None:
+        raise RegistryError(1003, f"reporting year {year} is not closed; close it before submitting", year=year)
+    done = submissions(uow, year)
+    major, minor = (1, 0) if not done else (int(done[-1]["major"]), int(done[-1]["minor"]) + 1)
+    rep = build(reg, uow, year, version=(major, minor, uow.now))
+    digest = hashlib.sha256(canonical_json(rep["tables"])).hexdigest()
+    entry = uow.append("a6_aef_submitted", {"actor": actor.key_id, "year": year, "version": f"{major}.{minor}",
+                                            "tables_sha256": digest, "file_name": rep["file_name"]})
+    uow.repo.insert(a6.a6_submissions, year=year, major=major, minor=minor, submitted_at=uow.now,
+                    submitted_by_key=actor.key_id, tables_sha256=digest, journal_seq=entry.seq)
+    return {"year": year, "version": f"{major}.{minor}", "submitted_at": uow.now, "file_name": rep["file_name"],
+            "tables_sha256": digest, "journal_seq": entry.seq}
+
+
+def build(reg: Registry, uow: UnitOfWork, year: int, version: tuple[int, int, str] | None = None) -> dict[str, Any]:
+    """The year's AEF: the five CMA.6 tables keyed by their field labels, the annex (registry detail)
+    and the summary. ``version`` = (major, minor, submission time) for a submission being recorded;
+    otherwise the latest recorded submission, or a draft 1.0 dated today."""
     check_year(year)
     closed = uow.conn.execute(select(a6.a6_year_closes).where(a6.a6_year_closes.c.year == year)).mappings().first()
-    loas = _Loas(uow)
-    rows = actions(reg, uow, year, loas)
-    if closed is not None:
-        holdings = _frozen_holdings(reg, uow, year)
-    else:
-        holdings = holdings_as_of(reg, uow, min(uow.now, year_cutoff(year)))
+    ctx = _Ctx(reg, uow)
+    table3, annex_actions = _action_rows(_collect_actions(reg, uow, year, ctx), ctx)
+    taken_at = year_cutoff(year) if closed is not None else min(uow.now, year_cutoff(year))
+    holdings = _frozen_holdings(reg, uow, year) if closed is not None else holdings_as_of(reg, uow, taken_at)
+    table4, annex_holdings = _holding_rows(holdings, ctx)
+    table2, annex_auths = authorizations(reg, uow, year)
+    if version is None:
+        done = submissions(uow, year)
+        version = ((int(done[-1]["major"]), int(done[-1]["minor"]), str(done[-1]["submitted_at"])) if done
+                   else (1, 0, uow.now))
+    major, minor, submitted_at = version
+    ndc_first, ndc_last = ndc_period(uow)
+    table1 = {"Party": ctx.party, "Version": f"{major}.{minor}", "Reported year": year,
+              "Date of submission": tpl.date_text(submitted_at), "Review status of the initial report": tpl.CARP_INFO,
+              "Result of the consistency check of this AEF submission": tpl.CARP_INFO,
+              "First year of the NDC implementation period": ndc_first,
+              "Last year of the NDC implementation period": ndc_last,
+              "Reference to the Article 6 technical expert review report of the initial report": tpl.CARP_INFO}
     ca = a6.a6_adjustments.c
     adjustments = {int(r[0]): int(r[1]) for r in uow.conn.execute(
         select(ca.vintage, func.sum(ca.quantity_kg)).where(ca.year == year).group_by(ca.vintage))}
-    by_type: dict[str, int] = defaultdict(int)
-    ft_by_vintage: dict[int, int] = defaultdict(int)
-    for a in rows:
-        by_type[a["action_type"]] += a["quantity_kg"]
-        if a["action_type"] == rules.ActionType.FIRST_TRANSFER:
-            ft_by_vintage[a["vintage"]] += a["quantity_kg"]
+    ft_t: dict[int, int] = defaultdict(int)
+    for row in table3:
+        if row["Action type"] == "First transfer" and isinstance(row["Quantity (t CO2 eq)"], int):
+            ft_t[row["Vintage"]] += row["Quantity (t CO2 eq)"]
     head = uow.conn.execute(select(t.journal_head.c.seq, t.journal_head.c.hash)).first()
-    auths = authorizations(reg, uow, year)
-    approaches = sorted({a["cooperative_approach_id"] for a in rows} | {a["cooperative_approach_id"] for a in auths})
-    submission = {
-        "party": reg.profile.party_code, "itmo_registry_id": a6s.registry_id(reg, uow),
-        "registry": reg.profile.registry_name, "agency": reg.profile.agency_name, "reporting_year": year,
-        "version": 1, "status": "final" if closed is not None else "provisional", "generated_at": uow.now,
-        "holdings_cutoff": year_cutoff(year),
+    status = "final" if closed is not None else "provisional"
+    summary = {
+        "Party": ctx.party, "Party ITMO registry ID": ctx.rid, "Registry": reg.profile.registry_name,
+        "Agency": reg.profile.agency_name, "Reported year": year, "Version": f"{major}.{minor}",
+        "Status": status, "Generated at (UTC)": uow.now,
+        "Holdings taken at (UTC)": (f"{year_cutoff(year)} (frozen when the year closed on {closed['closed_at']})"
+                                    if closed is not None else f"{taken_at} (year not closed: provisional)"),
+        "Journal head": f"#{int(head[0]) if head else 0} {str(head[1]) if head else ''}",
+        "First transfers (t) by vintage": ", ".join(f"{v}: {q}" for v, q in sorted(ft_t.items())) or "none",
+        "Corresponding adjustments (t) by vintage": ", ".join(f"{v}: {tonnes(q)}" for v, q in
+                                                              sorted(adjustments.items())) or "none"}
+    annex_submission = {
+        "status": status, "generated_at": uow.now, "holdings_taken_at": taken_at,
         "holdings_source": (f"frozen at year close {closed['closed_at']} (journal #{closed['journal_seq']})"
                             if closed is not None else "reconstructed from the ledger at generation (year not closed)"),
         "journal_head_seq": int(head[0]) if head else 0, "journal_head_hash": str(head[1]) if head else "",
-        "cooperative_approaches": "; ".join(approaches), "actions": len(rows), "authorizations": len(auths),
-        "action_kg_by_type": dict(sorted(by_type.items())),
-        "first_transferred_kg_by_vintage": {str(k): v for k, v in sorted(ft_by_vintage.items())},
         "corresponding_adjustments_kg_by_vintage": {str(k): v for k, v in sorted(adjustments.items())},
-        "holdings_kg": sum(h["quantity_kg"] for h in holdings),
-        "metric": "tCO2e (quantities in integer kg; tCO2e = kg / 1000)"}
-    return {"submission": submission, "authorizations": auths, "actions": rows, "holdings": holdings,
-            "authorized_entities": authorized_entities(uow, year)}
+        "holdings_kg": sum(h["quantity_kg"] for h in holdings), "authorizations": annex_auths}
+    return {"file_name": tpl.file_name(ctx.party, year, f"{major}.{minor}"), "summary": summary,
+            "tables": {tpl.T1_SHEET: table1, tpl.T2_SHEET: table2, tpl.T3_SHEET: table3, tpl.T4_SHEET: table4,
+                       tpl.T5_SHEET: authorized_entities(uow, year)},
+            "annex": {"actions": annex_actions, "holdings": annex_holdings, "submission": annex_submission}}
 
 
 def report(reg: Registry, uow: UnitOfWork, actor: Actor, year: int) -> dict[str, Any]:
@@ -354,73 +553,9 @@ def report(reg: Registry, uow: UnitOfWork, actor: Actor, year: int) -> dict[str,
 
 
 # --- the workbook -----------------------------------------------------------------------------------------------
-SHEETS: dict[str, list[tuple[str, str]]] = {
-    "authorizations": [
-        ("authorization_id", "Authorization ID"), ("reference", "LoA reference"), ("version", "Version"),
-        ("version_kind", "Version kind"), ("authorization_date", "Date of authorization"),
-        ("approved_at", "Approved at (UTC)"), ("cooperative_approach_id", "Cooperative approach ID"),
-        ("authorized_parties", "Authorized Parties"), ("authorized_entities", "Authorized entities"),
-        ("purposes_for_authorization", "Purposes for authorization"), ("oimp_authorized", "OIMP authorized"),
-        ("first_transfer_definition", "First transfer definition (OIMP)"),
-        ("max_quantity_kg", "Authorized quantity (kg CO2e)"), ("max_quantity_tco2e", "Authorized quantity (tCO2e)"),
-        ("metric", "Metric"), ("gwp", "GWP values"), ("sectors", "Sector(s)"), ("activity_types", "Activity type(s)"),
-        ("timeframe_start", "Timeframe start"), ("timeframe_end", "Timeframe end"), ("terms", "Terms"),
-        ("ca_method", "Corresponding adjustment method"), ("document_sha256", "LoA document SHA-256"),
-        ("changes", "Changes from previous version"), ("revoked_serials", "Revoked units"), ("reason", "Reason"),
-        ("journal_seq", "Journal entry")],
-    "actions": [
-        ("action_id", "Action ID"), ("cooperative_approach_id", "Cooperative approach ID"),
-        ("authorization_id", "Authorization ID"), ("itmo_first_id", "ITMO first unique ID"),
-        ("itmo_last_id", "ITMO last unique ID"), ("serial", "Serial range"), ("metric", "Metric"),
-        ("gwp", "GWP values"), ("vintage", "Vintage"), ("sector", "Sector"), ("activity_type", "Activity type"),
-        ("quantity_kg", "Quantity (kg CO2e)"), ("quantity_tco2e", "Quantity (tCO2e)"),
-        ("conversion_factor", "Conversion factor"), ("action_type_label", "Action type"),
-        ("action_date", "Action date"), ("first_transfer", "First transfer"), ("purpose", "Purpose of action"),
-        ("purposes_for_authorization", "Purposes for authorization"), ("oimp_authorized", "OIMP authorized"),
-        ("first_transfer_definition", "First transfer definition"), ("transferring_party", "Transferring Party"),
-        ("acquiring_party", "Acquiring Party"), ("acquiring_registry", "Acquiring registry"),
-        ("acquiring_entity", "Acquiring entity"), ("using_entity", "Using entity"), ("txn_id", "Transaction"),
-        ("journal_seq", "Journal entry")],
-    "holdings": [
-        ("authorization_id", "Authorization ID"), ("itmo_first_id", "ITMO first unique ID"),
-        ("itmo_last_id", "ITMO last unique ID"), ("serial", "Serial range"), ("vintage", "Vintage"),
-        ("quantity_kg", "Quantity (kg CO2e)"), ("quantity_tco2e", "Quantity (tCO2e)"), ("state", "State"),
-        ("account_id", "Holding account"), ("first_transferred", "First transferred")],
-    "authorized_entities": [
-        ("authorization_id", "Authorization ID"), ("version", "Version"), ("entity", "Authorized entity"),
-        ("party", "Party"), ("participant_id", "Participant in this registry"),
-        ("authorization_date", "Date of authorization"), ("purposes_for_authorization", "Purposes for authorization")],
-}
-SHEET_TITLES = {"submission": "Submission", "authorizations": "Authorizations", "actions": "Actions",
-                "holdings": "Holdings 31 Dec", "authorized_entities": "Authorized entities"}
-
-
-def _cell(value: Any, key: str) -> Any:
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if key.endswith("_tco2e") and isinstance(value, str):
-        return Decimal(value)
-    if value is None:
-        return ""
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
-    return value
-
-
 def write_xlsx(rep: dict[str, Any], out: Path | IO[bytes]) -> None:
-    """The five AEF tables as one workbook, one sheet each, one row per record."""
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(SHEET_TITLES["submission"])
-    ws.append(["Field", "Value"])
-    for key, value in rep["submission"].items():
-        ws.append([key, _cell(value, key)])
-    for name, columns in SHEETS.items():
-        ws = wb.create_sheet(SHEET_TITLES[name])
-        ws.append([label for _, label in columns])
-        keys = [k for k, _ in columns]
-        for row in rep[name]:
-            ws.append([_cell(row.get(k), k) for k in keys])
-    wb.save(out)
+    """The CMA.6 template's workbook (services.aef_template)."""
+    tpl.write_workbook(rep, out)
 
 
 def xlsx_bytes(rep: dict[str, Any]) -> bytes:

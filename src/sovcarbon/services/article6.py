@@ -497,6 +497,7 @@ def attach(reg: Registry, uow: UnitOfWork, actor: Actor, loa_id: str, req: Attac
         if taken:
             raise RegistryError(1003, "units are already under an authorization", serial=str(u.rng),
                                 authorization_ids=sorted({r["loa_id"] for r in taken}))
+        rules.require_whole_itmos(u.rng, "units placed under an authorization")
     adding = sum(u.rng.quantity_kg for u in units)
     rules.check_capacity(loa, attached_kg(uow, loa_id), adding)
     pieces = [Piece(u.rng, u.block.vintage, loa_id) for u in units]
@@ -599,11 +600,14 @@ def plan_use(reg: Registry, uow: UnitOfWork, user_participant_id: str, picks: Se
                     if not _labelled(uow, p.rng, rules.Label.CORSIA_ELIGIBLE):
                         raise RegistryError(5001, "CORSIA use needs units labelled CORSIA-eligible",
                                             serial=str(p.rng))
+            for p in pieces:
+                rules.require_whole_itmos(p.rng, f"a use for {purpose} of authorized units")
             if rules.first_transfer_at_use(loa):
                 ft = plan_first_transfer(uow, loa, pieces, "use", rules.LoaPurpose.OIMP)
                 if ft is not None:
                     plan.plans.append(ft)
-            plan.actions.append((rules.ActionType.USE, pieces, {"purpose": str(rules.LoaPurpose.OIMP),
+            # The purpose stays what it was (CORSIA is reported as CORSIA, not as OIMP in general).
+            plan.actions.append((rules.ActionType.USE, pieces, {"purpose": str(purpose),
                                                                 "using_entity": participant.name}))
         return plan
     done: list[Piece] = []
@@ -613,6 +617,14 @@ def plan_use(reg: Registry, uow: UnitOfWork, user_participant_id: str, picks: Se
             part = rules.intersect(rng, range_of(row))
             if part is not None:
                 done.append(Piece(part, pick.block.vintage, row["loa_id"]))
+    covered, _ = _pieces_under_loas(uow, picks)
+    pending = [part for p in covered for part in rules.subtract(p.rng, [d.rng for d in done])]
+    if pending:
+        raise RegistryError(6007, f"units under an Article 6 authorization and not first-transferred cannot "
+                                  f"serve a {purpose} retirement; release them from the authorization first",
+                            serials=[str(r) for r in pending[:20]])
+    for d in done:
+        rules.require_whole_itmos(d.rng, "a retirement of first-transferred units")
     if done and purpose in DOMESTIC_CLAIMS:
         raise RegistryError(6003, f"first-transferred units carry a corresponding adjustment and cannot serve a "
                                   f"{purpose} claim here", serials=[str(p.rng) for p in done[:20]])

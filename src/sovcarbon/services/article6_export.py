@@ -104,6 +104,7 @@ def export(reg: Registry, uow: UnitOfWork, actor: Actor, req: ExportIn) -> dict[
         if rules.subtract(rng, mine):
             raise RegistryError(6001, f"units are not covered by authorization {loa.id}", serial=str(rng),
                                 authorization_id=loa.id)
+        rules.require_whole_itmos(rng, "an export of ITMOs")
         pieces.append(a6s.Piece(rng, pick.block.vintage, loa.id))
     plan = (a6s.plan_first_transfer(uow, loa, pieces, "international_transfer", req.purpose)
             if rules.first_transfer_at_export(loa, req.purpose) else None)

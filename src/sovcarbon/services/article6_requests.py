@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from sovcarbon.domain.article6 import CaMethod, FirstTransferEvent, Label, LoaPurpose
+from sovcarbon.domain.article6 import ACTIVITY_TYPES, SECTORS, TONNE_KG, CaMethod, FirstTransferEvent, Label, LoaPurpose
 from sovcarbon.services.requests import Id, Period, Serial, _Selection
 
 Party = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3 Party code")]
@@ -29,6 +29,9 @@ class AuthorizedEntity(_Command):
     name: Text200
     party: Party
     participant_id: Id | None = Field(None, description="for an entity holding accounts in this registry")
+    identification_number: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9 \-/.]+$")] = (
+        Field(description="the entity's identification number in its country of incorporation (AEF table 5)"))
+    country: Party = Field(description="country of incorporation, ISO alpha-3 (AEF table 5)")
 
 
 class DocumentIn(_Command):
@@ -57,14 +60,20 @@ class DocumentIn(_Command):
 class AuthorizationIn(_Command):
     """The fields of the AEF authorization table, for a grant or (complete, as amended) an amendment."""
 
-    reference: Text200 = Field(description="the government's own LoA number")
+    reference: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9 \-/.]+$")] = Field(
+        description="the Party-assigned authorization ID (the LoA's own number): letters, digits, space - / .")
     authorization_date: date
-    cooperative_approach_id: Text200
-    max_quantity_kg: StrictInt = Field(gt=0, le=10**15)
+    cooperative_approach_id: Annotated[str, Field(pattern=r"^CA\d{4}$")] = Field(
+        description="the UNFCCC cooperative approach ID, CA + 4 digits (e.g. CA0007)")
+    max_quantity_kg: StrictInt = Field(gt=0, le=10**15, description="whole tonnes (a multiple of 1,000 kg)")
     metric: Literal["tCO2e"] = "tCO2e"
     gwp: Literal["AR5", "AR6"] = "AR5"
-    sectors: Annotated[list[Text200], Field(min_length=1, max_length=20)]
-    activity_types: Annotated[list[Text200], Field(min_length=1, max_length=20)]
+    sectors: Annotated[list[Text200], Field(min_length=1, max_length=20,
+                                            description="from the UNFCCC nomenclature (table 15(b))")]
+    activity_types: Annotated[list[Text200], Field(min_length=1, max_length=20,
+                                                   description="from the UNFCCC nomenclature (table 51(b))")]
+    mitigation_type: Literal["Emission reductions", "Removals", "Emission reductions and removals"] = Field(
+        description="what the authorized mitigation outcomes are (AEF tables 3 and 4)")
     purposes: Annotated[list[LoaPurpose], Field(min_length=1, max_length=2)]
     oimp: Annotated[list[Text200], Field(max_length=10)] = Field(
         default_factory=list, description="named OIMP when purposes include oimp, e.g. CORSIA")
@@ -85,6 +94,12 @@ class AuthorizationIn(_Command):
             raise ValueError("purposes repeat")
         if len(set(self.authorized_parties)) != len(self.authorized_parties):
             raise ValueError("authorized_parties repeat")
+        unknown = [s for s in self.sectors if s not in SECTORS] + [a for a in self.activity_types
+                                                                   if a not in ACTIVITY_TYPES]
+        if unknown:
+            raise ValueError(f"not in the UNFCCC nomenclature: {unknown}")
+        if self.max_quantity_kg % TONNE_KG:
+            raise ValueError("max_quantity_kg is whole tonnes (a multiple of 1000)")
         return self
 
     def loa_body(self) -> dict[str, object]:

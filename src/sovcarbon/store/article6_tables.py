@@ -213,3 +213,16 @@ a6_holdings = Table(
 ARTICLE6_TABLES = (a6_documents, a6_authorizations, a6_authorization_versions, a6_coverage,
                    a6_first_transfers, a6_adjustments, a6_actions, a6_exports, a6_labels, a6_year_closes,
                    a6_holdings)
+
+# Each submission of a year's AEF (migration 0011): version major.minor (1.0, then 1.1, ... on every
+# resubmission), when, by whom, and the SHA-256 of the tables submitted.
+a6_submissions = Table(
+    "a6_submissions", metadata,
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("major", Integer, primary_key=True, autoincrement=False),
+    Column("minor", Integer, primary_key=True, autoincrement=False),
+    Column("submitted_at", String(32), nullable=False),
+    Column("submitted_by_key", String(ID), nullable=False),
+    Column("tables_sha256", String(64), nullable=False),
+    Column("journal_seq", BigInteger, nullable=False),
+)
