@@ -51,7 +51,8 @@ KEY_FILES = {  # role -> (environment variable naming the key file, demo file na
 ALLOW_IN_DATA_DIR_ENV = "SOVCARBON_ALLOW_KEY_IN_DATA_DIR"
 ROLE_DELAY_ENV = "SOVCARBON_CHAIN_ROLE_DELAY_S"
 CONTRACT_SETTING = "token_contract"
-DEFAULT_POLL_INTERVAL_S = 0.1
+DEFAULT_POLL_INTERVAL_S = 0.1  # while idle: how often the worker asks the chain for its head block (one call)
+IDLE_CYCLE_S = 1.0  # while idle: a full cycle at least this often (dead-letter retries, a resumed bridge)
 MAX_LAG_ENV = "SOVCARBON_BRIDGE_MAX_LAG_BLOCKS"
 DEFAULT_MAX_LAG_BLOCKS = 50  # the event consumer's alarm on /v1/bridge past this many blocks behind
 MAX_BACKOFF_S = 5.0
@@ -128,11 +129,15 @@ class Bridge:
         self._lock = lock
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._more = True  # the last cycle did work or left blocks unread: cycle again without waiting for a sign
+        self._last_cycle_s = 0.0
         self._thread: threading.Thread | None = None
         self._closed = False
         self._record_contract()
         tokens.CHAIN_READERS[reg.store] = self._reader_source
-        reg.on_commit.append(self.wake)
+        # Woken by the commit of a transaction that enqueued chain work (tokens.enqueue), not by every commit:
+        # a transfer or a retirement of untokenized units must not make the worker run a cycle.
+        tokens.OUTBOX_WAKERS[reg.store] = self.wake
         _ATTACHED[id(reg)] = self
 
     @classmethod
@@ -226,19 +231,44 @@ class Bridge:
         self._thread = threading.Thread(target=self._loop, name="sovcarbon-bridge", daemon=True)
         self._thread.start()
 
+    def _cycle_due(self) -> bool:
+        """While idle, is a full cycle due? Yes if the last one did work or left blocks unread, if
+        ``IDLE_CYCLE_S`` has passed, or if the chain has a block the consumer has not seen (one chain call,
+        no database statement)."""
+        if self._more or time.monotonic() - self._last_cycle_s >= IDLE_CYCLE_S:
+            return True
+        try:
+            return self.token.block_number() != self.events.head_seen
+        except Exception:  # noqa: BLE001 - an unreachable chain: the cycle reports and backs off
+            return True
+
     def _loop(self) -> None:
+        """Event-driven: a cycle runs when a commit enqueued chain work (``wake``), when the chain has a new
+        block, after a cycle that did work, and at least every ``IDLE_CYCLE_S``; otherwise the worker only
+        probes the chain head every ``poll_interval_s`` and touches neither the database nor the GIL much.
+        The guarantees do not depend on the timing: the outbox and the event cursor are in the database."""
         backoff_s = self.poll_interval_s
+        wait_s = 0.0
         while not self._stop.is_set():
+            woken = self._wake.wait(wait_s) if wait_s else True
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            if not woken and not self._cycle_due():
+                wait_s = self.poll_interval_s
+                continue
             try:
-                self.run_once()
+                done = self.run_once()
+                self._last_cycle_s = time.monotonic()
+                self._more = any(done.values()) or self.events.cursor() <= self.events.head_seen
                 self.last_error = None
-                backoff_s = self.poll_interval_s
+                backoff_s = wait_s = self.poll_interval_s
             except Exception as exc:  # noqa: BLE001 - the worker outlives a chain or database outage
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("bridge cycle failed (retrying in %.1f s): %s", backoff_s, self.last_error)
+                self._more = True  # retry after the back-off even without a sign
+                wait_s = backoff_s
                 backoff_s = min(backoff_s * 2, MAX_BACKOFF_S)
-            self._wake.wait(backoff_s)
-            self._wake.clear()
 
     def stop(self) -> None:
         self._stop.set()
@@ -254,8 +284,8 @@ class Bridge:
         self.stop()
         with self.cycle_lock:
             self._closed = True
-            if self.wake in self.reg.on_commit:
-                self.reg.on_commit.remove(self.wake)
+            if tokens.OUTBOX_WAKERS.get(self.reg.store) == self.wake:
+                del tokens.OUTBOX_WAKERS[self.reg.store]
             tokens.CHAIN_READERS.pop(self.reg.store, None)
             if _ATTACHED.get(id(self.reg)) is self:
                 del _ATTACHED[id(self.reg)]

@@ -47,6 +47,9 @@ LOT_OPS = frozenset({"open_lot", "mint"})
 ChainReader = Callable[[Sequence[int], int], dict[int, ChainLotFigures]]
 CHAIN_READERS: weakref.WeakKeyDictionary[Store, Callable[[], tuple[ChainReader, str] | None]] = (
     weakref.WeakKeyDictionary())
+# The bridge serving a store is woken after the commit of a transaction that enqueued chain work (and only
+# then: a transfer or a read does not make the bridge run a cycle).
+OUTBOX_WAKERS: weakref.WeakKeyDictionary[Store, Callable[[], None]] = weakref.WeakKeyDictionary()
 
 
 def _dumps(value: Any) -> str:
@@ -68,6 +71,9 @@ def enqueue(uow: UnitOfWork, kind: str, payload: dict[str, Any], lot_id: str | N
     uow.repo.insert(tt.token_outbox, id=outbox_id, seq=seq, kind=kind, lot_id=lot_id, payload=_dumps(payload),
                     op_id=op_id_for(outbox_id), status=PENDING, tx_hash=None, attempts=0, last_error=None,
                     created_at=uow.now, updated_at=uow.now)
+    waker = OUTBOX_WAKERS.get(uow.store)
+    if waker is not None and waker not in uow.after_commit:
+        uow.after_commit.append(waker)
     return outbox_id
 
 
