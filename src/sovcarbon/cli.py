@@ -394,6 +394,9 @@ def reconcile_cmd() -> None:
     for m in report["mismatches"]:
         typer.echo(f"  7001 SUPPLY_MISMATCH lot {m['lot_id']} (chain lot {m['chain_lot_id']}): "
                    + "; ".join(m["problems"]) + (" - frozen" if m["frozen_now"] else " - already frozen"))
+    if report.get("halted"):
+        typer.echo("  7001 BRIDGE HALTED: acts on the contract the registry did not order: "
+                   + ", ".join(f"{f['event']} {f['tx_hash']}#{f['log_index']}" for f in report["halted"]["findings"]))
     if report["status"] != "ok":
         raise typer.Exit(1)
 

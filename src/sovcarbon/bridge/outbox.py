@@ -209,7 +209,10 @@ class OutboxWorker:
             tokens.fail(uow, row["id"], code, reason)
 
     def _fund(self, address: str) -> None:
-        """Holders sign their own transfers, retirements and redemptions: give them gas once."""
+        """Holders sign their own transfers, retirements and redemptions: give them gas once. Only externally
+        owned accounts: a contract wallet pays its own way (a plain transfer to it may revert)."""
+        if bytes(self.token.w3.eth.get_code(to_checksum_address(address))):
+            return
         if int(self.token.w3.eth.get_balance(to_checksum_address(address))) < self.fund_holders_wei // 2:
             self.token.fund_gas(address, self.fund_holders_wei)
 

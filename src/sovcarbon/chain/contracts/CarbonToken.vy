@@ -145,7 +145,6 @@ ROLE_OWNER: constant(uint256) = 1
 ROLE_BRIDGE: constant(uint256) = 2
 ROLE_AGENT: constant(uint256) = 3
 ERC165_ID: constant(bytes4) = 0x01ffc9a7
-ERC1155_ID: constant(bytes4) = 0xd9b67a26
 ERC1155_RECEIVED: constant(bytes4) = 0xf23a6e61
 MAX_DATA_BYTES: constant(uint256) = 1024
 BURN_RETIRE: constant(uint256) = 1
@@ -585,7 +584,11 @@ def balanceOfBatch(accounts: DynArray[address, 128], ids: DynArray[uint256, 128]
 @pure
 @external
 def supportsInterface(interface_id: bytes4) -> bool:
-    return interface_id == ERC165_ID or interface_id == ERC1155_ID
+    """
+    @notice ERC-165 only: balances are ERC-1155 style, but this is not a full ERC-1155 token (no batch
+            transfers; every movement is permissioned), so it does not claim the ERC-1155 interface.
+    """
+    return interface_id == ERC165_ID
 
 
 # ================================================================ holders: retirement, redemption
