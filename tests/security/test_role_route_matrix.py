@@ -18,7 +18,9 @@ from world import Api, issuance_body, journal_seq, project_body
 from sovcarbon.domain.model import Role
 
 ROLES = ("admin", "approver", "regulator", "proponent", "vvb", "company", "intermediary", "bank", "peer")
-PUBLIC_WRITES = {("POST", "/v1/certificates/verify")}
+PUBLIC_WRITES = {("POST", "/v1/certificates/verify"),
+                 # peer registries: authenticated by their JWS signature, not an API key (8001/8002)
+                 ("POST", "/v1/peer/messages"), ("POST", "/v1/peer/status"), ("POST", "/v1/peer/holdings")}
 OFFICERS = {"admin", "approver"}
 ANYONE_BUT = set(ROLES).difference
 
@@ -62,6 +64,12 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/bridge/actions"): {"admin"},
     ("POST", "/v1/bridge/actions/{action_id}/approval"): {"approver"},
     ("POST", "/v1/bridge/dead-letters/{dead_letter_id}/retry"): {"admin"},
+    ("POST", "/v1/peers"): {"admin"},
+    ("POST", "/v1/peers/{peer_id}/approval"): OFFICERS,
+    ("POST", "/v1/peers/{peer_id}/rejection"): OFFICERS,
+    ("POST", "/v1/peer-transfers"): {"company"},
+    ("POST", "/v1/peer/sync"): {"admin"},
+    ("POST", "/v1/peer/reconciliations"): {"admin"},
 }
 # Operations whose valid body is written below; the others get "{}" and only the generic assertions.
 PERIOD = {"start": "2025-01-01", "end": "2025-12-31"}

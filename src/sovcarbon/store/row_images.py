@@ -32,6 +32,7 @@ from sqlalchemy import Boolean, Integer, LargeBinary, Numeric, Table
 
 from sovcarbon.domain.journal import canonical_json
 from sovcarbon.store import article6_tables, token_tables  # noqa: F401 - their tables join the metadata
+from sovcarbon.store import peer_tables  # noqa: F401 - peer registries (migration 0012)
 from sovcarbon.store import tables as t
 
 UNGUARDED_TABLES: dict[str, str] = {
@@ -49,6 +50,7 @@ GUARDED_TABLE_NAMES: frozenset[str] = frozenset({
     "a6_adjustments", "a6_actions", "a6_exports", "a6_labels", "a6_year_closes", "a6_holdings", "a6_submissions",
     "token_holders", "token_lots", "token_outbox", "token_events", "token_event_cursor", "token_dead_letters",
     "token_identity_sync", "token_balances", "token_reconciliations", "token_burns", "token_officer_actions",
+    "peers", "peer_transfers", "peer_messages", "peer_mirrors", "peer_uses_abroad", "peer_reconciliations",
 })
 
 IN_CHUNK = 500

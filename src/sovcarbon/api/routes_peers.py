@@ -1,0 +1,126 @@
+"""Peer registries (RULES.md 8xxx): registration under four-eyes, cross-border transfers, the signed message
+endpoint other registries call, status queries, reconciliation. Each handler calls ``services.interop``.
+
+``POST /v1/peer/messages``, ``/v1/peer/status`` and ``/v1/peer/holdings`` take no API key: the caller is
+authenticated by the JWS signature under the key registered for its registry id (8001 / 8002).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from sovcarbon.api.deps import ActorDep, IdemDep, RegistryDep
+from sovcarbon.api.routes_core import IdPath, command
+from sovcarbon.domain.access import require_role
+from sovcarbon.domain.model import Role
+from sovcarbon.services import interop, peer_reconcile
+from sovcarbon.services.interop import PeerIn, PeerTransferIn
+from sovcarbon.services.queries import READ_ALL_ROLES
+
+router = APIRouter(prefix="/v1")
+PeerIdPath = Annotated[str, Path(min_length=2, max_length=40, pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$")]
+
+
+class SignedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    jws: str = Field(min_length=10, max_length=256_000, description="a compact JWS signed by the calling registry")
+
+
+@router.get("/peer/identity", tags=["peers"])
+def identity(reg: RegistryDep) -> dict[str, Any]:
+    """This registry's id, Party and public key: what a peer's admin registers."""
+    return interop.identity(reg)
+
+
+@router.post("/peer/messages", tags=["peers"])
+def peer_message(reg: RegistryDep, body: SignedIn) -> dict[str, Any]:
+    """A signed protocol message from a peer registry; the answer is the next signed message."""
+    return {"jws": interop.receive(reg, body.jws)}
+
+
+@router.post("/peer/status", tags=["peers"])
+def peer_status(reg: RegistryDep, body: SignedIn) -> dict[str, Any]:
+    """A peer's signed status query about one transfer; a signed answer (nothing is written)."""
+    return {"jws": interop.status_answer(reg, body.jws)}
+
+
+@router.post("/peer/holdings", tags=["peers"])
+def peer_holdings(reg: RegistryDep, body: SignedIn) -> dict[str, Any]:
+    """A peer's signed reconciliation query: live ranges of the shared serial prefixes, message hashes."""
+    return {"jws": peer_reconcile.holdings_answer(reg, body.jws)}
+
+
+@router.post("/peers", status_code=201, tags=["peers"])
+def request_peer(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: PeerIn) -> JSONResponse:
+    return command(reg, actor, "request_peer", body.model_dump(mode="json"),
+                   lambda uow: interop.request_peer(reg, uow, actor, body), key)
+
+
+@router.post("/peers/{peer_id}/approval", status_code=200, tags=["peers"])
+def approve_peer(reg: RegistryDep, actor: ActorDep, key: IdemDep, peer_id: PeerIdPath) -> JSONResponse:
+    return command(reg, actor, "approve_peer", {"peer_id": peer_id},
+                   lambda uow: interop.decide_peer(reg, uow, actor, peer_id, True), key, 200)
+
+
+@router.post("/peers/{peer_id}/rejection", status_code=200, tags=["peers"])
+def reject_peer(reg: RegistryDep, actor: ActorDep, key: IdemDep, peer_id: PeerIdPath) -> JSONResponse:
+    return command(reg, actor, "reject_peer", {"peer_id": peer_id},
+                   lambda uow: interop.decide_peer(reg, uow, actor, peer_id, False), key, 200)
+
+
+@router.get("/peers", tags=["peers"])
+def list_peers(reg: RegistryDep, actor: ActorDep) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        return interop.list_peers(uow)
+
+
+@router.post("/peer-transfers", status_code=201, tags=["peers"])
+def start_transfer(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: PeerTransferIn) -> JSONResponse:
+    """Send units to a peer registry: lock, propose, commit here, suspense there, final. The answer shows the
+    state reached (``completed``, or where it waits: ``sovcarbon peers sync`` and the server's worker resume)."""
+    result = reg.execute(actor, "peer_transfer", body.model_dump(mode="json"),
+                         lambda uow: interop.start(reg, uow, actor, body), idempotency_key=key)
+    view = interop.drive(reg, result.body["id"])
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return JSONResponse(view, status_code=201, headers=headers)
+
+
+@router.get("/peer-transfers", tags=["peers"])
+def list_transfers(reg: RegistryDep, actor: ActorDep, state: str | None = None) -> dict[str, Any]:
+    require_role(actor, READ_ALL_ROLES, "list peer transfers")
+    with reg.store.read() as uow:
+        return interop.list_transfers(uow, state)
+
+
+@router.get("/peer-transfers/{transfer_id}", tags=["peers"])
+def get_transfer(reg: RegistryDep, actor: ActorDep, transfer_id: IdPath) -> dict[str, Any]:
+    with reg.store.read() as uow:
+        view = interop.transfer_view(uow, transfer_id)
+        if actor.role not in READ_ALL_ROLES:
+            interop.require_own_transfer(uow, actor, view)
+        return view
+
+
+@router.post("/peer/sync", status_code=200, tags=["peers"])
+def sync(reg: RegistryDep, actor: ActorDep) -> dict[str, Any]:
+    """Recovery now (the server's worker also runs it): drive open transfers, resolve in-doubt ones."""
+    require_role(actor, {Role.REGISTRY_ADMIN}, "run the peer recovery")
+    return interop.sync(reg)
+
+
+@router.post("/peer/reconciliations", status_code=200, tags=["peers"])
+def reconcile(reg: RegistryDep, actor: ActorDep, peer_id: str) -> dict[str, Any]:
+    """I7 against one peer: totals, then blocks, then the message audit trail; kg live in both are frozen."""
+    require_role(actor, {Role.REGISTRY_ADMIN}, "reconcile with a peer registry")
+    return peer_reconcile.reconcile(reg, peer_id)
+
+
+@router.get("/peer/leaves/{serial_prefix}", tags=["peers"])
+def leaves(reg: RegistryDep, serial_prefix: Annotated[str, Path(max_length=40)]) -> dict[str, Any]:
+    """Every leaf block of one issuance (serial prefix) here: where each kg is, public like serial look-ups.
+    ``exported`` kg live in another registry; any other state is at home here (I7)."""
+    return peer_reconcile.leaves_view(reg, serial_prefix)
