@@ -123,9 +123,24 @@ def bulk_lots(reg: Any, bridge: Bridge, count: int) -> None:
                              retired_kg=0, redeemed_kg=0, status="active", frozen=False,
                              serials=json.dumps([f"{prefix}-{k * LOT_KG + 1:012d}-{(k + 1) * LOT_KG:012d}"]),
                              txn_id=txn, mint_block=mint_block, failure=None, created_at=now, updated_at=now))
+        # the registry's own record of ordering those chain calls (the whole-chain audit checks every
+        # LotOpened / Minted against an outbox row with its op id, kind and arguments)
+        outbox = []
+        base_seq = int(conn.execute(text("SELECT COALESCE(MAX(seq), 0) FROM token_outbox")).scalar_one())
+        for k, lot in enumerate(lots, start=1):
+            for suffix, kind, payload in (("o", "open_lot", {"chain_lot_id": k, "immobilized_kg": LOT_KG}),
+                                          ("m", "mint", {"chain_lot_id": k, "to": holder.address.lower(),
+                                                         "amount_kg": LOT_KG})):
+                outbox.append(dict(id=new_id("out"), seq=base_seq + 2 * k + (suffix == "m"), kind=kind,
+                                   lot_id=lot["id"],
+                                   payload=json.dumps(payload), op_id="0x" + make_op_id(f"{run}-{suffix}{k}").hex(),
+                                   status="confirmed", tx_hash=None, attempts=1, last_error=None, created_at=now,
+                                   updated_at=now))
         for i in range(0, count, 5_000):
             conn.execute(insert(t.blocks), blocks[i:i + 5_000])
             conn.execute(insert(tt.token_lots), lots[i:i + 5_000])
+        for i in range(0, len(outbox), 5_000):
+            conn.execute(insert(tt.token_outbox), outbox[i:i + 5_000])
     bridge.run_until_idle()
 
 

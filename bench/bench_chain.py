@@ -82,7 +82,9 @@ def _measure(label: str, chain_url: str | None, bridge_key: str, transfers: int)
     with tempfile.TemporaryDirectory(prefix="bench-chain-") as tmp:
         chain = open_chain(chain_url, Path(tmp))
         try:
-            token = CarbonTokenChain(chain, bridge_key)
+            # one key per role: a throwaway owner deploys, naming this bridge key and a throwaway agent
+            token = CarbonTokenChain(chain, bridge_key, agent_key=Account.create().key.hex(),
+                                     owner_key=Account.create().key.hex())
             token.deploy_or_load(Path(tmp) / "deployment.json")
             sender, receiver = _setup(token, transfers)
             _adapter_round(token, sender, receiver.address, 5)  # warm caches on both paths
