@@ -16,12 +16,16 @@ def test_project_lifecycle_and_roles(api: Api) -> None:
     assert error_code(api.post("/v1/projects", "proponent", project_body(api.ids["company"]))) == 1002
     project = api.ok("POST", "/v1/projects", "proponent", project_body(pid, name="Second"))
     assert project["status"] == "submitted" and project["number"] == 2
-    # Registration before validation is refused; only a VVB validates.
-    assert error_code(api.post(f"/v1/projects/{project['id']}/registration", "admin")) == 1003
+    # Registration before validation is refused (3007: the project's status); only a VVB validates.
+    assert error_code(api.post(f"/v1/projects/{project['id']}/registration", "admin")) == 3007
     assert error_code(api.post(f"/v1/projects/{project['id']}/validation", "admin", {})) == 1002
     api.ok("POST", f"/v1/projects/{project['id']}/validation", "vvb", {"report": "fine"})
     assert error_code(api.post(f"/v1/projects/{project['id']}/registration", "vvb")) == 1002
     assert api.ok("POST", f"/v1/projects/{project['id']}/registration", "admin")["status"] == "registered"
+    # A registered project is neither validated nor registered again.
+    before = journal_seq(api)
+    rejected(api, api.post(f"/v1/projects/{project['id']}/validation", "vvb", {"report": "again"}), 3007, before)
+    rejected(api, api.post(f"/v1/projects/{project['id']}/registration", "admin"), 3007, before)
 
 
 def test_unknown_standard_and_bad_geojson(api: Api) -> None:

@@ -198,7 +198,7 @@ def test_suspended_or_closed_participant_only_reads_its_own_data(world: Api) -> 
     rejected(world, world.post("/v1/retirements", "company", retire_body(world, "company_acc")), 1002, before)
     resp = world.client.patch(f"/v1/participants/{world.ids['company']}", json={"status": "active"},
                               headers=world.headers("admin"))
-    rejected(world, resp, 1003, before)
+    rejected(world, resp, 1008, before)
 
 
 def test_cancellations_are_read_by_officers_the_regulator_and_their_holder_only(world: Api) -> None:

@@ -29,7 +29,7 @@ OPERATORS = [Role.REGISTRY_ADMIN, Role.REGISTRY_APPROVER, Role.REGULATOR]
 def _bridge(reg: Registry) -> Bridge:
     bridge = attached(reg)
     if bridge is None:
-        raise RegistryError(1003, "no chain is attached to this registry (start it with `sovcarbon serve`)")
+        raise RegistryError(1007, "no chain is attached to this registry (start it with `sovcarbon serve`)")
     return bridge
 
 

@@ -10,7 +10,7 @@ Rules (RULES.md 5002, 6001-6005, I6), checked in this order where several apply:
 | units are attached to, exported or used under an LoA that is granted (not pending, revoked or rejected) and valid on the day (inside its timeframe) | 3002 / 6001 NOT_AUTHORIZED |
 | only units of an exportable standard (Premium T-VER) can be authorized or exported; standard T-VER never | 5002 NOT_EXPORTABLE |
 | attached units are issued, held, of a vintage inside the LoA's timeframe and of a project the LoA names (when it names any) | 4001-4006 / 6001 |
-| a kilogram is under at most one LoA | 1003 |
+| a kilogram is under at most one LoA | 6008 UNITS_ALREADY_AUTHORIZED |
 | the kilograms under an LoA never exceed its maximum quantity | 6002 AUTHORIZATION_EXCEEDED |
 | export, and use for OIMP (e.g. CORSIA), need every kilogram covered by a valid LoA | 6001 NOT_AUTHORIZED |
 | the purpose (NDC, OIMP and the named OIMP, e.g. CORSIA) is named in the LoA | 6003 PURPOSE_NOT_AUTHORIZED |

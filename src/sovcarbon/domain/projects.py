@@ -5,8 +5,8 @@
 | a proponent submits projects for its own participant; registry admins for anyone | 1002 |
 | crediting period start is before its end | 1003 |
 | the standard is one the registry knows | 1003 |
-| only a VVB validates, only a submitted project | 1002 / 1003 |
-| only a registry admin registers, only a validated project (recorded international units: submitted or validated) | 1002 / 1003 |
+| only a VVB validates, only a submitted project | 1002 / 3007 PROJECT_STATUS_CONFLICT |
+| only a registry admin registers, only a validated project (recorded international units: submitted or validated) | 1002 / 3007 PROJECT_STATUS_CONFLICT |
 | a project already credited under another programme (CDM, VCS, GS id) is not recorded twice | 2005 DUPLICATE_CLAIM |
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sovcarbon.domain.errors import RegistryError
+from sovcarbon.domain.errors import ErrorCode, RegistryError
 from sovcarbon.domain.model import Project, ProjectStatus
 
 
@@ -25,7 +25,7 @@ def require_period(start: date, end: date, what: str) -> None:
 
 def next_status_on_validation(project: Project) -> ProjectStatus:
     if project.status != ProjectStatus.SUBMITTED:
-        raise RegistryError(1003, f"only a submitted project can be validated (status {project.status})",
+        raise RegistryError(ErrorCode.PROJECT_STATUS_CONFLICT, f"only a submitted project can be validated (status {project.status})",
                             project_id=project.id)
     return ProjectStatus.VALIDATED
 
@@ -33,7 +33,7 @@ def next_status_on_validation(project: Project) -> ProjectStatus:
 def next_status_on_registration(project: Project, standard_is_domestic: bool) -> ProjectStatus:
     allowed = {ProjectStatus.VALIDATED} if standard_is_domestic else {ProjectStatus.SUBMITTED, ProjectStatus.VALIDATED}
     if project.status not in allowed:
-        raise RegistryError(1003, f"project cannot be registered from status {project.status}",
+        raise RegistryError(ErrorCode.PROJECT_STATUS_CONFLICT, f"project cannot be registered from status {project.status}",
                             project_id=project.id, status=str(project.status))
     return ProjectStatus.REGISTERED
 

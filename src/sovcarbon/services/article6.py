@@ -495,7 +495,7 @@ def attach(reg: Registry, uow: UnitOfWork, actor: Actor, loa_id: str, req: Attac
         rules.check_attach_unit(loa, u.block.project_id, u.block.vintage, str(u.rng))
         taken = active_coverage(uow, u.rng)
         if taken:
-            raise RegistryError(1003, "units are already under an authorization", serial=str(u.rng),
+            raise RegistryError(6008, "units are already under an authorization", serial=str(u.rng),
                                 authorization_ids=sorted({r["loa_id"] for r in taken}))
         rules.require_whole_itmos(u.rng, "units placed under an authorization")
     adding = sum(u.rng.quantity_kg for u in units)

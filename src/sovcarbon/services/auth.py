@@ -56,11 +56,11 @@ def create_key(reg: Registry, role: Role, participant_id: str | None, name: str,
 
 
 def revoke_key(reg: Registry, key_id: str, reason: str = "") -> dict[str, Any]:
-    """Revoke a key for good: every later request with it is 1001. Revoking twice is refused (1003)."""
+    """Revoke a key for good: every later request with it is 1001. Revoking twice is refused (1008)."""
     with reg.store.write() as uow:
         row = uow.repo.one(t.api_keys, key_id, "API key")
         if row["revoked_at"] is not None:
-            raise RegistryError(1003, f"API key {key_id} was already revoked at {row['revoked_at']}", id=key_id)
+            raise RegistryError(1008, f"API key {key_id} was already revoked at {row['revoked_at']}", id=key_id)
         uow.repo.update(t.api_keys, [t.api_keys.c.id == key_id], revoked_at=uow.now)  # row image journaled
         uow.append("api_key_revoked", {"key_id": key_id, "reason": reason[:500]})
         return {**key_view(row), "revoked_at": uow.now}

@@ -35,7 +35,7 @@ def set_frozen(reg: Registry, uow: UnitOfWork, actor: Actor, req: FreezeIn) -> d
             if leaf.frozen != req.frozen:
                 picks.append(Pick(leaf, max(leaf.first_kg, rng.first_kg), min(leaf.last_kg, rng.last_kg)))
     if not picks:
-        raise RegistryError(1003, "the named units are already " + ("frozen" if req.frozen else "not frozen"))
+        raise RegistryError(1008, "the named units are already " + ("frozen" if req.frozen else "not frozen"))
     txn_id = new_id("txn")
     movement = carve(picks, txn_id, lambda: new_id("blk"), frozen=req.frozen)
     seq, moved = record(uow, movement, txn_id, "freeze" if req.frozen else "unfreeze", actor.key_id, None, None,

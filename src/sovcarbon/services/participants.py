@@ -74,7 +74,7 @@ def update_participant(reg: Registry, uow: UnitOfWork, actor: Actor, participant
     if req.status is not None:
         wanted = ParticipantStatus(req.status)
         if current["status"] == ParticipantStatus.CLOSED and wanted != ParticipantStatus.CLOSED:
-            raise RegistryError(1003, "a closed participant stays closed", participant_id=participant_id)
+            raise RegistryError(1008, "a closed participant stays closed", participant_id=participant_id)
         if current["id"] == uow.repo.setting("registry_participant_id") and wanted != ParticipantStatus.ACTIVE:
             raise RegistryError(1003, "the registry's own participant stays active", participant_id=participant_id)
         changes["status"] = req.status

@@ -80,7 +80,7 @@ def revoke(reg: Registry, uow: UnitOfWork, actor: Actor, consent_id: str) -> dic
     r = uow.repo.one(t.token_consents, consent_id, "tokenization consent")
     require_controls(actor, uow.repo.account(r["holder_account_id"]), "revoke the tokenization consent of")
     if r["status"] != ACTIVE:
-        raise RegistryError(1003, f"tokenization consent {consent_id} is {r['status']}", id=consent_id)
+        raise RegistryError(1008, f"tokenization consent {consent_id} is {r['status']}", id=consent_id)
     uow.repo.update(t.token_consents, [t.token_consents.c.id == consent_id], status=REVOKED, revoked_at=uow.now)
     uow.append("tokenization_consent_revoked", {"actor": actor.key_id, "consent_id": consent_id})
     return view(uow, consent_id)
