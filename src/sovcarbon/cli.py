@@ -29,6 +29,8 @@ report_app = typer.Typer(help="Reports generated from the ledger.", no_args_is_h
 app.add_typer(report_app, name="report")
 config_app = typer.Typer(help="The resolved configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+peers_app = typer.Typer(help="Peer registries: cross-border transfers (docs/interop.md).", no_args_is_help=True)
+app.add_typer(peers_app, name="peers")
 err = Console(stderr=True)
 
 
@@ -146,7 +148,9 @@ def config_show() -> None:
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000,
           demo: Annotated[bool, typer.Option("--demo", help="load the demo story once and print its keys")]
-          = False) -> None:
+          = False,
+          workers: Annotated[int, typer.Option("--workers", min=1, help="HTTP processes (PostgreSQL only); "
+                                               "one of them runs the chain worker")] = 1) -> None:
     """Start the registry (migrations applied on start) on http://HOST:PORT."""
     import uvicorn
 
@@ -154,6 +158,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     from sovcarbon.bridge import Bridge
     from sovcarbon.services.journal_admin import CheckpointTimer
 
+    if workers > 1:
+        _serve_workers(host, port, workers, demo)
+        return
     if demo:
         # The demo (and only the demo) keeps its signing key in the data dir, generated on first start.
         os.environ.setdefault("SOVCARBON_ALLOW_KEY_IN_DATA_DIR", "1")
@@ -163,6 +170,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     bridge.start()
     # Checkpoints by time as well as by count, and one at shutdown (CheckpointTimer.stop).
     timer = CheckpointTimer(reg, log=lambda m: err.print(f"[red]{m}[/red]")).start()
+    from sovcarbon.peers.worker import PeerWorker
+
+    peer_worker = PeerWorker(reg).start()  # resumes cross-border transfers after a crash (docs/interop.md)
     application = create_app(reg)
     # uvicorn re-raises SIGTERM/SIGINT after its shutdown, so a `finally` here may never run: the last
     # checkpoint is signed in the application's shutdown event.
@@ -180,8 +190,27 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     try:
         uvicorn.run(application, host=host, port=port, log_level="warning")
     finally:
+        peer_worker.stop()
         bridge.close()
         timer.stop()
+
+
+def _serve_workers(host: str, port: int, workers: int, demo: bool) -> None:
+    """``serve --workers N``: create the ledger here (migrations, bootstrap), then N uvicorn processes, each
+    with its own registry (``api/worker.py``); a PostgreSQL advisory lease elects the one that runs the chain
+    worker (``store/leader.py``)."""
+    import uvicorn
+
+    settings = _settings()
+    if not settings.database_url.startswith("postgresql"):
+        _fail("--workers > 1 needs PostgreSQL (SOVCARBON_DATABASE_URL); SQLite is served by one process")
+    if demo:
+        _fail("--demo runs in one process: start without --workers")
+    os.umask(0o077)
+    _registry(create=True).store.dispose()  # the ledger exists and is migrated before any worker opens it
+    err.print(f"[green]registry of record on http://{host}:{port}[/green]  ({workers} processes)")
+    uvicorn.run("sovcarbon.api.worker:create_worker_app", factory=True, workers=workers, host=host, port=port,
+                log_level="warning")
 
 
 def _load_demo(reg: Registry, base_url: str) -> None:
@@ -495,3 +524,50 @@ def report_aef(year: Annotated[int, typer.Option(help="the reporting year")],
 
 if __name__ == "__main__":
     app()
+
+
+@peers_app.command("list")
+def peers_list() -> None:
+    """The registered peer registries and every cross-border transfer with its state."""
+    from sovcarbon.services import interop
+
+    reg = _registry()
+    with reg.store.read() as uow:
+        for p in interop.list_peers(uow)["data"]:
+            typer.echo(f"peer {p['id']} {p['status']} {p['base_url']} Party {p['party_code']} key {p['public_key']}")
+        for tr in interop.list_transfers(uow)["data"]:
+            typer.echo(f"transfer {tr['id']} {tr['side']} {tr['state']} {tr['quantity_kg']} kg with {tr['peer_id']}")
+
+
+@peers_app.command("sync")
+def peers_sync() -> None:
+    """Recovery now: drive every open transfer, return units not accepted in time (8005), resolve in-doubt ones."""
+    from sovcarbon.services import interop
+
+    result = interop.sync(_registry())
+    for transfer_id, state in result["driven"].items():
+        typer.echo(f"{transfer_id} {state}")
+
+
+@peers_app.command("identity")
+def peers_identity() -> None:
+    """This registry's id, Party and public key (what a peer's admin registers)."""
+    from sovcarbon.services import interop
+
+    typer.echo(json.dumps(interop.identity(_registry()), indent=2))
+
+
+@peers_app.command("reconcile")
+def peers_reconcile(peer_id: Annotated[str, typer.Argument(help="the peer registry's id, e.g. ID-NR")]) -> None:
+    """I7 against one peer: totals, blocks, message trail; kg live in both are frozen here (exit 1, 8004)."""
+    from sovcarbon.peers.client import PeerUnreachable
+    from sovcarbon.services import peer_reconcile
+
+    try:
+        report = peer_reconcile.reconcile(_registry(), peer_id)
+    except (RegistryError, PeerUnreachable) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(report, indent=2))
+    if not report["ok"]:
+        raise typer.Exit(1)

@@ -82,10 +82,8 @@ def list_peers(reg: RegistryDep, actor: ActorDep) -> dict[str, Any]:
 def start_transfer(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: PeerTransferIn) -> JSONResponse:
     """Send units to a peer registry: lock, propose, commit here, suspense there, final. The answer shows the
     state reached (``completed``, or where it waits: ``sovcarbon peers sync`` and the server's worker resume)."""
-    result = reg.execute(actor, "peer_transfer", body.model_dump(mode="json"),
-                         lambda uow: interop.start(reg, uow, actor, body), idempotency_key=key)
-    view = interop.drive(reg, result.body["id"])
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    view, replayed = interop.start_and_drive(reg, actor, body, key)
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
     return JSONResponse(view, status_code=201, headers=headers)
 
 

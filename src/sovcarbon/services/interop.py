@@ -177,6 +177,7 @@ def verified(uow: UnitOfWork, token: Any) -> tuple[Any, dict[str, Any]]:
 # --- destination side -------------------------------------------------------------------------------------------
 def receive(reg: Registry, token: Any) -> str:
     """Verify, apply and answer one inbound message (one unit of work); the answer is a signed JWS."""
+    fault("delay_accept")  # tests: a destination that answers late (before it decides anything)
     with reg.store.write() as uow:
         peer_row, payload = verified(uow, token)
         if payload["to"] != my_id(reg):
@@ -469,6 +470,15 @@ def start(reg: Registry, uow: UnitOfWork, actor: Actor, req: PeerTransferIn) -> 
         "purpose": req.purpose, "entity": req.entity, "origin_party": reg.profile.party_code,
         "first_transfer": loa_id is not None, "deadline_at": deadline})
     return transfer_view(uow, transfer_id)
+
+
+def start_and_drive(reg: Registry, actor: Actor, req: PeerTransferIn,
+                    idempotency_key: str | None) -> tuple[dict[str, Any], bool]:
+    """The holder's request: lock + PROPOSE in one unit of work (idempotent by key), then drive it."""
+    result = reg.execute(actor, "peer_transfer", req.model_dump(mode="json"),
+                         lambda uow: start(reg, uow, actor, req), idempotency_key=idempotency_key)
+    fault("after_lock")
+    return drive(reg, result.body["id"]), result.replayed
 
 
 def transfer_view(uow: UnitOfWork, transfer_id: str) -> dict[str, Any]:

@@ -31,8 +31,7 @@ from typing import Any
 from sqlalchemy import Boolean, Integer, LargeBinary, Numeric, Table
 
 from sovcarbon.domain.journal import canonical_json
-from sovcarbon.store import article6_tables, token_tables  # noqa: F401 - their tables join the metadata
-from sovcarbon.store import peer_tables  # noqa: F401 - peer registries (migration 0012)
+from sovcarbon.store import article6_tables, peer_tables, token_tables  # noqa: F401 - their tables join the metadata
 from sovcarbon.store import tables as t
 
 UNGUARDED_TABLES: dict[str, str] = {
