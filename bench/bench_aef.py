@@ -1,12 +1,12 @@
-"""Benchmark of the AEF report (issue 3): generation time for a reporting year with 100,000 actions.
+"""Benchmark of the AEF report: generation time for a reporting year with 100,000 actions.
 
 The ledger is built through the services (a registry on SQLite, an LoA granted with four-eyes whose
-first transfer is the authorization, units attached in batches of 1,000 serial ranges: each range is an
-``authorization`` and a ``first_transfer`` action, plus NDC exports of some of them: ``transfer``).
-Figure: seconds to generate the whole report (the five tables from the ledger, JSON, and the .xlsx
-workbook). Baseline: seconds to only read the year's action rows from the same database, in the same run.
-Goal: the full report in under 120 s for 100,000 actions (a yearly report). Nearly all of the time is
-openpyxl writing cells (about 20 us per cell; installing ``lxml`` makes openpyxl about 25% faster).
+first transfer is the authorization, units attached in batches of 1,000 serial ranges of one tonne
+each: each range is an ``authorization`` (annex) and a ``first_transfer`` (Table 3) action, plus NDC
+exports of some of them: ``transfer``). Figure: seconds to generate the whole report (the five CMA.6
+tables and the annex from the ledger, and the template's .xlsx workbook). Baseline: seconds to write
+the same cells with the same writer (``services.aef_template``, streamed) and no queries, in the same
+run. Goal: under 10 s for 100,000 actions.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ ADMIN = Actor("key_bench_admin", Role.REGISTRY_ADMIN, None, "bench admin")
 APPROVER = Actor("key_bench_approver", Role.REGISTRY_APPROVER, None, "bench approver")
 VVB = Actor("key_bench_vvb", Role.VVB, None, "bench vvb")
 RANGES_PER_ATTACH = 1000
-RANGE_KG = 10
-GOAL_S = 120.0
+RANGE_KG = 1000  # one ITMO (6006: whole tonnes on tonne boundaries)
+GOAL_S = 10.0
 
 
 def _world(reg: Registry) -> tuple[str, str]:
@@ -55,7 +55,7 @@ def _world(reg: Registry) -> tuple[str, str]:
     run(lambda u: projects.register(reg, u, ADMIN, prj["id"]))
     iss = run(lambda u: issuance.request(reg, u, ADMIN, IssuanceIn(
         project_id=prj["id"], vintage=2025, monitoring_period=Period(start=date(2025, 1, 1), end=date(2025, 12, 31)),
-        quantity_kg=100_000_000, account_id=acc["id"])))
+        quantity_kg=200_000_000, account_id=acc["id"])))
     iss = run(lambda u: issuance.approve(reg, u, APPROVER, iss["id"]))
     return acc["id"], iss["serial_prefix"]
 
@@ -64,8 +64,9 @@ def _build(reg: Registry, actions: int) -> str:
     account_id, prefix = _world(reg)
     ranges = actions // 2  # each attached range: an authorization and a first transfer
     body = AuthorizationIn(
-        reference="BENCH-LOA", authorization_date=date(2025, 1, 1), cooperative_approach_id="THA-BENCH",
-        max_quantity_kg=ranges * RANGE_KG, sectors=["AFOLU"], activity_types=["forest"],
+        reference="BENCH-LOA", authorization_date=date(2025, 1, 1), cooperative_approach_id="CA0099",
+        max_quantity_kg=ranges * RANGE_KG, sectors=["Forestry and land use"], activity_types=["Reforestation"],
+        mitigation_type="Removals",
         purposes=[LoaPurpose.NDC, LoaPurpose.OIMP],
         oimp=["CORSIA"], first_transfer_event=FirstTransferEvent.AUTHORIZATION, authorized_parties=["IDN"],
         timeframe=Period(start=date(2021, 1, 1), end=date(2030, 12, 31)),
@@ -100,27 +101,28 @@ def _measure(actions: int, rounds: int) -> dict[str, Any]:
         build_s = time.perf_counter() - started
         with reg.store.read() as uow:
             year = int(uow.now[:4])
-        read_times: list[float] = []
+        write_times: list[float] = []
         report_times: list[float] = []
-        rows = 0
+        with reg.store.read() as uow:
+            rows = len(uow.conn.execute(select(a6.a6_actions.c.id).where(a6.a6_actions.c.year == year)).all())
         for _ in range(rounds):
-            started = time.perf_counter()
-            with reg.store.read() as uow:
-                rows = len(uow.conn.execute(select(a6.a6_actions).where(a6.a6_actions.c.year == year)).all())
-            read_times.append(time.perf_counter() - started)
             started = time.perf_counter()
             with reg.store.read() as uow:
                 rep = aef.build(reg, uow, year)
             size = len(aef.xlsx_bytes(rep))
             report_times.append(time.perf_counter() - started)
-        assert len(rep["actions"]) == rows >= actions, (len(rep["actions"]), rows)
+            started = time.perf_counter()  # the same cells, same library, no queries
+            aef.xlsx_bytes(rep)
+            write_times.append(time.perf_counter() - started)
+        assert len(rep["annex"]["actions"]) == rows >= actions, (len(rep["annex"]["actions"]), rows)
+        table3 = len(rep["tables"]["Table 3 Actions"])
         reg.store.dispose()
-    figure, baseline = statistics.median(report_times), statistics.median(read_times)
-    return {"benchmark": f"AEF report (5 tables, JSON + xlsx) for a year with {rows:,} actions "
-                         f"(ledger built in {build_s:.0f} s; workbook {size / 1e6:.1f} MB)",
+    figure, baseline = statistics.median(report_times), statistics.median(write_times)
+    return {"benchmark": f"AEF report (CMA.6 tables + annex, xlsx) for a year with {rows:,} actions "
+                         f"({table3:,} Table 3 rows; ledger built in {build_s:.0f} s; workbook {size / 1e6:.1f} MB)",
             "figure": round(figure, 2), "unit": "s", "baseline": round(baseline, 3),
             "ratio": round(figure / baseline, 1),
-            "goal": f"< {GOAL_S:.0f} s for 100,000 actions (baseline: reading the year's action rows only)"}
+            "goal": f"< {GOAL_S:.0f} s for 100,000 actions (baseline: writing the same cells, no queries)"}
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from sovcarbon.domain import article6 as rules
 from sovcarbon.domain import invariants as inv
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.serials import SerialRange
+from sovcarbon.services import invariants
 
 P = "TH-PTVER-00001-2025-001"
 
@@ -64,7 +65,7 @@ def test_i6_detects_double_first_transfer_and_adjustment_mismatch() -> None:
     assert {v.invariant for v in rules.check_i6(short)} == {"I6"} and len(rules.check_i6(short)) == 2
     uncovered = _snap([(P, 1, 2000, 2025, "ca_1", "loa_a")], [("ca_1", 2025, 2000, "loa_a")], cov)
     assert any("not under" in v.message for v in rules.check_i6(uncovered))
-    assert rules.check_i6 in inv.EXTRA_CHECKS
+    assert rules.check_i6 in invariants.CHECKS
 
 
 BODY = {"purposes": ["ndc", "oimp"], "oimp": ["CORSIA"], "first_transfer_event": "use_or_cancellation",
@@ -87,3 +88,36 @@ def test_amendment_rules() -> None:
     assert amend(purposes=["ndc"]) == 1003
     assert amend(first_transfer_event="authorization") == 1003
     assert amend(timeframe={"start": "2026-01-01", "end": "2030-12-31"}) == 6005
+
+
+def _snap6(history: list[tuple[str, str, int, int, str, int, bool]], fts: list[tuple[str, int, int, int, str, str]],
+           leaves: list[tuple[int, int, str]]) -> inv.LedgerSnapshot:
+    facts = rules.Article6Facts(fts, [(ca, v, last - first + 1, loa) for _p, first, last, v, ca, loa in fts],
+                                [(p, f, la, loa) for _i, p, f, la, loa, _v, rel in history if not rel], history)
+    blocks = [inv.BlockFact(f"blk_{i}", "iss_1", None, f, la, st, True) for i, (f, la, st) in enumerate(leaves)]
+    return inv.LedgerSnapshot(issued={"iss_1": 10_000}, blocks=blocks, journal=[], journal_head=None,
+                              extra={rules.SNAPSHOT_KEY: facts})
+
+
+def test_i6_every_authorized_kilogram_is_accounted_for_once() -> None:
+    """authorized = first-transferred + still covered (live or exported) + released, per LoA and vintage;
+    a partial release that re-opens the remainder counts each kilogram once."""
+    history = [("iss_1", P, 1, 5000, "loa_a", 2025, True), ("iss_1", P, 1, 3000, "loa_a", 2025, False)]
+    fts = [(P, 1, 1000, 2025, "ca_1", "loa_a")]
+    live = [(1, 1000, "exported"), (1001, 2000, "held"), (2001, 3000, "exported"), (3001, 10_000, "held")]
+    assert rules.check_i6(_snap6(history, fts, live)) == []
+    # Covered, not first-transferred, and retired: it left the report silently.
+    gone = [(1, 1000, "exported"), (1001, 2000, "retired"), (2001, 3000, "exported"), (3001, 10_000, "held")]
+    [v] = rules.check_i6(_snap6(history, fts, gone))
+    assert "5000 kg authorized != 1000 first-transferred + 1000 still covered + 2000 released" in v.message
+
+
+def test_itmo_ids_are_tonnes_one_for_one_with_underlying_units() -> None:
+    rng = r(2_500_001, 3_500_000)
+    assert rules.is_whole_itmos(rng) and not rules.is_whole_itmos(r(2_500_001, 3_500_500))
+    first, last = rules.cma_itmo_ids("CA0007", "THA01", "THA", rng, 2025)
+    assert (first, last) == ("CA0007-THA01-THA-1001000002501-2025", "CA0007-THA01-THA-1001000003500-2025")
+    assert rules.unit_ids(rng) == (f"{P}-000002501", f"{P}-000003500")
+    with pytest.raises(RegistryError) as exc:
+        rules.require_whole_itmos(r(1, 999), "an export")
+    assert exc.value.code == 6006

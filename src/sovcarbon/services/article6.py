@@ -576,6 +576,28 @@ def _labelled(uow: UnitOfWork, rng: SerialRange, label: rules.Label) -> bool:
     return not rules.subtract(rng, [SerialRange(r[0], int(r[1]), int(r[2])) for r in rows])
 
 
+def check_domestic_exit(uow: UnitOfWork, picks: Sequence[Pick], what: str) -> list[Piece]:
+    """A domestic retirement or a cancellation: units under an LoA and not first-transferred cannot leave
+    this way (6007: the report would lose them; release the coverage first); first-transferred units leave
+    as whole ITMOs (6006). Returns the first-transferred pieces."""
+    done: list[Piece] = []
+    for pick in picks:
+        rng = SerialRange(pick.block.serial_prefix, pick.first_kg, pick.last_kg)
+        for row in first_transfers_in(uow, rng):
+            part = rules.intersect(rng, range_of(row))
+            if part is not None:
+                done.append(Piece(part, pick.block.vintage, row["loa_id"]))
+    covered, _ = _pieces_under_loas(uow, picks)
+    pending = [part for p in covered for part in rules.subtract(p.rng, [d.rng for d in done])]
+    if pending:
+        raise RegistryError(6007, f"units under an Article 6 authorization and not first-transferred cannot "
+                                  f"leave by {what}; release them from the authorization first",
+                            serials=[str(r) for r in pending[:20]])
+    for d in done:
+        rules.require_whole_itmos(d.rng, f"{what} of first-transferred units")
+    return done
+
+
 def plan_use(reg: Registry, uow: UnitOfWork, user_participant_id: str, picks: Sequence[Pick],
              purpose: Purpose) -> UsePlan:
     """Check a retirement by ``user_participant_id`` against Article 6 and plan its first transfers
@@ -610,21 +632,7 @@ def plan_use(reg: Registry, uow: UnitOfWork, user_participant_id: str, picks: Se
             plan.actions.append((rules.ActionType.USE, pieces, {"purpose": str(purpose),
                                                                 "using_entity": participant.name}))
         return plan
-    done: list[Piece] = []
-    for pick in picks:
-        rng = SerialRange(pick.block.serial_prefix, pick.first_kg, pick.last_kg)
-        for row in first_transfers_in(uow, rng):
-            part = rules.intersect(rng, range_of(row))
-            if part is not None:
-                done.append(Piece(part, pick.block.vintage, row["loa_id"]))
-    covered, _ = _pieces_under_loas(uow, picks)
-    pending = [part for p in covered for part in rules.subtract(p.rng, [d.rng for d in done])]
-    if pending:
-        raise RegistryError(6007, f"units under an Article 6 authorization and not first-transferred cannot "
-                                  f"serve a {purpose} retirement; release them from the authorization first",
-                            serials=[str(r) for r in pending[:20]])
-    for d in done:
-        rules.require_whole_itmos(d.rng, "a retirement of first-transferred units")
+    done = check_domestic_exit(uow, picks, f"a {purpose} retirement")
     if done and purpose in DOMESTIC_CLAIMS:
         raise RegistryError(6003, f"first-transferred units carry a corresponding adjustment and cannot serve a "
                                   f"{purpose} claim here", serials=[str(p.rng) for p in done[:20]])
@@ -700,7 +708,10 @@ def load_snapshot(uow: UnitOfWork, snap: Any) -> None:
         adjustments=[(r[0], int(r[1]), int(r[2]), r[3]) for r in uow.conn.execute(
             select(ca.id, ca.vintage, ca.quantity_kg, ca.loa_id))],
         coverage=[(r[0], int(r[1]), int(r[2]), r[3]) for r in uow.conn.execute(
-            select(cov.serial_prefix, cov.first_kg, cov.last_kg, cov.loa_id).where(cov.released_at.is_(None)))])
+            select(cov.serial_prefix, cov.first_kg, cov.last_kg, cov.loa_id).where(cov.released_at.is_(None)))],
+        coverage_history=[(r[0], r[1], int(r[2]), int(r[3]), r[4], int(r[5]), r[6] is not None)
+                          for r in uow.conn.execute(select(cov.issuance_id, cov.serial_prefix, cov.first_kg,
+                                                           cov.last_kg, cov.loa_id, cov.vintage, cov.released_at))])
 
 
 # Imported last: services.invariants imports this module to register I6, possibly while this one loads.
