@@ -55,6 +55,9 @@ def _check(response: Any, label: str) -> None:
         assert isinstance(body["error"]["code"], int), (label, body)
 
 
+unauthenticated: set[str] = set()
+
+
 def _fuzz(operation: Any, headers: dict[str, str], statuses: Counter[int]) -> None:
     @given(case=operation.as_strategy())
     @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
@@ -62,6 +65,10 @@ def _fuzz(operation: Any, headers: dict[str, str], statuses: Counter[int]) -> No
     def run(case: Any) -> None:
         response = case.call(headers=headers)
         statuses[response.status_code] += 1
+        # Peer-protocol routes authenticate the message's signature, not a bearer key: a fuzzed message is
+        # 401 with 8001/8002 there. Anywhere else a 401 means the officer's real key was not accepted.
+        if response.status_code == 401 and response.json()["error"]["code"] not in (8001, 8002):
+            unauthenticated.add(f"{operation.label}: {response.text[:200]}")
         _check(response, operation.label)
 
     run()
@@ -84,6 +91,7 @@ def test_fuzz_every_operation_never_5xx(fuzz_world: Api) -> None:
         done.append(operation.label)
     assert len(done) >= 20, (done, skipped)
     # The run reached the handlers (the key was accepted) and exercised both acceptance and refusal.
-    assert statuses[200] + statuses[201] > 0 and statuses[400] > 0 and statuses[401] == 0, statuses
+    assert statuses[200] + statuses[201] > 0 and statuses[400] > 0 and not unauthenticated, (
+        statuses, sorted(unauthenticated)[:10])
     print(f"fuzzed {len(done)} operations in {time.monotonic() - started:.1f} s: {dict(statuses)}; "
           f"not reached: {skipped}")
