@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from sovcarbon.config import load_settings
-from sovcarbon.domain import invariants as inv
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Actor, Role
 from sovcarbon.services import cancellations, invariants, issuance, participants, projects, queries, retirements
@@ -143,7 +142,7 @@ class RegistryMachine(RuleBasedStateMachine):
             for acc, free in self.free_kg.items():
                 assert queries.holdings(uow, SYSTEM_ACTOR, acc)["free_kg"] == free
             supply = queries.supply(uow, None, None)
-            violations = inv.check(invariants.snapshot(uow))
+            violations = invariants.check_uow(uow)
         assert supply["issued_kg"] == self.issued_kg and supply["balanced"]
         assert supply["by_state_kg"]["retired"] == self.final_kg["retired"]
         assert supply["by_state_kg"]["cancelled"] == self.final_kg["cancelled"]

@@ -8,13 +8,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
 
 from sovcarbon.api.deps import ActorDep, IdemDep, PageDep, RegistryDep
 from sovcarbon.api.routes_core import IdPath, command
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.serials import parse_serial
-from sovcarbon.services import aef, article6, article6_export, queries
+from sovcarbon.services import aef, article6, article6_export, queries, read_models
 from sovcarbon.services.article6_requests import (
     AttachIn,
     AuthorizationIn,
@@ -23,8 +22,6 @@ from sovcarbon.services.article6_requests import (
     RevocationIn,
 )
 from sovcarbon.services.requests import DecisionIn
-from sovcarbon.store import article6_tables as a6
-from sovcarbon.store import tables as t
 
 router = APIRouter(prefix="/v1")
 Year = Annotated[int, Path(ge=aef.MIN_YEAR, le=aef.MAX_YEAR)]
@@ -40,9 +37,7 @@ def request_authorization(reg: RegistryDep, actor: ActorDep, key: IdemDep, body:
 
 @router.get("/authorizations", tags=["article 6"])
 def list_authorizations(reg: RegistryDep, page: PageDep) -> dict[str, Any]:
-    with reg.store.read() as uow:
-        rows, nxt = uow.repo.page(a6.a6_authorizations, limit=page.limit, cursor=page.cursor)
-        return {"data": [article6.view(reg, uow, r["id"]) for r in rows], "next_cursor": nxt}
+    return read_models.authorizations_page(reg, page.limit, page.cursor)
 
 
 @router.get("/authorizations/{loa_id}", tags=["article 6"])
@@ -118,13 +113,7 @@ def export(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: ExportIn) -> J
 
 @router.get("/exports", tags=["article 6"])
 def list_exports(reg: RegistryDep, actor: ActorDep, page: PageDep) -> dict[str, Any]:
-    with reg.store.read() as uow:
-        where = []
-        if actor.role not in queries.READ_ALL_ROLES:
-            own = select(t.accounts.c.id).where(t.accounts.c.participant_id == actor.participant_id)
-            where.append(a6.a6_exports.c.account_id.in_(own))
-        rows, nxt = uow.repo.page(a6.a6_exports, limit=page.limit, cursor=page.cursor, where=where)
-        return {"data": [article6_export.view(reg, uow, r["id"]) for r in rows], "next_cursor": nxt}
+    return read_models.exports_page(reg, actor, page.limit, page.cursor)
 
 
 @router.get("/exports/{export_id}", tags=["article 6"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
@@ -10,7 +9,6 @@ from fastapi.responses import JSONResponse, Response
 
 from sovcarbon.api.deps import ActorDep, IdemDep, OptionalActorDep, PageDep, RegistryDep
 from sovcarbon.domain.access import require_role
-from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Actor
 from sovcarbon.services import (
     admin_transfers,
@@ -21,11 +19,11 @@ from sovcarbon.services import (
     participants,
     projects,
     queries,
+    read_models,
     retirements,
     transfers,
 )
-from sovcarbon.services.movements import blocks_of_txn
-from sovcarbon.services.registry import Registry
+from sovcarbon.services.registry import Command, Registry
 from sovcarbon.services.requests import (
     AccountIn,
     AccountStatusIn,
@@ -40,26 +38,16 @@ from sovcarbon.services.requests import (
     TransferIn,
     ValidationIn,
 )
-from sovcarbon.services.views import account_view, block_view, issuance_view, participant_view, project_view
-from sovcarbon.store import tables as t
-from sovcarbon.store.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1")
 IdPath = Annotated[str, Path(min_length=3, max_length=40, pattern=r"^[a-z]{2,5}_[0-9a-zA-Z]{1,34}$")]
 
 
 def command(reg: Registry, actor: Actor, name: str, request: dict[str, Any],
-            fn: Callable[[UnitOfWork], dict[str, Any]], key: str | None, status_code: int = 201) -> JSONResponse:
+            fn: Command, key: str | None, status_code: int = 201) -> JSONResponse:
     result = reg.execute(actor, name, request, fn, idempotency_key=key, status_code=status_code)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
-
-
-def listing(reg: Registry, table: Any, view: Callable[[Any], dict[str, Any]], page: Any,
-            where: list[Any] | None = None) -> dict[str, Any]:
-    with reg.store.read() as uow:
-        rows, nxt = uow.repo.page(table, limit=page.limit, cursor=page.cursor, where=where or [])
-        return {"data": [view(r) for r in rows], "next_cursor": nxt}
 
 
 # --- participants and accounts ------------------------------------------------------------------------------
@@ -71,16 +59,12 @@ def create_participant(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: Pa
 
 @router.get("/participants", tags=["participants"])
 def list_participants(reg: RegistryDep, actor: ActorDep, page: PageDep) -> dict[str, Any]:
-    where = [] if actor.role in queries.READ_ALL_ROLES else [t.participants.c.id == actor.participant_id]
-    return listing(reg, t.participants, participant_view, page, where)
+    return read_models.participants_page(reg, actor, page.limit, page.cursor)
 
 
 @router.get("/participants/{participant_id}", tags=["participants"])
 def get_participant(reg: RegistryDep, actor: ActorDep, participant_id: IdPath) -> dict[str, Any]:
-    if actor.role not in queries.READ_ALL_ROLES and actor.participant_id != participant_id:
-        raise RegistryError(1005, f"participant {participant_id} not found", id=participant_id)
-    with reg.store.read() as uow:
-        return participant_view(uow.repo.one(t.participants, participant_id, "participant"))
+    return read_models.participant(reg, actor, participant_id)
 
 
 @router.patch("/participants/{participant_id}", tags=["participants"])
@@ -98,17 +82,12 @@ def open_account(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: AccountI
 
 @router.get("/accounts", tags=["accounts"])
 def list_accounts(reg: RegistryDep, actor: ActorDep, page: PageDep) -> dict[str, Any]:
-    where = [] if actor.role in queries.READ_ALL_ROLES else [t.accounts.c.participant_id == actor.participant_id]
-    return listing(reg, t.accounts, account_view, page, where)
+    return read_models.accounts_page(reg, actor, page.limit, page.cursor)
 
 
 @router.get("/accounts/{account_id}", tags=["accounts"])
 def get_account(reg: RegistryDep, actor: ActorDep, account_id: IdPath) -> dict[str, Any]:
-    with reg.store.read() as uow:
-        row = uow.repo.one(t.accounts, account_id, "account")
-        if not queries.can_read_account(actor, row["participant_id"]):
-            raise RegistryError(1005, f"account {account_id} not found", id=account_id)
-        return {**account_view(row), "balances_kg": uow.repo.balance_by_state(account_id)}
+    return read_models.account(reg, actor, account_id)
 
 
 @router.post("/accounts/{account_id}/status", tags=["accounts"])
@@ -133,7 +112,7 @@ def submit_project(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: Projec
 
 @router.get("/projects", tags=["projects"])
 def list_projects(reg: RegistryDep, page: PageDep) -> dict[str, Any]:
-    return listing(reg, t.projects, lambda r: project_view(r), page)
+    return read_models.projects_page(reg, page.limit, page.cursor)
 
 
 @router.get("/projects/{project_id}", tags=["projects"])
@@ -166,8 +145,7 @@ def request_issuance(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: Issu
 @router.get("/issuances", tags=["issuance"])
 def list_issuances(reg: RegistryDep, page: PageDep,
                    project_id: Annotated[str | None, Query(max_length=40)] = None) -> dict[str, Any]:
-    where = [t.issuances.c.project_id == project_id] if project_id else []
-    return listing(reg, t.issuances, lambda r: issuance_view(r), page, where)
+    return read_models.issuances_page(reg, project_id, page.limit, page.cursor)
 
 
 @router.get("/issuances/{issuance_id}", tags=["issuance"])
@@ -199,13 +177,7 @@ def transfer(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: TransferIn) 
 
 @router.get("/transactions/{txn_id}", tags=["movements"])
 def get_transaction(reg: RegistryDep, actor: ActorDep, txn_id: IdPath) -> dict[str, Any]:
-    with reg.store.read() as uow:
-        row = uow.repo.one(t.transactions, txn_id, "transaction")
-        accounts = [a for a in (row["account_id"], row["counterparty_account_id"]) if a]
-        owners = {uow.repo.account(a).participant_id for a in accounts}
-        if actor.role not in queries.READ_ALL_ROLES and actor.participant_id not in owners:
-            raise RegistryError(1005, f"transaction {txn_id} not found", id=txn_id)
-        return {**dict(row), "blocks": [block_view(b) for b in blocks_of_txn(uow, txn_id)]}
+    return read_models.transaction(reg, actor, txn_id)
 
 
 @router.post("/retirements", status_code=201, tags=["movements"])
@@ -216,9 +188,7 @@ def retire(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: RetirementIn) 
 
 @router.get("/retirements", tags=["movements"])
 def list_retirements(reg: RegistryDep, page: PageDep) -> dict[str, Any]:
-    with reg.store.read() as uow:
-        rows, nxt = uow.repo.page(t.retirements, limit=page.limit, cursor=page.cursor)
-        return {"data": [retirements.view(uow, r["id"]) for r in rows], "next_cursor": nxt}
+    return read_models.retirements_page(reg, page.limit, page.cursor)
 
 
 @router.get("/retirements/{retirement_id}", tags=["movements"])

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import or_, select
 
 from sovcarbon.api.deps import ActorDep, IdemDep, PageDep, RegistryDep
 from sovcarbon.api.routes_core import IdPath, command
@@ -16,11 +15,10 @@ from sovcarbon.bridge.events import dead_letter_view
 from sovcarbon.bridge.reconcile import latest_reports
 from sovcarbon.domain.access import require_role
 from sovcarbon.domain.errors import RegistryError
-from sovcarbon.domain.model import Actor, Role
-from sovcarbon.services import bridge_officer, queries, token_consents, tokens
+from sovcarbon.domain.model import Role
+from sovcarbon.services import bridge_officer, read_models, token_consents, tokens
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.token_requests import DeadLetterStatus, OutboxStatus, TokenHolderIn, TokenizationIn
-from sovcarbon.store import token_tables as tt
 
 router = APIRouter(prefix="/v1")
 OPERATORS = [Role.REGISTRY_ADMIN, Role.REGISTRY_APPROVER, Role.REGULATOR]
@@ -31,13 +29,6 @@ def _bridge(reg: Registry) -> Bridge:
     if bridge is None:
         raise RegistryError(1007, "no chain is attached to this registry (start it with `sovcarbon serve`)")
     return bridge
-
-
-def _lot_scope(actor: Actor) -> list[Any]:
-    if actor.role in queries.READ_ALL_ROLES:
-        return []
-    c = tt.token_lots.c
-    return [or_(c.holder_participant_id == actor.participant_id, c.intermediary_id == actor.participant_id)]
 
 
 @router.post("/token-holders", status_code=201, tags=["tokens"])
@@ -79,18 +70,13 @@ def tokenize(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: Tokenization
 
 @router.get("/lots", tags=["tokens"])
 def list_lots(reg: RegistryDep, actor: ActorDep, page: PageDep) -> dict[str, Any]:
-    with reg.store.read() as uow:
-        return tokens.list_lots(uow, limit=page.limit, cursor=page.cursor, where=_lot_scope(actor))
+    return read_models.lots_page(reg, actor, page.limit, page.cursor)
 
 
 @router.get("/lots/{lot_id}", tags=["tokens"])
 def get_lot(reg: RegistryDep, actor: ActorDep, lot_id: IdPath) -> dict[str, Any]:
     """A lot with its serials, blocks, token holders (mirrored from chain events) and outbox rows."""
-    with reg.store.read() as uow:
-        if uow.conn.execute(select(tt.token_lots.c.id).where(tt.token_lots.c.id == lot_id, *_lot_scope(actor))
-                            ).first() is None:
-            raise RegistryError(7003, f"lot {lot_id} not found", lot_id=lot_id)
-        view = tokens.lot_view(uow, lot_id, with_blocks=True)
+    view = read_models.lot(reg, actor, lot_id)
     bridge = attached(reg)
     if bridge is not None:
         info = bridge.token.lot_info(int(view["chain_lot_id"]))
@@ -124,20 +110,15 @@ def bridge_status(reg: RegistryDep, actor: ActorDep) -> dict[str, Any]:
 def bridge_outbox(reg: RegistryDep, actor: ActorDep, page: PageDep,
                   status: OutboxStatus | None = None) -> dict[str, Any]:
     require_role(actor, OPERATORS, "read the bridge outbox")
-    where = [] if status is None else [tt.token_outbox.c.status == status]
-    with reg.store.read() as uow:
-        rows, nxt = uow.repo.page(tt.token_outbox, limit=page.limit, cursor=page.cursor, where=where)
-        return {"data": [tokens.outbox_view(r) for r in rows], "next_cursor": nxt}
+    return read_models.outbox_page(reg, status, page.limit, page.cursor)
 
 
 @router.get("/bridge/dead-letters", tags=["tokens"])
 def dead_letters(reg: RegistryDep, actor: ActorDep, page: PageDep,
                  status: DeadLetterStatus | None = None) -> dict[str, Any]:
     require_role(actor, OPERATORS, "read the bridge's dead letters")
-    where = [] if status is None else [tt.token_dead_letters.c.status == status]
-    with reg.store.read() as uow:
-        rows, nxt = uow.repo.page(tt.token_dead_letters, limit=page.limit, cursor=page.cursor, where=where)
-        return {"data": [dead_letter_view(r) for r in rows], "next_cursor": nxt}
+    rows = read_models.dead_letter_rows_page(reg, status, page.limit, page.cursor)
+    return {"data": [dead_letter_view(r) for r in rows["data"]], "next_cursor": rows["next_cursor"]}
 
 
 @router.post("/bridge/actions", status_code=201, tags=["tokens"])
@@ -158,9 +139,7 @@ def approve_bridge_action(reg: RegistryDep, actor: ActorDep, key: IdemDep, actio
 @router.get("/bridge/actions", tags=["tokens"])
 def bridge_actions(reg: RegistryDep, actor: ActorDep, page: PageDep) -> dict[str, Any]:
     require_role(actor, OPERATORS, "read bridge actions")
-    with reg.store.read() as uow:
-        rows, nxt = uow.repo.page(tt.token_officer_actions, limit=page.limit, cursor=page.cursor, where=[])
-        return {"data": [bridge_officer.action_view(r) for r in rows], "next_cursor": nxt}
+    return read_models.bridge_actions_page(reg, page.limit, page.cursor)
 
 
 @router.post("/bridge/dead-letters/{dead_letter_id}/retry", tags=["tokens"])

@@ -514,9 +514,6 @@ def _accounted_once(snapshot: inv.LedgerSnapshot, facts: Article6Facts) -> list[
     return out
 
 
-if check_i6 not in inv.EXTRA_CHECKS:
-    inv.EXTRA_CHECKS.append(check_i6)
-
 
 # --- ITMOs: one tonne each (2/CMA.3 annex I para 1(a)); identifiers of 6/CMA.4 annex I para 5 ---------------------
 TONNE_KG = 1000

@@ -1,14 +1,15 @@
 """The registry's invariants (RULES.md I1-I7) as pure checks over a snapshot of the ledger.
 
 One entry point, ``check``, returns every violation found; an empty list means the ledger holds.
-Later capabilities (tokens: I4, Article 6: I6, peers: I7) register their own checks in
-``EXTRA_CHECKS`` so that every test run keeps calling the one function.
+The checks of later capabilities (tokens: I4 ``domain.tokenize.check_mirror``, Article 6: I6
+``domain.article6.check_i6``, signed checkpoints: I5 ``domain.checkpoints.invariant_check``) are passed
+in explicitly: ``services.invariants.CHECKS`` lists them (nothing registers itself on import).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,15 +44,15 @@ class Violation:
 
 
 Check = Callable[[LedgerSnapshot], list[Violation]]
-EXTRA_CHECKS: list[Check] = []
 
 
-def check(snapshot: LedgerSnapshot) -> list[Violation]:
+def check(snapshot: LedgerSnapshot, extra_checks: Sequence[Check] = ()) -> list[Violation]:
+    """I1-I3 and I5 (the chain of the journal), then each of ``extra_checks`` in order."""
     violations: list[Violation] = []
     violations += _conservation_and_single_state(snapshot)
     violations += _finality(snapshot)
     violations += _journal(snapshot)
-    for extra in EXTRA_CHECKS:
+    for extra in extra_checks:
         violations += extra(snapshot)
     return violations
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.holdings import Movement, Pick, carve, pick_by_quantity
-from sovcarbon.domain.invariants import EXTRA_CHECKS, LedgerSnapshot, Violation
+from sovcarbon.domain.invariants import LedgerSnapshot, Violation
 from sovcarbon.domain.model import (
     Account,
     AccountKind,
@@ -197,6 +197,3 @@ def check_mirror(snapshot: LedgerSnapshot) -> list[Violation]:
     return [Violation("I4", f"lot {f.lot_id} (chain lot {f.chain_lot_id}): {m}")
             for f in facts for m in lot_mismatches(f)]
 
-
-if check_mirror not in EXTRA_CHECKS:
-    EXTRA_CHECKS.append(check_mirror)

@@ -713,10 +713,3 @@ def load_snapshot(uow: UnitOfWork, snap: Any) -> None:
                           for r in uow.conn.execute(select(cov.issuance_id, cov.serial_prefix, cov.first_kg,
                                                            cov.last_kg, cov.loa_id, cov.vintage, cov.released_at))])
 
-
-# Imported last: services.invariants imports this module to register I6, possibly while this one loads.
-from sovcarbon.services import invariants as invariant_service  # noqa: E402
-
-if load_snapshot not in invariant_service.SNAPSHOT_LOADERS:
-    invariant_service.SNAPSHOT_LOADERS.append(load_snapshot)
-

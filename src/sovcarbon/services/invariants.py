@@ -1,4 +1,10 @@
-"""Load a ledger snapshot and run the one invariant checker (``domain.invariants.check``)."""
+"""Load a ledger snapshot and run the one invariant checker (``domain.invariants.check``).
+
+The wiring of the invariants, explicit: ``SNAPSHOT_LOADERS`` are the capabilities' loaders (token lots and
+the chain's figures for I4, Article 6 facts for I6, signed checkpoints for I5) and ``CHECKS`` their pure
+checks, in this order. Nothing registers itself by being imported; a new capability adds its loader and
+check here (tests/test_architecture.py keeps the modules free of import cycles).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,21 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
+from sovcarbon.domain import article6 as article6_rules
+from sovcarbon.domain import checkpoints as cpt
 from sovcarbon.domain import invariants as inv
+from sovcarbon.domain import tokenize as tokenize_rules
+from sovcarbon.services import article6, journal_admin, tokens
 from sovcarbon.services.registry import Registry
 from sovcarbon.store import tables as t
 from sovcarbon.store.uow import UnitOfWork
 
-# Capabilities add snapshot loaders here (e.g. token lots and chain supply for I4).
-SNAPSHOT_LOADERS: list[Callable[[UnitOfWork, inv.LedgerSnapshot], None]] = []
+SNAPSHOT_LOADERS: tuple[Callable[[UnitOfWork, inv.LedgerSnapshot], None], ...] = (
+    tokens.load_lot_facts,  # I4: NR lots, and the chain's figures when a bridge serves this store
+    article6.load_snapshot,  # I6: coverage, first transfers, corresponding adjustments
+    journal_admin.load_checkpoint_facts,  # I5: signed checkpoints and the registry's key
+)
+CHECKS: tuple[inv.Check, ...] = (tokenize_rules.check_mirror, article6_rules.check_i6, cpt.invariant_check)
 
 
 def snapshot(uow: UnitOfWork) -> inv.LedgerSnapshot:
@@ -31,12 +45,15 @@ def snapshot(uow: UnitOfWork) -> inv.LedgerSnapshot:
     return snap
 
 
+def check_snapshot(snap: inv.LedgerSnapshot) -> list[inv.Violation]:
+    """Every invariant, the capabilities' included, over a snapshot ``snapshot`` loaded."""
+    return inv.check(snap, CHECKS)
+
+
+def check_uow(uow: UnitOfWork) -> list[inv.Violation]:
+    return check_snapshot(snapshot(uow))
+
+
 def check(reg: Registry) -> list[inv.Violation]:
     with reg.store.read() as uow:
-        return inv.check(snapshot(uow))
-
-
-# Capabilities register their checks and loaders when imported; import them so every check runs.
-from sovcarbon.services import article6 as _article6  # noqa: E402,F401 - registers I6 (domain.article6)
-from sovcarbon.services import journal_admin as _journal_admin  # noqa: E402,F401 - registers I5 checkpoints
-from sovcarbon.services import tokens as _tokens  # noqa: E402,F401 - registers I4 (domain.tokenize)
+        return check_uow(uow)

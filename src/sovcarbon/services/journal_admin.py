@@ -23,7 +23,6 @@ from sqlalchemy.engine import Engine
 from sovcarbon.domain import checkpoints as cpt
 from sovcarbon.domain import invariants as inv
 from sovcarbon.domain import journal as jr
-from sovcarbon.services.invariants import SNAPSHOT_LOADERS
 from sovcarbon.services.registry import Registry
 from sovcarbon.store import tables as t
 from sovcarbon.store.engine import make_engine
@@ -226,8 +225,3 @@ def load_checkpoint_facts(uow: UnitOfWork, snap: inv.LedgerSnapshot) -> None:
     snap.extra["checkpoints"] = {"rows": rows, "registry_id": uow.store.registry_id,
                                  "public_key_hex": uow.store.public_key_hex}
 
-
-if load_checkpoint_facts not in SNAPSHOT_LOADERS:
-    SNAPSHOT_LOADERS.append(load_checkpoint_facts)
-if cpt.invariant_check not in inv.EXTRA_CHECKS:
-    inv.EXTRA_CHECKS.append(cpt.invariant_check)

@@ -19,6 +19,8 @@ from sovcarbon.store import tables as t
 from sovcarbon.store.uow import Store, UnitOfWork
 
 MAX_IDEMPOTENCY_KEY_LEN = 200
+# What an entry point hands to ``Registry.execute``: the body of one write command, run in its unit of work.
+Command = Callable[[UnitOfWork], dict[str, Any]]
 
 
 

@@ -28,7 +28,6 @@ from sovcarbon.domain.model import HOLDING_ROLES, AccountKind, Actor, BlockState
 from sovcarbon.domain.tokenize import ChainLotFigures, LotFacts, LotStatus
 from sovcarbon.services import retirements, token_burns, token_consents
 from sovcarbon.services.auth import SYSTEM_ACTOR
-from sovcarbon.services.invariants import SNAPSHOT_LOADERS
 from sovcarbon.services.movements import record, select_units
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.token_requests import TokenHolderIn, TokenizationIn
@@ -528,6 +527,3 @@ def load_lot_facts(uow: UnitOfWork, snapshot: LedgerSnapshot) -> None:
         at_block = event_cursor_block(uow, contract_address)
     snapshot.extra[rules.LOT_FACTS_KEY] = lot_facts(uow, reader, at_block)
 
-
-if load_lot_facts not in SNAPSHOT_LOADERS:
-    SNAPSHOT_LOADERS.append(load_lot_facts)

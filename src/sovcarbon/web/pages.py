@@ -8,13 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
 
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import KG_PER_TONNE
-from sovcarbon.services import projects, queries, retirements
+from sovcarbon.services import queries, read_models, retirements
 from sovcarbon.services.registry import Registry
-from sovcarbon.store import tables as t
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -42,28 +40,17 @@ def _render(request: Request, name: str, **ctx: Any) -> HTMLResponse:
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> HTMLResponse:
     reg = _reg(request)
-    with reg.store.read() as uow:
-        supply = queries.supply(uow, None, None)
-        head = queries.journal_head(reg, uow)
-        newest = select(t.projects).order_by(t.projects.c.number.desc()).limit(20)
-        project_rows = list(uow.conn.execute(newest).mappings())
-        recent = list(uow.conn.execute(select(t.retirements).order_by(t.retirements.c.created_at.desc()).limit(10))
-                      .mappings())
-    return _render(request, "home.html", supply=supply, head=head, projects=project_rows, retirements=recent)
+    return _render(request, "home.html", **read_models.explorer_home(reg))
 
 
 @router.get("/explorer/projects/{project_id}", response_class=HTMLResponse)
 def project_page(request: Request, project_id: str) -> HTMLResponse:
     reg = _reg(request)
-    with reg.store.read() as uow:
-        try:
-            project = projects.view(uow, project_id)
-        except RegistryError as err:
-            return _render(request, "error.html", error=err)
-        supply = queries.supply(uow, project_id, None)
-        issuances = list(uow.conn.execute(select(t.issuances).where(t.issuances.c.project_id == project_id)
-                                          .order_by(t.issuances.c.created_at)).mappings())
-    return _render(request, "project.html", project=project, supply=supply, issuances=issuances)
+    try:
+        page = read_models.explorer_project(reg, project_id)
+    except RegistryError as err:
+        return _render(request, "error.html", error=err)
+    return _render(request, "project.html", **page)
 
 
 @router.get("/explorer/serial", response_class=HTMLResponse)
