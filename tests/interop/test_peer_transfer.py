@@ -6,8 +6,10 @@ serial prefix is at home in exactly one registry (I7)."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -143,3 +145,81 @@ def test_a_late_acceptance_is_refused_and_the_destination_aborts(pair: Pair) -> 
         pair.id.stop()
         pair.id.start()
     assert both_hold(pair) == before
+
+
+# --- the return path ------------------------------------------------------------------------------------------
+def test_a_retirement_abroad_is_reported_back_once(pair: Pair) -> None:
+    before = both_hold(pair)
+    ret = pair.id.ok("POST", "/v1/retirements", "company", {
+        "account_id": pair.id.ids["company_acc"], "quantity_kg": 5_000, "purpose": "voluntary", "claim_year": 2026,
+        "beneficiary": {"name": "PT Nusantara Hijau", "country": "ID"}})
+    deadline = time.monotonic() + 30
+    uses: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        uses = [u for u in pair.th.ok("GET", "/v1/peer/uses-abroad", "regulator")["data"] if u["id"] == ret["id"]]
+        if uses:
+            break
+        time.sleep(0.3)
+    assert uses and uses[0]["quantity_kg"] == 5_000 and uses[0]["peer_id"] == "ID-NR", uses
+    trail = pair.id.ok("GET", f"/v1/peer/messages/{ret['id']}", "regulator")["data"]
+    assert [m["msg_type"] for m in trail] == ["retirement_notice", "notice_ack"]
+    # the notice sent twice: the same signed answer, no second record
+    resp = pair.th.post("/v1/peer/messages", None, {"jws": trail[0]["jws"]})
+    assert resp.status_code == 200 and resp.json()["jws"] == trail[1]["jws"]
+    uses = [u for u in pair.th.ok("GET", "/v1/peer/uses-abroad", "regulator")["data"] if u["id"] == ret["id"]]
+    assert len(uses) == 1
+    assert both_hold(pair) == before  # retired at the destination: still at home there, final
+
+
+def test_units_go_back_to_the_origin(pair: Pair) -> None:
+    before = both_hold(pair)
+    resp = pair.id.post("/v1/peer-transfers", "company", {
+        "peer_id": "TH-NR", "account_id": pair.id.ids["company_acc"],
+        "destination_account_id": pair.th.ids["cement_acc"], "entity": "Chao Phraya Cement PCL (demo)",
+        "quantity_kg": 7_000})
+    assert resp.status_code == 201 and resp.json()["state"] == "completed", resp.text
+    back = wait_state(pair.th, resp.json()["id"], {"completed"})
+    assert back["side"] == "destination" and back["quantity_kg"] == 7_000
+    after = both_hold(pair)
+    assert after["TH"] == before["TH"] + 7_000 and after["ID"] == before["ID"] - 7_000
+
+
+def test_own_units_leave_only_under_an_authorization(pair: Pair) -> None:
+    resp = pair.th.post("/v1/peer-transfers", "proponent", {
+        "peer_id": "ID-NR", "account_id": pair.th.ids["foundation_acc"],
+        "destination_account_id": pair.id.ids["company_acc"], "entity": "x", "quantity_kg": 1_000})
+    assert resp.status_code == 422 and resp.json()["error"]["code"] == 6001, resp.text
+
+
+# --- I7 reconciliation: a registry restored from a backup taken before a transfer ------------------------------
+def test_reconciliation_finds_units_live_in_both_and_freezes_them(pair: Pair, tmp_path: Path) -> None:
+    clean = pair.th.ok("POST", "/v1/peer/reconciliations", "admin", peer_id="ID-NR")
+    assert clean["ok"] and clean["live_in_both"] == [] and clean["frozen_kg"] == 0, clean
+    data_dir = Path(pair.th.env["SOVCARBON_DATA_DIR"])
+    pair.th.stop()
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    for f in data_dir.glob("registry.sqlite*"):
+        shutil.copy2(f, backup / f.name)
+    pair.th.start()
+    out = send(pair, 3_000)
+    assert out["state"] == "completed"
+    pair.th.stop()
+    for f in data_dir.glob("registry.sqlite*"):
+        f.unlink()
+    for f in backup.iterdir():
+        shutil.copy2(f, data_dir / f.name)
+    pair.th.start()  # the ledger as it was before the transfer: those 3,000 kg are held here again
+    pair.th.check()
+    report = pair.th.ok("POST", "/v1/peer/reconciliations", "admin", peer_id="ID-NR")
+    assert not report["ok"] and report["live_in_both"] == [{"serial": s, "code": 8004} for s in out["serials"]]
+    assert report["frozen_kg"] == 3_000
+    assert any(d["transfer_id"] == out["id"] for d in report["message_trail_differences"])
+    resp = pair.th.post("/v1/transfers", "proponent", {"from_account_id": pair.th.ids["foundation_acc"],
+                                                        "to_account_id": pair.th.ids["cement_acc"],
+                                                        "serials": out["serials"]})
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == 4006, resp.text
+    other = pair.id.ok("POST", "/v1/peer/reconciliations", "admin", peer_id="TH-NR")
+    assert not other["ok"] and other["frozen_kg"] == 3_000  # frozen on both sides until resolved
+    pair.th.check()
+    pair.id.check()

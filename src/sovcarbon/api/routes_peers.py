@@ -122,3 +122,19 @@ def leaves(reg: RegistryDep, serial_prefix: Annotated[str, Path(max_length=40)])
     """Every leaf block of one issuance (serial prefix) here: where each kg is, public like serial look-ups.
     ``exported`` kg live in another registry; any other state is at home here (I7)."""
     return peer_reconcile.leaves_view(reg, serial_prefix)
+
+
+@router.get("/peer/messages/{transfer_id}", tags=["peers"])
+def messages(reg: RegistryDep, actor: ActorDep, transfer_id: IdPath) -> dict[str, Any]:
+    """The signed messages of one transfer or retirement notice (the audit trail), for officers and the regulator."""
+    require_role(actor, READ_ALL_ROLES, "read peer messages")
+    with reg.store.read() as uow:
+        return interop.messages_of(uow, transfer_id)
+
+
+@router.get("/peer/uses-abroad", tags=["peers"])
+def uses_abroad(reg: RegistryDep, actor: ActorDep) -> dict[str, Any]:
+    """Retirements of this registry's units reported by the registries that held them (signed notices)."""
+    require_role(actor, READ_ALL_ROLES, "read uses abroad")
+    with reg.store.read() as uow:
+        return interop.uses_abroad(uow)

@@ -678,6 +678,7 @@ def sync(reg: Registry) -> dict[str, Any]:
             driven[transfer_id] = drive(reg, transfer_id)["state"]
         except RegistryError as exc:
             driven[transfer_id] = f"error {exc.code}"
+    driven.update(send_notices(reg))
     for transfer_id, peer_id, deadline in in_doubt:
         if now <= deadline:
             continue
@@ -718,3 +719,64 @@ def require_own_transfer(uow: UnitOfWork, actor: Actor, view: dict[str, Any]) ->
     account = uow.repo.account(view["account_id"])
     if actor.participant_id != account.participant_id:
         raise RegistryError(1002, "this key may not read that transfer", transfer_id=view["id"])
+
+
+# --- the return path: retirements of received units are reported to the registry they came from ---------------
+def _pending_notices(uow: UnitOfWork) -> list[tuple[str, str, list[str]]]:
+    """(retirement id, peer id, serials) of retirements of mirrored units whose notice was not acknowledged."""
+    r, b, m, msg = t.retirements.c, t.blocks.c, pt.peer_mirrors.c, pt.peer_messages.c
+    acked = select(msg.transfer_id).where(msg.msg_type == str(pp.MessageType.NOTICE_ACK))
+    rows = uow.conn.execute(
+        select(r.id, m.peer_id, b.serial_prefix, b.first_kg, b.last_kg)
+        .join(t.blocks, (b.txn_id == r.txn_id) & (b.state == str(BlockState.RETIRED)))
+        .join(pt.peer_mirrors, m.issuance_id == b.issuance_id)
+        .where(r.id.not_in(acked)).order_by(r.id, b.serial_prefix, b.first_kg)).all()
+    out: dict[tuple[str, str], list[str]] = {}
+    for ret_id, peer_id, prefix, first, last in rows:
+        out.setdefault((ret_id, peer_id), []).append(format_serial(prefix, int(first), int(last)))
+    return [(ret_id, peer_id, serials) for (ret_id, peer_id), serials in out.items()]
+
+
+def send_notices(reg: Registry) -> dict[str, str]:
+    """Send (or resend, byte for byte) the signed retirement notice of every pending retirement."""
+    done: dict[str, str] = {}
+    with reg.store.read() as uow:
+        pending = _pending_notices(uow)
+    for ret_id, peer_id, serials in pending:
+        with reg.store.write() as uow:
+            out = _message(uow, ret_id, pp.MessageType.RETIREMENT_NOTICE)
+            if out is None:
+                ret = uow.repo.one(t.retirements, ret_id, "retirement")
+                token = _emit(reg, uow, peer_id, pp.MessageType.RETIREMENT_NOTICE, ret_id, {
+                    "serials": serials, "quantity_kg": sum(parse_serial(x).quantity_kg for x in serials),
+                    "purpose": ret["purpose"], "beneficiary": ret["beneficiary_name"],
+                    "claim_year": ret["claim_year"], "retired_at": ret["created_at"]})
+            else:
+                token = str(out["jws"])
+            peer_row = active_peer(uow, peer_id)
+        try:
+            answer = client.send(peer_row["base_url"], token)
+        except (client.PeerUnreachable, RegistryError) as exc:
+            done[ret_id] = f"notice pending ({type(exc).__name__})"
+            continue
+        with reg.store.write() as uow:
+            if _message(uow, ret_id, pp.MessageType.NOTICE_ACK) is None:
+                _peer, payload = verified(uow, answer)
+                if payload["transfer_id"] == ret_id and payload["type"] == pp.MessageType.NOTICE_ACK:
+                    pp.require_next_in_chain(_last_message(uow, ret_id), payload["seq"], payload["prev_hash"], ret_id)
+                    _store(uow, payload, answer, "in")
+        done[ret_id] = "notice acknowledged"
+    return done
+
+
+def messages_of(uow: UnitOfWork, transfer_id: str) -> dict[str, Any]:
+    """The message audit trail of one transfer or notice: every signed message, in chain order."""
+    m = pt.peer_messages.c
+    rows = uow.conn.execute(select(pt.peer_messages).where(m.transfer_id == transfer_id)
+                            .order_by(m.seq, m.direction)).mappings()
+    return {"transfer_id": transfer_id, "data": [dict(r) for r in rows]}
+
+
+def uses_abroad(uow: UnitOfWork) -> dict[str, Any]:
+    rows = uow.conn.execute(select(pt.peer_uses_abroad).order_by(pt.peer_uses_abroad.c.created_at)).mappings()
+    return {"data": [{**dict(r), "serials": json.loads(r["serials"])} for r in rows]}
