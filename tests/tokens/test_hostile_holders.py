@@ -242,3 +242,18 @@ def test_identities_and_freezes_are_reconciled_both_ways(tw: TokenWorld) -> None
     assert token.is_eligible(foundation) and not token.lot_info(chain_lot).frozen
     report = api.ok("POST", "/v1/reconciliation", "admin")
     assert report["status"] == "ok" and report["state_drift"] == []
+
+
+def test_the_running_bridge_rechecks_freezes_without_a_reconciliation(tw: TokenWorld) -> None:
+    """Continuously: the bridge's own cycles compare lot freezes (and identities) with the chain."""
+    assert tw.bridge is not None
+    token = tw.bridge.token
+    lot = tw.tokenize(1_000)
+    tw.settle()
+    token.freeze_lot(make_op_id("outside-freeze-2"), lot["chain_lot_id"], by=token.agent)
+    tw.bridge.state_check_interval_s = 0.0  # every cycle (production: every minute)
+    tw.settle()
+    tw.settle()
+    assert not token.lot_info(lot["chain_lot_id"]).frozen and not tw.lot(lot["id"])["frozen"]
+    kinds = [e["kind"] for e in tw.api.get("/v1/journal", "admin", after_seq=0, limit=1000).json()["data"]]
+    assert "chain_state_repushed" in kinds

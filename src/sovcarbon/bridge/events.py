@@ -41,6 +41,7 @@ EVENT_NAMES = ("TransferSingle", "Retired", "Redeemed", "BurnSettled")
 MAX_BLOCKS_PER_READ = 2_000
 DEAD_LETTER_RETRY_S = 5.0  # first retry of a dead letter; each failed attempt doubles the pause
 DEAD_LETTER_MAX_PAUSE_S = 3600.0
+DEAD_LETTER_BUDGET_S = 0.25  # at most this long retrying dead letters per cycle: a flood cannot slow the bridge
 OPEN, RESOLVED = "open", "resolved"
 # Outages (the database or the chain is down or busy) propagate: the cycle stops and the cursor stays.
 # ANY other failure while applying one log is that log's own (a rule said no, bytes the NR cannot store,
@@ -284,6 +285,8 @@ class EventConsumer:
         now_s = time.monotonic()
         applied = 0
         for dead_id in ids:
+            if time.monotonic() - now_s > DEAD_LETTER_BUDGET_S:
+                break  # the rest next cycle
             last_s = self._last_try_s.get(dead_id)
             pause_s = min(DEAD_LETTER_RETRY_S * 2 ** self._failures.get(dead_id, 0), DEAD_LETTER_MAX_PAUSE_S)
             if last_s is not None and now_s - last_s < pause_s:

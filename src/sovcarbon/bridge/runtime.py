@@ -33,7 +33,7 @@ from typing import IO, Any
 from sovcarbon.bridge import audit
 from sovcarbon.bridge.events import EventConsumer
 from sovcarbon.bridge.outbox import HOLDER_GAS_WEI, OutboxWorker
-from sovcarbon.bridge.reconcile import chain_reader, reconcile
+from sovcarbon.bridge.reconcile import chain_reader, reconcile, repush_drift, state_drift
 from sovcarbon.chain import CarbonTokenChain, Chain, ChainUnavailable, load_or_create_key, open_chain
 from sovcarbon.chain.adapter import DEFAULT_ROLE_DELAY_S
 from sovcarbon.services import tokens
@@ -57,6 +57,7 @@ MAX_LAG_ENV = "SOVCARBON_BRIDGE_MAX_LAG_BLOCKS"
 DEFAULT_MAX_LAG_BLOCKS = 50  # the event consumer's alarm on /v1/bridge past this many blocks behind
 MAX_BACKOFF_S = 5.0
 PROTECTIVE_KINDS = frozenset({"freeze_lot", "freeze_address"})
+STATE_CHECK_INTERVAL_S = 60.0  # how often the running bridge compares identities and freezes with the chain
 
 
 class _EmbeddedLock:
@@ -121,6 +122,8 @@ class Bridge:
         self.outbox = OutboxWorker(reg, token, fund_holders_wei=fund_holders_wei)
         self.events = EventConsumer(reg, token, start_block=token.deployment.deploy_block)
         self.poll_interval_s = poll_interval_s
+        self.state_check_interval_s = STATE_CHECK_INTERVAL_S
+        self._last_state_check_s = time.monotonic()
         self.max_lag_blocks = (max_lag_blocks if max_lag_blocks is not None
                                else int(os.environ.get(MAX_LAG_ENV) or DEFAULT_MAX_LAG_BLOCKS))
         self.cycle_lock = threading.RLock()
@@ -192,10 +195,28 @@ class Bridge:
             sent = self.outbox.drain()
             applied = self.events.consume()
             retried = self.events.retry_due()
+            if time.monotonic() - self._last_state_check_s >= self.state_check_interval_s:
+                self.check_state()  # continuously: identities and freezes follow the NR
             # confirmations and dead-letter fixes may have produced more outbox work (e.g. freezes)
             sent += self.outbox.drain()
             self.cycles += 1
             return {"outbox_rows": sent, "events": applied, "dead_letters_applied": retried}
+
+    def check_state(self) -> list[dict[str, Any]]:
+        """Identities, licences and lot freezes vs the chain, both ways; the NR's state is pushed again where
+        they differ (every ``state_check_interval_s`` in the bridge's cycles, and in every reconciliation)."""
+        with self.cycle_lock:
+            self._last_state_check_s = time.monotonic()
+            if self.halted() is not None:
+                return []
+            with self.reg.store.read() as uow:
+                at_block = tokens.event_cursor_block(uow, self.token.address)
+                facts = tokens.lot_facts(uow, chain_reader(self.token), at_block)
+            drift = state_drift(self.reg, self.token, facts)
+            if drift:
+                with self.reg.store.write() as uow:
+                    repush_drift(uow, drift)
+            return drift
 
     def halted(self) -> dict[str, Any] | None:
         """Why the bridge is halted (the whole-chain audit found acts the registry did not order), or None."""
