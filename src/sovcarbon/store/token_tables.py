@@ -12,7 +12,7 @@
 | token_balances | the token balances per (lot, address), mirrored from TransferSingle events |
 | token_reconciliations | reconciliation runs and their reports |
 | token_burns | two-step burn requests seen on chain, the NR's decision and whether the chain settled it (0009) |
-| token_officer_actions | four-eyes officer actions on the bridge: unfreeze a lot/address, resolve a dead letter (0009) |
+| token_officer_actions | four-eyes officer actions on the bridge: unfreeze, resolve a dead letter, resume (0009) |
 """
 
 from __future__ import annotations
