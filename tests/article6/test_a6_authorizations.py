@@ -66,7 +66,8 @@ def test_attach_within_the_maximum(world: Api) -> None:
     first = attach(world, loa_id, 1_500_000)
     assert first["attached_kg"] == 1_500_000
     assert first["units"][0]["serial"] == serial(world, 1, 1_500_000)
-    assert first["units"][0]["itmo_first_id"] == f"THA01-{world.ids['prefix']}-000000000001"
+    assert first["units"][0]["itmo_first_id"] == "CA0007-THA01-THA-1001000000001-2025"
+    assert first["units"][0]["itmo_last_id"] == "CA0007-THA01-THA-1001000001500-2025"
     resp = world.post(f"/v1/authorizations/{loa_id}/units", "admin",
                       {"account_id": world.ids["foundation_acc"], "quantity_kg": 600_000})
     assert error_code(resp) == 6002

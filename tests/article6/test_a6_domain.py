@@ -29,11 +29,18 @@ def test_subtract_and_sweep() -> None:
     assert pieces == [(r(40, 50), "a", "x"), (r(51, 60), "b", "x"), (r(90, 95), "b", "y")]
 
 
-@given(st.integers(1, 10**12 - 1), st.sampled_from([P, "TH-TVER-99999-2030-999"]), st.integers(1, 99))
-def test_itmo_unique_ids_are_reversible(kg: int, prefix: str, number: int) -> None:
+@given(st.integers(1, 10**9 - 1), st.sampled_from([P, "TH-TVER-99999-2030-999"]), st.integers(1, 99))
+def test_itmo_unique_ids_are_reversible(tonne: int, prefix: str, number: int) -> None:
     rid = rules.itmo_registry_id("THA", number)
-    text = rules.itmo_unique_id(rid, prefix, kg)
-    assert rules.parse_itmo_unique_id(text) == (rid, SerialRange(prefix, kg, kg))
+    rng = SerialRange(prefix, (tonne - 1) * 1000 + 1, tonne * 1000)
+    vintage = int(prefix.split("-")[3])
+    first, last = rules.cma_itmo_ids("CA0007", rid, "THA", rng, vintage)
+    assert first == last
+    parsed = rules.parse_cma_itmo_id(first)
+    assert (parsed.ca_id, parsed.registry_id, parsed.party, parsed.vintage) == ("CA0007", rid, "THA", vintage)
+    assert (parsed.project_number, parsed.issuance_number, parsed.tonne) == (
+        int(prefix.split("-")[2]), int(prefix.split("-")[4]), tonne)
+    assert parsed.kg_range(prefix) == rng
 
 
 def test_itmo_registry_id_and_malformed_ids() -> None:
@@ -41,9 +48,10 @@ def test_itmo_registry_id_and_malformed_ids() -> None:
     with pytest.raises(RegistryError) as e:
         rules.itmo_registry_id("THA", 100)
     assert e.value.code == 1003
-    for bad in ("THA1-TH-PTVER-00001-2025-001-000000000001", "THA01-TH-PTVER-00001-2025-001-000000000000", "x"):
+    for bad in ("THA01-TH-PTVER-00001-2025-001-000000000001", "CA007-THA01-THA-1001000000001-2025",
+                "CA0007-THA01-THA-1001000000000-2025", "CA0007-THA01-THA-0001000000001-2025", "x"):
         with pytest.raises(RegistryError) as e:
-            rules.parse_itmo_unique_id(bad)
+            rules.parse_cma_itmo_id(bad)
         assert e.value.code == 2002
 
 

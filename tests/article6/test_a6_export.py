@@ -14,8 +14,9 @@ def test_ndc_export_is_the_first_transfer_with_its_adjustment(world: Api) -> Non
     assert (exp["quantity_kg"], exp["first_transferred_kg"], exp["purpose"]) == (600_000, 600_000, "ndc")
     assert exp["serials"] == [serial(world, 1, 600_000)]
     assert [b["state"] for b in exp["blocks"]] == ["exported"]
-    assert exp["blocks"][0]["itmo_first_id"] == f"THA01-{world.ids['prefix']}-000000000001"
-    assert exp["blocks"][0]["itmo_last_id"] == f"THA01-{world.ids['prefix']}-000000600000"
+    # One ITMO per tonne: CA, Party ITMO registry, first transferring Party, project|issuance|tonne, vintage.
+    assert exp["blocks"][0]["itmo_first_id"] == "CA0007-THA01-THA-1001000000001-2025"
+    assert exp["blocks"][0]["itmo_last_id"] == "CA0007-THA01-THA-1001000000600-2025"
     [ca] = exp["corresponding_adjustments"]
     assert (ca["vintage"], ca["quantity_kg"], ca["party_code"], ca["method"]) == (
         2025, 600_000, "THA", "indicative_multi_year_trajectory")
@@ -36,9 +37,11 @@ def test_ndc_export_is_the_first_transfer_with_its_adjustment(world: Api) -> Non
     assert error_code(resp) == 4005
     # The ITMO id resolves back to its serial: stable and reversible.
     itmo = world.ok("GET", f"/v1/itmos/{exp['blocks'][0]['itmo_last_id']}", None)
-    assert itmo["serial"] == serial(world, 600_000, 600_000)
+    assert (itmo["serial"], itmo["tonne"]) == (serial(world, 599_001, 600_000), 600)
     assert itmo["states"] == ["exported"] and itmo["first_transfers"][0]["event"] == "international_transfer"
-    assert error_code(world.get("/v1/itmos/IDN01-TH-PTVER-00001-2025-001-000000000001")) == 1005
+    assert error_code(world.get("/v1/itmos/CA0007-IDN01-IDN-1001000000001-2025")) == 1005
+    assert error_code(world.get("/v1/itmos/CA0008-THA01-THA-1001000000001-2025")) == 1005  # another approach
+    assert error_code(world.get("/v1/itmos/CA0007-THA01-THA-1001000002001-2025")) == 1005  # not authorized
     assert error_code(world.get("/v1/itmos/THA01-garbage")) == 2002
     got = world.ok("GET", f"/v1/exports/{exp['id']}", "proponent")
     assert got["id"] == exp["id"]

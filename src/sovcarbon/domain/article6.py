@@ -46,7 +46,7 @@ from typing import Any
 
 from sovcarbon.domain import invariants as inv
 from sovcarbon.domain.errors import RegistryError
-from sovcarbon.domain.serials import KG_WIDTH, SerialRange, parse_serial
+from sovcarbon.domain.serials import SerialRange
 from sovcarbon.domain.standards import RegistryProfile
 
 
@@ -352,7 +352,6 @@ def sweep(left: Sequence[tuple[SerialRange, Any]], right: Sequence[tuple[SerialR
 
 # --- ITMO identifiers ------------------------------------------------------------------------------------------
 _REGISTRY_ID_RE = re.compile(r"^[A-Z]{3}\d{2}$")
-_ITMO_RE = re.compile(r"^([A-Z]{3}\d{2})-([A-Z]{2}-[A-Z0-9]{2,8}-\d{5}-\d{4}-\d{3})-(\d{12})$")
 
 
 def itmo_registry_id(party_code: str, number: int = 1) -> str:
@@ -361,26 +360,6 @@ def itmo_registry_id(party_code: str, number: int = 1) -> str:
     if not _REGISTRY_ID_RE.match(rid):
         raise RegistryError(1003, f"ITMO registry id {rid!r} is not three letters and two digits")
     return rid
-
-
-def itmo_unique_id(registry_id: str, prefix: str, kg: int) -> str:
-    """One kilogram's ITMO unique id: registry id, serial prefix, kilogram index. Reversible."""
-    return f"{registry_id}-{prefix}-{kg:0{KG_WIDTH}d}"
-
-
-def itmo_ids(registry_id: str, rng: SerialRange) -> tuple[str, str]:
-    return itmo_unique_id(registry_id, rng.prefix, rng.first_kg), itmo_unique_id(registry_id, rng.prefix, rng.last_kg)
-
-
-def parse_itmo_unique_id(text: str) -> tuple[str, SerialRange]:
-    """(registry id, the one-kilogram serial range) of an ITMO unique id; 2002 if malformed."""
-    match = _ITMO_RE.match(text)
-    if match is None:
-        raise RegistryError(2002, "malformed ITMO unique id; expected PARTY(3)NN-<serial prefix>-KG(12)",
-                            itmo_id=text[:80])
-    kg = int(match.group(3))
-    rng = parse_serial(f"{match.group(2)}-{kg:0{KG_WIDTH}d}-{kg:0{KG_WIDTH}d}")
-    return match.group(1), rng
 
 
 # --- corresponding adjustments ---------------------------------------------------------------------------------
@@ -562,6 +541,36 @@ def cma_itmo_ids(ca_id: str, registry_id: str, party: str, rng: SerialRange, vin
     t1, t2 = tonne_range(rng)
     return (f"{ca_id}-{registry_id}-{party}-{itmo_sequence(rng.prefix, t1)}-{vintage}",
             f"{ca_id}-{registry_id}-{party}-{itmo_sequence(rng.prefix, t2)}-{vintage}")
+
+
+_CMA_ITMO_RE = re.compile(r"^(CA\d{4})-([A-Z]{3}\d{2})-([A-Z]{3})-([1-9]\d{12,16})-(\d{4})$")
+
+
+@dataclass(frozen=True)
+class ItmoId:
+    """A parsed ITMO unique identifier: which tonne of which issuance it names."""
+
+    ca_id: str
+    registry_id: str
+    party: str
+    project_number: int
+    issuance_number: int
+    tonne: int
+    vintage: int
+
+    def kg_range(self, prefix: str) -> SerialRange:
+        return SerialRange(prefix, (self.tonne - 1) * TONNE_KG + 1, self.tonne * TONNE_KG)
+
+
+def parse_cma_itmo_id(text: str) -> ItmoId:
+    """The parts of an ITMO unique identifier (``CA0007-THA01-THA-1001000007501-2025``); 2002 if malformed."""
+    match = _CMA_ITMO_RE.match(text)
+    seq = int(match.group(4)) if match else 0
+    project, issuance, tonne = seq // 10**12, (seq // 10**9) % 1000, seq % 10**9
+    if match is None or not (project and issuance and tonne):
+        raise RegistryError(2002, "malformed ITMO unique id; expected CANNNN-<Party ITMO registry>-<Party>-"
+                                  "<project(5) issuance(3) tonne(9)>-<vintage>", itmo_id=text[:80])
+    return ItmoId(match.group(1), match.group(2), match.group(3), project, issuance, tonne, int(match.group(5)))
 
 
 def unit_ids(rng: SerialRange) -> tuple[str, str]:

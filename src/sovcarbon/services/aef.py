@@ -99,14 +99,12 @@ def holdings_as_of(reg: Registry, uow: UnitOfWork, cutoff: str) -> list[dict[str
     for r in uow.conn.execute(select(ft.serial_prefix, ft.first_kg, ft.last_kg).where(ft.created_at <= cutoff)
                               .order_by(ft.serial_prefix, ft.first_kg)):
         fts[r[0]].append((int(r[1]), int(r[2])))
-    rid = a6s.registry_id(reg, uow)
     out: list[dict[str, Any]] = []
     for piece, (vintage, state, account_id), loa_id in rules.sweep(blocks, coverage):
         for part, done in _split_first_transferred(piece, fts.get(piece.prefix, [])):
-            first_id, last_id = rules.itmo_ids(rid, part)
             out.append({"authorization_id": loa_id, "serial": str(part), "serial_prefix": part.prefix,
-                        "first_kg": part.first_kg, "last_kg": part.last_kg, "itmo_first_id": first_id,
-                        "itmo_last_id": last_id, "vintage": vintage, "quantity_kg": part.quantity_kg,
+                        "first_kg": part.first_kg, "last_kg": part.last_kg,
+                        "vintage": vintage, "quantity_kg": part.quantity_kg,
                         "quantity_tco2e": tonnes(part.quantity_kg), "state": state, "account_id": account_id,
                         "first_transferred": done})
     return out
@@ -157,15 +155,13 @@ def close_year(reg: Registry, uow: UnitOfWork, actor: Actor, year: int) -> dict[
 
 
 def _frozen_holdings(reg: Registry, uow: UnitOfWork, year: int) -> list[dict[str, Any]]:
-    rid = a6s.registry_id(reg, uow)
     h = a6.a6_holdings.c
     out = []
     for r in uow.conn.execute(select(a6.a6_holdings).where(h.year == year).order_by(h.row_no)).mappings():
         part = SerialRange(r["serial_prefix"], int(r["first_kg"]), int(r["last_kg"]))
-        first_id, last_id = rules.itmo_ids(rid, part)
         out.append({"authorization_id": r["loa_id"], "serial": str(part), "serial_prefix": part.prefix,
-                    "first_kg": part.first_kg, "last_kg": part.last_kg, "itmo_first_id": first_id,
-                    "itmo_last_id": last_id, "vintage": int(r["vintage"]), "quantity_kg": int(r["quantity_kg"]),
+                    "first_kg": part.first_kg, "last_kg": part.last_kg,
+                    "vintage": int(r["vintage"]), "quantity_kg": int(r["quantity_kg"]),
                     "quantity_tco2e": tonnes(int(r["quantity_kg"])), "state": r["state"],
                     "account_id": r["account_id"], "first_transferred": bool(r["first_transferred"])})
     return out

@@ -33,6 +33,7 @@ from sovcarbon.services.movements import require_issued_range
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.requests import DecisionIn
 from sovcarbon.store import article6_tables as a6
+from sovcarbon.store import tables as t
 from sovcarbon.store.uow import UnitOfWork
 
 APPROVERS = (Role.REGISTRY_APPROVER, Role.REGISTRY_ADMIN)  # early gate; require_four_eyes decides
@@ -385,8 +386,8 @@ class FirstTransferPlan:
     def payload(self, registry: str, party: str) -> dict[str, Any]:
         return {"authorization_id": self.loa.id, "event": self.event, "purpose": str(self.purpose),
                 "first_transfers": [{"serial": str(p.rng), "vintage": p.vintage, "quantity_kg": p.rng.quantity_kg,
-                                     "itmo_first_id": rules.itmo_ids(registry, p.rng)[0],
-                                     "itmo_last_id": rules.itmo_ids(registry, p.rng)[1],
+                                     "itmo_first_id": itmo_ids(self.loa, registry, party, p.rng, p.vintage)[0],
+                                     "itmo_last_id": itmo_ids(self.loa, registry, party, p.rng, p.vintage)[1],
                                      "ca_id": self.adjustments[p.vintage][0]} for p in self.pieces],
                 "corresponding_adjustments": [{"id": ca, "party": party, "vintage": v, "quantity_kg": kg,
                                                "method": str(self.loa.ca_method)}
@@ -507,7 +508,8 @@ def attach(reg: Registry, uow: UnitOfWork, actor: Actor, loa_id: str, req: Attac
     payload: dict[str, Any] = {
         "actor": actor.key_id, "authorization_id": loa_id, "version": loa.version, "quantity_kg": adding,
         "units": [{"serial": str(p.rng), "vintage": p.vintage, "quantity_kg": p.rng.quantity_kg,
-                   "itmo_first_id": rules.itmo_ids(rid, p.rng)[0], "itmo_last_id": rules.itmo_ids(rid, p.rng)[1]}
+                   "itmo_first_id": itmo_ids(loa, rid, party, p.rng, p.vintage)[0],
+                   "itmo_last_id": itmo_ids(loa, rid, party, p.rng, p.vintage)[1]}
                   for p in pieces]}
     if plan is not None:
         payload["article6"] = plan.payload(rid, party)
@@ -672,29 +674,55 @@ def labels_of(uow: UnitOfWork, rng: SerialRange) -> list[dict[str, Any]]:
 
 # --- Article 6 view of serials and ITMO ids --------------------------------------------------------------------------
 def serial_status(reg: Registry, uow: UnitOfWork, rng: SerialRange) -> dict[str, Any]:
-    """Which LoA covers these kilograms, which are first-transferred, their labels and ITMO ids."""
-    rid = registry_id(reg, uow)
+    """Which LoA covers these kilograms, which are first-transferred, their labels and ITMO ids (for the
+    whole tonnes under an LoA)."""
+    rid, party = registry_id(reg, uow), reg.profile.party_code
     blocks = uow.repo.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg)
     if not blocks:
         raise RegistryError(1005, "no issued units carry this serial", serial=str(rng))
-    coverage = [{"authorization_id": r["loa_id"], "serial": str(part), "itmo_first_id": rules.itmo_ids(rid, part)[0],
-                 "itmo_last_id": rules.itmo_ids(rid, part)[1]}
-                for r in active_coverage(uow, rng) if (part := rules.intersect(rng, range_of(r))) is not None]
+    vintage = blocks[0].vintage
+    loas: dict[str, rules.Loa] = {}
+    coverage = []
+    for r in active_coverage(uow, rng):
+        part = rules.intersect(rng, range_of(r))
+        if part is None:
+            continue
+        loa = loas.setdefault(r["loa_id"], current(uow, r["loa_id"]))
+        first_id, last_id = itmo_ids(loa, rid, party, part, vintage)
+        coverage.append({"authorization_id": r["loa_id"], "cooperative_approach_id": loa.cooperative_approach_id,
+                         "serial": str(part), "itmo_first_id": first_id, "itmo_last_id": last_id})
     fts = [{"authorization_id": r["loa_id"], "serial": str(part), "event": r["event"], "purpose": r["purpose"],
             "ca_id": r["ca_id"], "journal_seq": r["journal_seq"], "at": r["created_at"]}
            for r in first_transfers_in(uow, rng) if (part := rules.intersect(rng, range_of(r))) is not None]
-    return {"serial": str(rng), "itmo_registry_id": rid, "itmo_first_id": rules.itmo_ids(rid, rng)[0],
-            "itmo_last_id": rules.itmo_ids(rid, rng)[1],
-            "states": sorted({str(b.state) for b in blocks}), "authorizations": coverage,
-            "first_transfers": fts, "labels": labels_of(uow, rng)}
+    return {"serial": str(rng), "itmo_registry_id": rid, "states": sorted({str(b.state) for b in blocks}),
+            "authorizations": coverage, "first_transfers": fts, "labels": labels_of(uow, rng)}
+
+
+def itmo_ids(loa: rules.Loa, rid: str, party: str, rng: SerialRange, vintage: int) -> tuple[str, str]:
+    """First and last ITMO unique ids (one per tonne) of units under ``loa``; empty when the range is not
+    whole tonnes (only ranges from before the 6006 rule can be)."""
+    if not rules.is_whole_itmos(rng):
+        return "", ""
+    return rules.cma_itmo_ids(loa.cooperative_approach_id, rid, party, rng, vintage)
 
 
 def itmo(reg: Registry, uow: UnitOfWork, unique_id: str) -> dict[str, Any]:
-    rid, rng = rules.parse_itmo_unique_id(unique_id)
-    if rid != registry_id(reg, uow):
-        raise RegistryError(1005, f"ITMO {unique_id} belongs to registry {rid}, not this one", itmo_id=unique_id)
+    """Resolve an ITMO unique id (one tonne) back to its serial range, state, authorization, first transfer."""
+    parsed = rules.parse_cma_itmo_id(unique_id)
+    if parsed.registry_id != registry_id(reg, uow) or parsed.party != reg.profile.party_code:
+        raise RegistryError(1005, f"ITMO {unique_id} belongs to registry {parsed.registry_id}, not this one",
+                            itmo_id=unique_id)
+    prefix = uow.conn.execute(select(t.issuances.c.serial_prefix).where(t.issuances.c.serial_prefix.like(
+        f"%-{parsed.project_number:05d}-{parsed.vintage:04d}-{parsed.issuance_number:03d}"))).scalar()
+    not_found = RegistryError(1005, f"no ITMO {unique_id} in this registry", itmo_id=unique_id)
+    if prefix is None:
+        raise not_found
+    rng = parsed.kg_range(prefix)
     status = serial_status(reg, uow, rng)
-    return {"itmo_id": unique_id, "kg": rng.first_kg, **status}
+    if not any(a["cooperative_approach_id"] == parsed.ca_id and a["itmo_first_id"] == unique_id
+               for a in status["authorizations"]):
+        raise not_found
+    return {"itmo_id": unique_id, "tonne": parsed.tonne, **status}
 
 
 # --- invariant I6: snapshot loader ------------------------------------------------------------------------------------

@@ -114,8 +114,10 @@ def export(reg: Registry, uow: UnitOfWork, actor: Actor, req: ExportIn) -> dict[
     destination = req.destination.model_dump()
     extra: dict[str, Any] = {
         "export_id": export_id, "authorization_id": loa.id, "purpose": str(req.purpose), "destination": destination,
-        "note": req.note, "itmo": [{"serial": str(p.rng), "itmo_first_id": rules.itmo_ids(rid, p.rng)[0],
-                                    "itmo_last_id": rules.itmo_ids(rid, p.rng)[1]} for p in pieces]}
+        "note": req.note, "itmo": [{"serial": str(p.rng),
+                                    "itmo_first_id": a6s.itmo_ids(loa, rid, party, p.rng, p.vintage)[0],
+                                    "itmo_last_id": a6s.itmo_ids(loa, rid, party, p.rng, p.vintage)[1]}
+                                   for p in pieces]}
     if plan is not None:
         extra["article6"] = plan.payload(rid, party)
     seq, _moved = record(uow, movement, txn_id, "export", actor.key_id, account.id, None, extra)
@@ -138,9 +140,11 @@ def export(reg: Registry, uow: UnitOfWork, actor: Actor, req: ExportIn) -> dict[
 def view(reg: Registry, uow: UnitOfWork, export_id: str) -> dict[str, Any]:
     row = uow.repo.one(a6.a6_exports, export_id, "export")
     rid = a6s.registry_id(reg, uow)
+    loa = a6s.current(uow, row["loa_id"])
     blocks = []
     for b in blocks_of_txn(uow, row["txn_id"], str(BlockState.EXPORTED)):
-        first_id, last_id = rules.itmo_ids(rid, SerialRange(b.serial_prefix, b.first_kg, b.last_kg))
+        first_id, last_id = a6s.itmo_ids(loa, rid, reg.profile.party_code,
+                                         SerialRange(b.serial_prefix, b.first_kg, b.last_kg), b.vintage)
         blocks.append({**block_view(b), "itmo_first_id": first_id, "itmo_last_id": last_id})
     ca = a6.a6_adjustments.c
     ft = a6.a6_first_transfers.c
