@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, then, when
 from sqlalchemy import func, select
-from world import Api, error_code, setup_world
+from world import Api, error_code, issuance_body, project_body, setup_world
 
 from sovcarbon.store import tables as t
 from sovcarbon.store import token_tables as tt
@@ -98,6 +98,9 @@ def note_ledger(api_w: Api, ctx: dict[str, Any]) -> None:
 def post_case(api_w: Api, ctx: dict[str, Any], who: str, path: str, case: str, bodies: dict[str, Any]) -> None:
     body = bodies[case](api_w)
     ctx["resp"] = api_w.post(path, WHO[who], body, idem=f"feature-{case}")
+    if ctx["resp"].status_code == 201 and "id" in ctx["resp"].json():  # a request: a later step decides it
+        api_w.ids["pending"] = ctx["resp"].json()["id"]
+        api_w.ids["pending_path"] = f"{path}/{api_w.ids['pending']}"
 
 
 @then(parsers.parse("it is refused with {code:d}"))
@@ -141,3 +144,50 @@ def one_entry(api_w: Api, ctx: dict[str, Any], kind: str) -> None:
     assert resp.status_code == 200, resp.text
     entries = resp.json()["data"]
     assert [e["kind"] for e in entries] == [kind], [e["kind"] for e in entries]
+
+
+# --- four-eyes operations: a pending request, then a decision -------------------------------------------------
+@given("a second project that is only submitted")
+def submitted_project(api_w: Api) -> None:
+    api_w.ids["submitted_project"] = api_w.ok("POST", "/v1/projects", "proponent", project_body(
+        api_w.ids["foundation"], name="Mangroves"))["id"]
+
+
+@given(parsers.parse("the admin has requested an issuance of {amount} kg for {vintage:d}"))
+def issuance_requested(api_w: Api, amount: str, vintage: int) -> None:
+    api_w.ids["pending"] = api_w.ok("POST", "/v1/issuances", "admin", issuance_body(
+        api_w.ids["project"], api_w.ids["foundation_acc"], quantity_kg=kg(amount), buffer_kg=kg(amount) // 10,
+        vintage=vintage, monitoring_period={"start": f"{vintage}-01-01", "end": f"{vintage}-12-31"}))["id"]
+    api_w.ids["pending_path"] = f"/v1/issuances/{api_w.ids['pending']}"
+
+
+@given(parsers.parse("the {who} has requested the cancellation of the serials {first} to {last}"))
+def cancellation_requested(api_w: Api, who: str, first: str, last: str) -> None:
+    api_w.ids["pending"] = api_w.ok("POST", "/v1/cancellations", WHO[who], {
+        "account_id": api_w.ids["foundation_acc"], "serials": [serial(api_w, kg(first), kg(last))],
+        "reason": "double counting found by the VVB"})["id"]
+    api_w.ids["pending_path"] = f"/v1/cancellations/{api_w.ids['pending']}"
+
+
+@given("the approver has approved it")
+def approved(api_w: Api) -> None:
+    api_w.ok("POST", f"{api_w.ids['pending_path']}/approval", "approver")
+
+
+@when(parsers.parse("the {who} approves the pending request"))
+def approve_pending(api_w: Api, ctx: dict[str, Any], who: str) -> None:
+    ctx["resp"] = api_w.post(f"{api_w.ids['pending_path']}/approval", WHO[who], None, idem="feature-approval")
+
+
+@then(parsers.parse('the journal gained entries of kinds "{kinds}"'))
+def entries(api_w: Api, ctx: dict[str, Any], kinds: str) -> None:
+    resp = api_w.get("/v1/journal", "regulator", after_seq=ctx["before"]["journal_head"][0])
+    assert resp.status_code == 200, resp.text
+    assert [e["kind"] for e in resp.json()["data"]] == [k.strip() for k in kinds.split(",")]
+
+
+@then(parsers.parse("the supply issued grew by {amount} kg, {held} kg held"))
+def supply_grew(api_w: Api, ctx: dict[str, Any], amount: str, held: str) -> None:
+    before, after = ctx["supply_before"], api_w.ok("GET", "/v1/supply", None)
+    assert after["issued_kg"] == before["issued_kg"] + kg(amount) and after["balanced"]
+    assert after["by_state_kg"]["held"] == before["by_state_kg"]["held"] + kg(held)

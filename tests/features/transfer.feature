@@ -19,7 +19,7 @@ Feature: Transfer
 
   Rule: A refused transfer changes nothing
 
-    Scenario Outline: <rule>
+    Scenario Outline: refused, <rule>
       Given the serials 8,000,001 to 8,000,010 of the issuance are frozen
       And the proponent has retired the serials 1 to 10
       And the company account is suspended
