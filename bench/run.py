@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark and print one table (medians, baselines measured in the same run).
 
-Usage: python -m bench.run [--quick] [--only core,chain,aef,...]
+Usage: python -m bench.run [--quick] [--only core,http,chain,aef,...]
 Each bench module exposes ``run(quick: bool) -> list[dict]`` with keys
 benchmark, figure, unit, baseline, ratio, goal.
 """
@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-MODULES = ["core", "chain", "aef", "bridge"]
+MODULES = ["core", "http", "chain", "aef", "bridge"]
 # Benchmark registries are throwaway: their signing key may live in their temporary data dir (the demo/test
 # opt-in; a production registry refuses a key inside its data dir, see docs/security.md).
 os.environ.setdefault("SOVCARBON_ALLOW_KEY_IN_DATA_DIR", "1")

@@ -289,8 +289,9 @@ class HttpGuard:
                                     retry_after_s=wait_s)
                 await refuse(*_error(err, 429, {"Retry-After": str(wait_s)}))
                 return
-            try:
-                actor = await anyio.to_thread.run_sync(self._authenticate, authorization)
+            try:  # a key looked up in the last seconds needs no database read: no thread hop either
+                actor = (self._authenticate_cached(authorization)
+                         or await anyio.to_thread.run_sync(self._authenticate, authorization))
             except RegistryError as exc:
                 if authorization:  # a credential was presented and refused: a guess; a missing one is not
                     self.throttle.failed(client)
@@ -318,6 +319,12 @@ class HttpGuard:
                 return
             receive = _replay(body, receive)
         await self.app(scope, receive, send_with_headers)
+
+    def _authenticate_cached(self, authorization: str | None) -> Actor | None:
+        scheme, _, key = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            return None
+        return auth.authenticate_cached(self.registry, key.strip())
 
     def _authenticate(self, authorization: str | None) -> Actor:
         if authorization is None:

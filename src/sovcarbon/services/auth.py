@@ -2,12 +2,23 @@
 
 A key may carry an expiry (``expires_at``) and can be revoked (``revoked_at``); both are honoured by
 :func:`authenticate`. Creation and revocation are ledger writes: one journal entry each.
+
+Key lookups are cached per database for ``AUTH_CACHE_TTL_S`` (the HTTP guard then authenticates without
+a database read or a thread hop). The bound on revocation: a revocation committed by this process
+(``revoke_key``, through any registry object on the same database) empties the cache at its commit, so it
+is effective on the next request; one committed by another process (``sovcarbon admin revoke-key`` while
+``serve`` runs, another ``serve --workers`` process) is effective within ``AUTH_CACHE_TTL_S`` seconds.
+Expiry is compared with the registry clock on every request, cached or not.
+Unknown keys are never cached (failed guesses are throttled by the HTTP guard instead).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,9 +29,55 @@ from sovcarbon.domain.ids import new_id, utc_now
 from sovcarbon.domain.model import Actor, Role
 from sovcarbon.services.registry import Registry
 from sovcarbon.store import tables as t
+from sovcarbon.store.uow import Store
 
 KEY_PREFIX = "sk_"
 MAX_EXPIRY_DAYS = 3650
+AUTH_CACHE_TTL_S = 2.0  # how long another process's revocation may go unnoticed (see the module text)
+AUTH_CACHE_MAX_KEYS = 4096
+
+
+class _KeyCache:
+    """key hash -> (monotonic time fetched, the key's row as authenticate needs it); LRU-bounded."""
+
+    def __init__(self) -> None:
+        self.rows: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key_hash: str) -> dict[str, Any] | None:
+        with self.lock:
+            hit = self.rows.get(key_hash)
+            if hit is None:
+                return None
+            if time.monotonic() - hit[0] > AUTH_CACHE_TTL_S:
+                del self.rows[key_hash]
+                return None
+            self.rows.move_to_end(key_hash)
+            return hit[1]
+
+    def put(self, key_hash: str, row: dict[str, Any]) -> None:
+        with self.lock:
+            self.rows[key_hash] = (time.monotonic(), row)
+            self.rows.move_to_end(key_hash)
+            while len(self.rows) > AUTH_CACHE_MAX_KEYS:
+                self.rows.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.rows.clear()
+
+
+# One cache per database (not per Store object): a revocation through any Store of this process (the CLI's
+# own registry object, say) empties the cache every Store of the same database reads.
+_KEY_CACHES: dict[str, _KeyCache] = {}
+
+
+def _key_cache(store: Store) -> _KeyCache:
+    database = store.engine.url.render_as_string(hide_password=True)
+    cache = _KEY_CACHES.get(database)
+    if cache is None:
+        cache = _KEY_CACHES.setdefault(database, _KeyCache())
+    return cache
 
 
 def hash_key(key: str) -> str:
@@ -63,6 +120,7 @@ def revoke_key(reg: Registry, key_id: str, reason: str = "") -> dict[str, Any]:
             raise RegistryError(1008, f"API key {key_id} was already revoked at {row['revoked_at']}", id=key_id)
         uow.repo.update(t.api_keys, [t.api_keys.c.id == key_id], revoked_at=uow.now)  # row image journaled
         uow.append("api_key_revoked", {"key_id": key_id, "reason": reason[:500]})
+        uow.after_commit.append(_key_cache(reg.store).clear)  # effective on this process's next request
         return {**key_view(row), "revoked_at": uow.now}
 
 
@@ -84,9 +142,31 @@ def authenticate(reg: Registry, key: str | None, *, now: str | None = None) -> A
         raise RegistryError(1001, "missing credential: send 'Authorization: Bearer <api key>'")
     if len(key) > 200 or not key.isascii() or not key.isprintable():
         raise RegistryError(1001, "unknown, expired or revoked API key")
-    with reg.store.read() as uow:
-        row = uow.conn.execute(select(t.api_keys).where(t.api_keys.c.key_hash == hash_key(key))).mappings().first()
-    if row is None or row["revoked_at"] is not None or (
+    row = cached_key(reg, key)
+    if row is None:
+        digest = hash_key(key)
+        with reg.store.read() as uow:
+            found = uow.conn.execute(select(t.api_keys).where(t.api_keys.c.key_hash == digest)).mappings().first()
+        if found is None:
+            raise RegistryError(1001, "unknown, expired or revoked API key")
+        row = dict(found)
+        _key_cache(reg.store).put(digest, row)
+    return _actor(reg, row, now)
+
+
+def cached_key(reg: Registry, key: str) -> dict[str, Any] | None:
+    """The key's row if a lookup of the last ``AUTH_CACHE_TTL_S`` seconds has it (no database read)."""
+    return _key_cache(reg.store).get(hash_key(key))
+
+
+def authenticate_cached(reg: Registry, key: str) -> Actor | None:
+    """``authenticate`` when it needs no database read (the key's row is cached), else None."""
+    row = cached_key(reg, key) if 0 < len(key) <= 200 else None
+    return None if row is None else _actor(reg, row, None)
+
+
+def _actor(reg: Registry, row: dict[str, Any], now: str | None) -> Actor:
+    if row["revoked_at"] is not None or (
             row["expires_at"] is not None and row["expires_at"] <= (now or utc_now(reg.store.clock))):
         raise RegistryError(1001, "unknown, expired or revoked API key")
     return Actor(key_id=row["id"], role=Role(row["role"]), participant_id=row["participant_id"], name=row["name"])

@@ -1,0 +1,185 @@
+"""HTTP transfer benchmark (performance issue, goal 1), beside baselines measured in the same run:
+
+* the service-layer rate of the same partial transfer (``bench_core.transfer_rate``) on the same database,
+* the raw single-row INSERT+COMMIT rate of that database.
+
+A real ``sovcarbon serve`` process (uvicorn, the bridge thread with its embedded chain, the checkpoint timer,
+the HTTP guard) answers one client sending sequential ``POST /v1/transfers`` over one kept-alive httpx
+connection, each with its own ``Idempotency-Key`` and the holder's real API key. Goal: HTTP >= 0.5x the
+service layer and p99 < 25 ms (SQLite, one client).
+
+``python -m bench.bench_http [--profile FILE]`` runs it alone; ``--profile`` samples the server with py-spy
+during the timed loop (``py-spy record --pid --format raw --threads``) to show where a transfer's time goes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.bench_core import build_registry, database, raw_commit_rate, seed_world, transfer_rate
+from sovcarbon.domain.model import Role
+from sovcarbon.services import auth
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_server(url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SOVCARBON_DATA_DIR": str(data_dir), "SOVCARBON_DATABASE_URL": url,
+           "SOVCARBON_ALLOW_KEY_IN_DATA_DIR": "1"}
+    sovcarbon = str(Path(sys.executable).with_name("sovcarbon"))
+    cmd = [sovcarbon, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"serve exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("serve did not answer within 120 s")
+
+
+def _stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(2)  # SIGINT: serve signs its shutdown checkpoint
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _py_spy(pid: int, seconds: float, out: str) -> subprocess.Popen[bytes]:
+    """Sample the steady state of the server (after the warm-up): py-spy raw stacks, per thread."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen([py_spy, "record", "--pid", str(pid), "--format", "raw", "--threads", "--rate", "250",
+                             "--duration", str(max(1, int(seconds))), "-o", out],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) a process has used: a figure the machine's load hardly moves."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def http_transfers(base_url: str, key: str, src: str, dst: str, seconds: float, warmup: int = 50,
+                   profile: tuple[int, str] | None = None,
+                   pid: int | None = None) -> tuple[float, list[float], float | None]:
+    """Sequential partial transfers over one kept-alive connection: (transfers/s, latencies in s, server CPU
+    ms per transfer when ``pid`` is given). ``profile``: (server pid, output file) to sample with py-spy."""
+    headers = {"Authorization": f"Bearer {key}"}
+    body = {"from_account_id": src, "to_account_id": dst, "quantity_kg": 7}
+    times: list[float] = []
+    with httpx.Client(base_url=base_url, headers=headers, timeout=30.0) as client:
+        for _ in range(warmup):
+            r = client.post("/v1/transfers", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+            assert r.status_code == 201, r.text
+        spy = _py_spy(profile[0], seconds, profile[1]) if profile else None
+        cpu_before_s = _cpu_s(pid) if pid is not None and not spy else None
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            t0 = time.perf_counter()
+            r = client.post("/v1/transfers", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+            times.append(time.perf_counter() - t0)
+            assert r.status_code == 201, r.text
+        rate = len(times) / (time.perf_counter() - started)
+        cpu_ms = None if cpu_before_s is None or pid is None else (_cpu_s(pid) - cpu_before_s) * 1000 / len(times)
+    if spy is not None:
+        spy.wait(timeout=120)
+    return rate, times, cpu_ms
+
+
+def _pct(times: list[float], q: float) -> float:
+    ordered = sorted(times)
+    return ordered[max(0, int(len(ordered) * q) - 1)] * 1000
+
+
+def measure(kind: str, seconds: float, runs: int, profile: str | None = None) -> dict[str, Any]:
+    with database(kind) as (url, data_dir):
+        raw = raw_commit_rate(url, seconds / 2)
+        reg = build_registry(url, data_dir)
+        accs, _ = seed_world(reg, 10, 100_000_000)
+        with reg.store.read() as uow:
+            participant = uow.repo.account(accs[0]).participant_id
+        _, key = auth.create_key(reg, Role.HOLDER, participant, "bench holder")
+        reg.store.dispose()
+        port = _free_port()
+        service: list[float] = []
+        service_cpu: list[float] = []
+        http_cpu: list[float] = []
+        http: list[float] = []
+        p50s: list[float] = []
+        p99s: list[float] = []
+        for _ in range(runs):  # alternate, so that both see the same machine load and database size
+            reg = build_registry(url, data_dir)
+            cpu_before_s = time.process_time()
+            service.append(transfer_rate(reg, accs, 1, seconds))
+            service_cpu.append((time.process_time() - cpu_before_s) * 1000 / (service[-1] * seconds))
+            reg.store.dispose()
+            proc = _start_server(url, data_dir, port)
+            try:
+                rate, times, cpu_ms = http_transfers(f"http://127.0.0.1:{port}", key, accs[0], accs[1], seconds,
+                                                     profile=(proc.pid, profile) if profile else None, pid=proc.pid)
+            finally:
+                _stop_server(proc)
+            http.append(rate)
+            if cpu_ms is not None:
+                http_cpu.append(cpu_ms)
+            p50s.append(_pct(times, 0.50))
+            p99s.append(_pct(times, 0.99))
+            profile = None  # profile the first run only
+    return {"raw": raw, "service": statistics.median(service), "http": statistics.median(http),
+            "p50_ms": statistics.median(p50s), "p99_ms": statistics.median(p99s), "runs": runs,
+            "service_cpu_ms": statistics.median(service_cpu),
+            "http_cpu_ms": statistics.median(http_cpu) if http_cpu else None}
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    seconds = 2.0 if quick else 5.0
+    runs = 1 if quick else 3
+    m = measure("sqlite", seconds, runs)
+    load = os.getloadavg()[0]
+    return [
+        dict(benchmark=f"HTTP transfers/s, 1 client (sqlite; median of {m['runs']}; load {load:.1f})",
+             figure=round(m["http"]), unit="tx/s",
+             baseline=f"service layer {m['service']:.0f}/s (raw INSERT+COMMIT {m['raw']:.0f}/s)",
+             ratio=f"{m['http'] / m['service']:.2f} ({m['http'] / m['raw']:.2f} of raw)", goal=">= 0.50"),
+        dict(benchmark="HTTP partial transfer latency, 1 client (sqlite)",
+             figure=f"p50 {m['p50_ms']:.2f} / p99 {m['p99_ms']:.2f}", unit="ms", baseline="-", ratio="-",
+             goal="p99 < 25"),
+        dict(benchmark="CPU per transfer: serve process (all threads) vs service layer (sqlite)",
+             figure=f"{m['http_cpu_ms']:.2f}" if m["http_cpu_ms"] is not None else "-", unit="ms CPU",
+             baseline=f"service layer {m['service_cpu_ms']:.2f} ms CPU",
+             ratio=f"{m['http_cpu_ms'] / m['service_cpu_ms']:.2f}" if m["http_cpu_ms"] else "-", goal="-"),
+    ]
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--profile", default=None, help="py-spy raw output file (first run)")
+    args = parser.parse_args()
+    os.environ.setdefault("SOVCARBON_ALLOW_KEY_IN_DATA_DIR", "1")
+    print(measure("sqlite", args.seconds, args.runs, args.profile))
