@@ -175,7 +175,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     peer_worker = PeerWorker(reg).start()  # resumes cross-border transfers after a crash (docs/interop.md)
     application = create_app(reg)
     # uvicorn re-raises SIGTERM/SIGINT after its shutdown, so a `finally` here may never run: the last
-    # checkpoint is signed in the application's shutdown event.
+    # checkpoint is signed in the application's shutdown event, after the bridge is closed (its worker thread
+    # stopped between cycles, the chain closed: the embedded chain's file is checkpointed and released).
+    pass  # B2-TEMP
     application.router.add_event_handler("shutdown", timer.stop)
     # The journal is the authority: replay it against the tables in the background; a mismatch makes the
     # registry read-only (1006 on every write, GET /v1/registry says why) and is logged loudly.
@@ -521,11 +523,6 @@ def report_aef(year: Annotated[int, typer.Option(help="the reporting year")],
                f"{len(tables[aef_template.T2_SHEET])} authorizations, {len(tables[aef_template.T3_SHEET])} actions, "
                f"{len(tables[aef_template.T4_SHEET])} holdings rows -> {out}")
 
-
-if __name__ == "__main__":
-    app()
-
-
 @peers_app.command("list")
 def peers_list() -> None:
     """The registered peer registries and every cross-border transfer with its state."""
@@ -571,3 +568,27 @@ def peers_reconcile(peer_id: Annotated[str, typer.Argument(help="the peer regist
     typer.echo(json.dumps(report, indent=2))
     if not report["ok"]:
         raise typer.Exit(1)
+
+
+@peers_app.command("link-demo")
+def peers_link_demo(
+        origin_url: Annotated[str, typer.Option(help="the demo registry (make run)")] = "http://127.0.0.1:8000",
+        origin_keys: Annotated[Path, typer.Option(help="its demo-keys.json")] = Path("data/demo-keys.json"),
+        url: Annotated[str, typer.Option(help="this registry, already serving")] = "http://127.0.0.1:8001") -> None:
+    """Run with THIS registry's settings (e.g. the Indonesian profile): open the demo buyer's account here,
+    register the two registries as peers of each other (four-eyes on both sides) and deliver the demo's
+    export over the peer protocol, so that it arrives here (docs/interop.md)."""
+    from sovcarbon.peers.demo_link import run_link_demo
+
+    reg = _registry()
+    try:
+        result = run_link_demo(reg, origin_url.rstrip("/"), json.loads(origin_keys.read_text()), url.rstrip("/"),
+                               log=lambda m: err.print(f"[cyan]peers[/cyan] {m}"))
+    except (OSError, ValueError, RuntimeError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    app()

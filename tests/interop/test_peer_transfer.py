@@ -6,6 +6,7 @@ serial prefix is at home in exactly one registry (I7)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -189,6 +190,26 @@ def test_own_units_leave_only_under_an_authorization(pair: Pair) -> None:
         "peer_id": "ID-NR", "account_id": pair.th.ids["foundation_acc"],
         "destination_account_id": pair.id.ids["company_acc"], "entity": "x", "quantity_kg": 1_000})
     assert resp.status_code == 422 and resp.json()["error"]["code"] == 6001, resp.text
+
+
+# --- make run: the demo's export (made before the protocol) arrives in the second registry ----------------------
+def test_the_demo_export_arrives_with_link_demo(pair: Pair) -> None:
+    before = both_hold(pair)
+    assert before["nowhere"] == 1_000_000  # the demo exported 1,000 t that no registry had received
+    keys = Path(pair.th.env["SOVCARBON_DATA_DIR"]) / "demo-keys.json"
+    out = pair.id.cli("peers", "link-demo", "--origin-url", pair.th.base, "--origin-keys", str(keys),
+                      "--url", pair.id.base)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["transfer"]["state"] == "completed" and result["transfer"]["quantity_kg"] == 1_000_000
+    holdings = pair.id.ok("GET", f"/v1/accounts/{result['account_id']}/holdings", "admin")
+    assert holdings["free_kg"] == 1_000_000
+    after = both_hold(pair)
+    assert after["nowhere"] == 0 and after["ID"] == before["ID"] + 1_000_000 and after["TH"] == before["TH"]
+    again = pair.id.cli("peers", "link-demo", "--origin-url", pair.th.base, "--origin-keys", str(keys),
+                        "--url", pair.id.base)
+    assert again.returncode == 0 and json.loads(again.stdout)["transfer"]["id"] == result["transfer"]["id"]
+    assert both_hold(pair) == after
 
 
 # --- I7 reconciliation: a registry restored from a backup taken before a transfer ------------------------------

@@ -68,6 +68,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/peers/{peer_id}/approval"): OFFICERS,
     ("POST", "/v1/peers/{peer_id}/rejection"): OFFICERS,
     ("POST", "/v1/peer-transfers"): {"company"},
+    ("POST", "/v1/peer-deliveries"): {"company"},
     ("POST", "/v1/peer/sync"): {"admin"},
     ("POST", "/v1/peer/reconciliations"): {"admin"},
 }

@@ -18,7 +18,7 @@ from sovcarbon.api.routes_core import IdPath, command
 from sovcarbon.domain.access import require_role
 from sovcarbon.domain.model import Role
 from sovcarbon.services import interop, peer_reconcile
-from sovcarbon.services.interop import PeerIn, PeerTransferIn
+from sovcarbon.services.interop import DeliveryIn, PeerIn, PeerTransferIn
 from sovcarbon.services.queries import READ_ALL_ROLES
 
 router = APIRouter(prefix="/v1")
@@ -138,3 +138,12 @@ def uses_abroad(reg: RegistryDep, actor: ActorDep) -> dict[str, Any]:
     require_role(actor, READ_ALL_ROLES, "read uses abroad")
     with reg.store.read() as uow:
         return interop.uses_abroad(uow)
+
+
+@router.post("/peer-deliveries", status_code=201, tags=["peers"])
+def deliver_export(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: DeliveryIn) -> JSONResponse:
+    """Deliver an export made before the peer protocol (e.g. the demo's) to the peer registry of its Party:
+    PROPOSE/ACCEPT, then COMMIT (its commit point, the export, has passed) and FINAL; the exporter's key."""
+    view, replayed = interop.deliver_and_drive(reg, actor, body, key)
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return JSONResponse(view, status_code=201, headers=headers)

@@ -45,6 +45,7 @@ from sovcarbon.services.article6_requests import Destination, ExportIn
 from sovcarbon.services.movements import record, select_units
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.requests import Id, Kg, Serial
+from sovcarbon.store import article6_tables as a6
 from sovcarbon.store import peer_tables as pt
 from sovcarbon.store import tables as t
 from sovcarbon.store.uow import UnitOfWork
@@ -472,6 +473,59 @@ def start(reg: Registry, uow: UnitOfWork, actor: Actor, req: PeerTransferIn) -> 
     return transfer_view(uow, transfer_id)
 
 
+class DeliveryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    export_id: Id
+    peer_id: str = Field(min_length=2, max_length=40)
+    destination_account_id: str = Field(min_length=3, max_length=40)
+    timeout_s: int = Field(pp.DEFAULT_TIMEOUT_S, ge=1, le=pp.MAX_TIMEOUT_S)
+
+
+def start_delivery(reg: Registry, uow: UnitOfWork, actor: Actor, req: DeliveryIn) -> dict[str, Any]:
+    """Deliver an export made before the peer protocol (e.g. the demo's) to the registry it named: the same
+    messages, but the commit point (the export: units out, first transfer, CA) has already passed."""
+    export = uow.repo.one(a6.a6_exports, req.export_id, "export")
+    account = uow.repo.account(export["account_id"])
+    require_controls(actor, account, "deliver an export")
+    peer_row = active_peer(uow, req.peer_id)
+    if export["destination_party"] != peer_row["party_code"]:
+        raise RegistryError(1003, "the export went to another Party", party=export["destination_party"])
+    c = pt.peer_transfers.c
+    for (detail_text,) in uow.conn.execute(select(c.detail).where(c.side == "origin",
+                                                                  c.state != str(pp.OriginState.RETURNED))):
+        if json.loads(detail_text).get("delivery_of") == req.export_id:
+            raise RegistryError(8003, "this export is already being delivered", export_id=req.export_id)
+    view = article6_export.view(reg, uow, req.export_id)
+    serials = list(view["serials"])
+    issuances = {p: int(uow.repo.issuance(str(uow.repo.leaves_overlapping(p, 1, 1)[0].issuance_id)).quantity_kg)
+                 for p in {parse_serial(x).prefix for x in serials}}
+    transfer_id = new_id("peer")
+    deadline = format_instant(parse_instant(uow.now) + timedelta(seconds=req.timeout_s))
+    entity = export["acquiring_entity"]
+    detail = {"authorization_id": export["loa_id"], "purpose": export["purpose"], "entity": entity,
+              "issuances": issuances, "delivery_of": req.export_id, "export_id": req.export_id}
+    uow.repo.insert(pt.peer_transfers, id=transfer_id, side="origin", peer_id=peer_row["id"],
+                    state=str(pp.OriginState.LOCKED), account_id=account.id,
+                    counterparty_account=req.destination_account_id, quantity_kg=int(export["quantity_kg"]),
+                    serials=json.dumps(serials), detail=json.dumps(detail), deadline_at=deadline, txn_id=None,
+                    created_at=uow.now, updated_at=uow.now)
+    uow.append("peer_delivery_started", {"actor": actor.key_id, "transfer_id": transfer_id,
+                                         "export_id": req.export_id, "peer_id": peer_row["id"]})
+    _emit(reg, uow, peer_row["id"], pp.MessageType.PROPOSE, transfer_id, {
+        "account_id": req.destination_account_id, "from_account_id": account.id, "serials": serials,
+        "quantity_kg": int(export["quantity_kg"]), "issuances": issuances, "authorization_id": export["loa_id"],
+        "purpose": export["purpose"], "entity": entity, "origin_party": reg.profile.party_code,
+        "first_transfer": int(export["first_transferred_kg"]) > 0, "deadline_at": deadline})
+    return transfer_view(uow, transfer_id)
+
+
+def deliver_and_drive(reg: Registry, actor: Actor, req: DeliveryIn,
+                      idempotency_key: str | None) -> tuple[dict[str, Any], bool]:
+    result = reg.execute(actor, "peer_delivery", req.model_dump(mode="json"),
+                         lambda uow: start_delivery(reg, uow, actor, req), idempotency_key=idempotency_key)
+    return drive(reg, result.body["id"]), result.replayed
+
+
 def start_and_drive(reg: Registry, actor: Actor, req: PeerTransferIn,
                     idempotency_key: str | None) -> tuple[dict[str, Any], bool]:
     """The holder's request: lock + PROPOSE in one unit of work (idempotent by key), then drive it."""
@@ -505,20 +559,29 @@ def list_transfers(uow: UnitOfWork, state: str | None = None) -> dict[str, Any]:
 
 
 def _return_units(uow: UnitOfWork, row: Any, reason: dict[str, Any]) -> None:
-    """Before the commit point only: the locked units go back to held, once; the transfer is returned."""
-    ranges = _ranges(json.loads(row["serials"]))
-    picks = _picks_in_state(uow, ranges, BlockState.IN_TRANSIT, row["account_id"])
-    txn_id = new_id("txn")
-    movement = carve(picks, txn_id, lambda: new_id("blk"), state=BlockState.HELD)
-    record(uow, movement, txn_id, "peer_return", "registry", row["account_id"], None,
-           {"transfer_id": row["id"], "peer_id": row["peer_id"], "reason": reason})
+    """Before the commit point only: the locked units go back to held, once; the transfer is returned.
+    (A delivery of an earlier export locked nothing: its units stay exported, the delivery is returned.)"""
     detail = {**json.loads(row["detail"]), "error": reason}
+    if not detail.get("delivery_of"):
+        ranges = _ranges(json.loads(row["serials"]))
+        picks = _picks_in_state(uow, ranges, BlockState.IN_TRANSIT, row["account_id"])
+        txn_id = new_id("txn")
+        movement = carve(picks, txn_id, lambda: new_id("blk"), state=BlockState.HELD)
+        record(uow, movement, txn_id, "peer_return", "registry", row["account_id"], None,
+               {"transfer_id": row["id"], "peer_id": row["peer_id"], "reason": reason})
+    else:
+        uow.append("peer_delivery_returned", {"actor": "registry", "transfer_id": row["id"], "reason": reason})
     _set_state(uow, row["id"], pp.OriginState.RETURNED, detail=json.dumps(detail))
 
 
 def _commit_point(reg: Registry, uow: UnitOfWork, row: Any) -> None:
     """Units out: the export code path (first transfer + CA) for own units, ``exported`` for mirrored ones."""
     detail = json.loads(row["detail"])
+    if detail.get("delivery_of"):  # an export committed before the protocol: its commit point has passed
+        txn = uow.repo.one(a6.a6_exports, detail["delivery_of"], "export")["txn_id"]
+        _set_state(uow, row["id"], pp.OriginState.COMMITTED, txn_id=txn)
+        _emit(reg, uow, row["peer_id"], pp.MessageType.COMMIT, row["id"], {"txn_id": txn})
+        return
     ranges = _ranges(json.loads(row["serials"]))
     picks = _picks_in_state(uow, ranges, BlockState.IN_TRANSIT, row["account_id"])
     peer_row = active_peer(uow, row["peer_id"])
