@@ -177,7 +177,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     # uvicorn re-raises SIGTERM/SIGINT after its shutdown, so a `finally` here may never run: the last
     # checkpoint is signed in the application's shutdown event, after the bridge is closed (its worker thread
     # stopped between cycles, the chain closed: the embedded chain's file is checkpointed and released).
-    pass  # B2-TEMP
+    application.router.add_event_handler("shutdown", bridge.close)
     application.router.add_event_handler("shutdown", timer.stop)
     # The journal is the authority: replay it against the tables in the background; a mismatch makes the
     # registry read-only (1006 on every write, GET /v1/registry says why) and is logged loudly.
