@@ -12,6 +12,7 @@ from typing import Any
 import openpyxl
 import pytest
 from a6_world import attach, export_body, grant, journal, payload, serial
+from aef_oracle import check_workbook
 from typer.testing import CliRunner
 from world import Api, error_code, setup_world
 
@@ -217,5 +218,6 @@ def test_cli_writes_the_workbook(registry: Any, tmp_path: Path, monkeypatch: pyt
                                  "Table 3 Actions", "Table 4 Holdings", "Table 5 Auth. entities"]
     [row] = _sheet(wb, "Annex A Actions (registry)")
     assert row["registry_action"] == "authorization" and row["quantity_kg"] == 1000
+    assert check_workbook(wb, f"THA_{year}_1_0.xlsx")[1] == []  # the oracle reads the CLI's workbook too
     result = CliRunner().invoke(cli_app, ["report", "aef", "--year", "1200", "--out", str(out)])
     assert result.exit_code == 2
