@@ -258,6 +258,7 @@ def _check_revocation(uow: UnitOfWork, loa: rules.Loa, ranges: list[SerialRange]
         if done:
             raise RegistryError(6005, "first-transferred units cannot be revoked", serial=str(rng),
                                 first_transferred=[str(range_of(r)) for r in done])
+        rules.require_whole_itmos(rng, "a partial revocation")  # what stays covered stays whole tonnes
 
 
 def request_revocation(reg: Registry, uow: UnitOfWork, actor: Actor, loa_id: str,
