@@ -1,6 +1,6 @@
 """Article 6.2: Letters of Authorization (LoA), first transfer, corresponding adjustments, ITMO ids.
 
-Rules (RULES.md 5002, 6001-6005, I6), checked in this order where several apply:
+Rules (RULES.md 5002, 6001-6008, I6), checked in this order where several apply:
 
 | rule | code |
 |---|---|
@@ -20,6 +20,9 @@ Rules (RULES.md 5002, 6001-6005, I6), checked in this order where several apply:
 | revoke or reduce only what is not yet first-transferred: no revocation of first-transferred kg, no maximum below them | 6005 AUTHORIZATION_LOCKED |
 | an amendment keeps purposes, named OIMP, first-transfer event, cooperative approach, metric and CA method | 1003 |
 | an amendment keeps the maximum at or above the kilograms attached (detach by partial revocation first) | 6002 |
+| one ITMO = 1 t: coverage, exports, uses, partial revocations and exits of first-transferred units are whole tonnes on tonne boundaries of the serials | 6006 NOT_WHOLE_ITMO |
+| units under an LoA and not first-transferred never leave by a domestic retirement or a cancellation (release them first) | 6007 COVERAGE_CONFLICT |
+| the LoA's cooperative approach id is CA + 4 digits, its sectors and activity types are the UNFCCC nomenclature's | 1003 |
 
 First transfer (decision 2/CMA.3 annex I.A para 2(b)): once per kilogram, never undone, and a
 corresponding adjustment (vintage, quantity, method, authorization) in the same transaction (I6):
