@@ -10,7 +10,6 @@ from typing import Any
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Actor, Role
 from sovcarbon.services import cancellations, freezes, issuance, participants, projects, retirements, transfers
-from sovcarbon.services.auth import SYSTEM_ACTOR
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.requests import (
     AccountIn,
@@ -25,6 +24,8 @@ from sovcarbon.services.requests import (
     ValidationIn,
 )
 
+# Each act by the role that does it in production (no system actor): officers, the VVB, each account's holder.
+ADMIN = Actor(key_id="key_sim_admin", role=Role.REGISTRY_ADMIN, participant_id=None, name="sim admin")
 APPROVER = Actor(key_id="key_sim_approver", role=Role.REGISTRY_APPROVER, participant_id=None, name="sim approver")
 VVB = Actor(key_id="key_sim_vvb", role=Role.VVB, participant_id="par_sim_vvb", name="sim vvb")
 
@@ -45,7 +46,7 @@ class Simulator:
         self.rng = random.Random(self.seed)
 
     def run(self, name: str, fn: Any, request: Any = None, key: str | None = None,
-            actor: Actor = SYSTEM_ACTOR) -> dict[str, Any] | None:
+            actor: Actor = ADMIN) -> dict[str, Any] | None:
         body = request.model_dump(mode="json") if request is not None else {"op": name}
         try:
             result = self.reg.execute(actor, name, body, fn, idempotency_key=key)
@@ -60,11 +61,11 @@ class Simulator:
         reg = self.reg
         for i in range(4):
             p = ParticipantIn(name=f"sim participant {i}", kind="company", country="TH", kyc_status="verified")
-            par = self.run("participant", lambda uow, p=p: participants.create_participant(reg, uow, SYSTEM_ACTOR, p),
+            par = self.run("participant", lambda uow, p=p: participants.create_participant(reg, uow, ADMIN, p),
                            p, key=f"sim-par-{i}")
             assert par is not None
             a = AccountIn(participant_id=par["id"], kind="holding")
-            acc = self.run("account", lambda uow, a=a: participants.open_account(reg, uow, SYSTEM_ACTOR, a), a,
+            acc = self.run("account", lambda uow, a=a: participants.open_account(reg, uow, ADMIN, a), a,
                            key=f"sim-acc-{i}")
             assert acc is not None
             self.accounts.append(acc["id"])
@@ -75,12 +76,12 @@ class Simulator:
             body = ProjectIn(name=f"sim project {j}", standard=standard, methodology="M", host_country="TH",
                              proponent_id=par["id"], crediting_period={"start": "2021-01-01", "end": "2099-12-31"},
                              location={"type": "Point", "coordinates": [100.0, 13.0]})
-            prj = self.run("project", lambda uow, b=body: projects.submit(reg, uow, SYSTEM_ACTOR, b), body,
+            prj = self.run("project", lambda uow, b=body: projects.submit(reg, uow, ADMIN, b), body,
                            key=f"sim-prj-{j}")
             assert prj is not None
             self.run("validate", lambda uow, pid=prj["id"]: projects.validate(reg, uow, VVB, pid, ValidationIn()),
                      key=f"sim-val-{j}")
-            self.run("register", lambda uow, pid=prj["id"]: projects.register(reg, uow, SYSTEM_ACTOR, pid),
+            self.run("register", lambda uow, pid=prj["id"]: projects.register(reg, uow, ADMIN, pid),
                      key=f"sim-reg-{j}")
             self.projects.append(prj["id"])
 
@@ -94,7 +95,7 @@ class Simulator:
                               monitoring_period={"start": f"{vintage}-01-01", "end": f"{vintage}-12-31"},
                               quantity_kg=self.rng.randint(1, 50) * 1000, buffer_kg=self.rng.choice([0, 1000]),
                               account_id=self.rng.choice(self.accounts))
-            iss = self.run("issue", lambda uow: issuance.request(reg, uow, SYSTEM_ACTOR, body), body)
+            iss = self.run("issue", lambda uow: issuance.request(reg, uow, ADMIN, body), body)
             if iss is not None:
                 done = self.run("approve", lambda uow: issuance.approve(reg, uow, APPROVER, iss["id"]))
                 if done is not None:
@@ -134,11 +135,11 @@ class Simulator:
                 return "cancel"
             if kind < 0.93 and "serials" in selection:
                 fb = FreezeIn(serials=selection["serials"], reason="sim", frozen=self.rng.random() < 0.6)
-                self.run("freeze", lambda uow: freezes.set_frozen(reg, uow, SYSTEM_ACTOR, fb), fb)
+                self.run("freeze", lambda uow: freezes.set_frozen(reg, uow, ADMIN, fb), fb)
                 return "freeze"
             status = "suspended" if self.rng.random() < 0.25 else "active"
             sb = AccountStatusIn(status=status)
-            self.run("status", lambda uow: participants.set_account_status(reg, uow, SYSTEM_ACTOR, dst, sb), sb)
+            self.run("status", lambda uow: participants.set_account_status(reg, uow, ADMIN, dst, sb), sb)
             return "status"
         except ValueError:
             # A pydantic model refused the generated body, as the API would with 1003.
