@@ -45,6 +45,7 @@ KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("api.worker", "bridge"): "a serve --workers process starts the bridge when it leads: belongs in bootstrap",
     ("api.worker", "config"): "a serve --workers process loads its settings: belongs in bootstrap",
     ("api.worker", "store"): "a serve --workers process takes the leader lease (store.leader): belongs in bootstrap",
+    ("api.worker", "peers"): "a serve --workers process starts the peer worker when it leads: belongs in bootstrap",
 }
 
 # Module cycles still there, each with its reason. Shrink, never grow.

@@ -53,6 +53,7 @@ ROLE_DELAY_ENV = "SOVCARBON_CHAIN_ROLE_DELAY_S"
 CONTRACT_SETTING = "token_contract"
 DEFAULT_POLL_INTERVAL_S = 0.1  # while idle: how often the worker asks the chain for its head block (one call)
 IDLE_CYCLE_S = 1.0  # while idle: a full cycle at least this often (dead-letter retries, a resumed bridge)
+IDLE_PROBE_MAX_S = 0.8  # the head probe's interval doubles from poll_interval_s up to this while nothing happens
 MAX_LAG_ENV = "SOVCARBON_BRIDGE_MAX_LAG_BLOCKS"
 DEFAULT_MAX_LAG_BLOCKS = 50  # the event consumer's alarm on /v1/bridge past this many blocks behind
 MAX_BACKOFF_S = 5.0
@@ -266,7 +267,8 @@ class Bridge:
     def _loop(self) -> None:
         """Event-driven: a cycle runs when a commit enqueued chain work (``wake``), when the chain has a new
         block, after a cycle that did work, and at least every ``IDLE_CYCLE_S``; otherwise the worker only
-        probes the chain head every ``poll_interval_s`` and touches neither the database nor the GIL much.
+        probes the chain head, every ``poll_interval_s`` after activity, backing off to ``IDLE_PROBE_MAX_S``,
+        and touches neither the database nor the GIL much.
         The guarantees do not depend on the timing: the outbox and the event cursor are in the database."""
         backoff_s = self.poll_interval_s
         wait_s = 0.0
@@ -276,14 +278,16 @@ class Bridge:
             if self._stop.is_set():
                 break
             if not woken and not self._cycle_due():
-                wait_s = self.poll_interval_s
+                wait_s = min(max(wait_s, self.poll_interval_s) * 2, max(IDLE_PROBE_MAX_S, self.poll_interval_s))
                 continue
             try:
                 done = self.run_once()
                 self._last_cycle_s = time.monotonic()
                 self._more = any(done.values()) or self.events.cursor() <= self.events.head_seen
                 self.last_error = None
-                backoff_s = wait_s = self.poll_interval_s
+                backoff_s = self.poll_interval_s
+                # after activity, probe soon again; after an idle timed cycle, keep the backed-off interval
+                wait_s = self.poll_interval_s if (self._more or woken) else max(wait_s, self.poll_interval_s)
             except Exception as exc:  # noqa: BLE001 - the worker outlives a chain or database outage
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("bridge cycle failed (retrying in %.1f s): %s", backoff_s, self.last_error)
