@@ -38,7 +38,7 @@ class ConfigError(ValueError):
 
 # Keys a SOVCARBON_CONFIG file may hold at top level (the variables' names without the prefix, lower case).
 FILE_KEYS = frozenset({"data_dir", "database_url", "chain_url", "checkpoint_interval", "checkpoint_interval_s",
-                       "signing_key_file", "allow_key_in_data_dir", "profile"})
+                       "signing_key_file", "allow_key_in_data_dir", "profile", "read_database_url"})
 PROFILE_KEYS = frozenset({"country", "party_code", "registry_name", "agency_name", "standards"})
 STANDARD_KEYS = frozenset({"serial_code", "label", "domestic", "exportable", "allowed_purposes", "buffer_shares"})
 
@@ -187,6 +187,8 @@ class Settings:
     signing_key_file: Path | None = None
     # Demo and tests only: the key may live (and be generated) beside the data it protects.
     allow_key_in_data_dir: bool = False
+    # A PostgreSQL streaming replica for public reads (explorer, supply, holdings, journal): store/replica.py.
+    read_database_url: str | None = None
 
     @property
     def signing_key_path(self) -> Path:
@@ -265,10 +267,14 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"{key_file_src} must be the path of a PEM key file, got {key_file!r}")
     allow_key_in_data_dir = _flag(pick("allow_key_in_data_dir")[0])
     profile = _profile_from_toml(file_values["profile"]) if "profile" in file_values else thailand_profile()
+    raw_read_url, read_url_src = pick("read_database_url")
+    read_url = None if raw_read_url is None else _database_url(raw_read_url, read_url_src)
+    if read_url is not None and not (read_url.startswith("postgresql") and database_url.startswith("postgresql")):
+        raise ConfigError(f"{read_url_src} is a PostgreSQL streaming replica of a PostgreSQL database_url")
     return Settings(data_dir=data_dir, database_url=database_url, chain_url=chain_url or None,
                     checkpoint_interval=interval, profile=profile, checkpoint_interval_s=interval_s,
                     signing_key_file=Path(key_file).expanduser().resolve() if key_file else None,
-                    allow_key_in_data_dir=allow_key_in_data_dir)
+                    allow_key_in_data_dir=allow_key_in_data_dir, read_database_url=read_url)
 
 
 SECRET_MARKERS = ("password", "secret", "token", "private")

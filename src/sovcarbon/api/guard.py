@@ -34,7 +34,7 @@ from starlette.routing import BaseRoute
 
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Actor
-from sovcarbon.services import auth
+from sovcarbon.services import auth, read_routing
 from sovcarbon.services.registry import Registry
 
 Scope = MutableMapping[str, Any]
@@ -300,6 +300,9 @@ class HttpGuard:
             scope.setdefault("state", {})[ACTOR_STATE_KEY] = actor
         elif authorization:
             private = True
+        known = actor_from_scope(scope)
+        read_routing.route_request(scope.get("method", ""), path, known.key_id if known is not None else
+                                   "ip:" + str((scope.get("client") or ("unknown", 0))[0]))
 
         if scope.get("method") in ("POST", "PUT", "PATCH", "DELETE"):
             try:

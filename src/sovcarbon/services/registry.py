@@ -42,7 +42,8 @@ class Registry:
                                     checkpoint_interval=settings.checkpoint_interval,
                                     checkpoint_interval_s=settings.checkpoint_interval_s,
                                     data_dir=settings.data_dir,
-                                    allow_key_in_data_dir=settings.allow_key_in_data_dir)
+                                    allow_key_in_data_dir=settings.allow_key_in_data_dir,
+                                    read_database_url=settings.read_database_url)
         if clock is not None:
             self.store.clock = clock  # every uow.now (and so every rule reading "now") comes from it
         # Hooks run after every successful write command (e.g. to wake the bridge worker).

@@ -25,6 +25,7 @@ from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import SYSTEM_CLOCK, Clock, utc_now
 from sovcarbon.store import tables as t
 from sovcarbon.store.engine import WRITE_OPTION, is_sqlite, make_engine, migrate
+from sovcarbon.store.replica import ReplicaRouter
 from sovcarbon.store.repository import Repository
 from sovcarbon.store.row_images import read_images
 from sovcarbon.store.signing import Signer, load_signer
@@ -181,9 +182,11 @@ class Store:
 
     def __init__(self, database_url: str, signing_key: Path | Signer, *, registry_id: str = "sovcarbon",
                  checkpoint_interval: int = 1000, checkpoint_interval_s: float = 60.0, data_dir: Path | None = None,
-                 allow_key_in_data_dir: bool = False, apply_migrations: bool = True) -> None:
+                 allow_key_in_data_dir: bool = False, apply_migrations: bool = True,
+                 read_database_url: str | None = None) -> None:
         """``signing_key``: a ``Signer`` (e.g. an HSM) or the PEM file, loaded under ``store.signing``'s rules
-        (mode 0600; refused inside ``data_dir`` unless ``allow_key_in_data_dir``)."""
+        (mode 0600; refused inside ``data_dir`` unless ``allow_key_in_data_dir``). ``read_database_url``: a
+        PostgreSQL streaming replica for replica-eligible reads (``store.replica``)."""
         # The key first: a misplaced or exposed key refuses to start before anything touches the database.
         self.signer: Signer = (signing_key if isinstance(signing_key, Signer) else
                                load_signer(signing_key, data_dir=data_dir, allow_in_data_dir=allow_key_in_data_dir))
@@ -199,6 +202,8 @@ class Store:
         # Set when the start-up check found the tables and the journal disagree: every write is refused
         # (1006) until an operator has investigated (services/ledger_audit.startup_check).
         self.read_only_reason: str | None = None
+        self.replica: ReplicaRouter | None = (ReplicaRouter(make_engine(read_database_url))
+                                              if read_database_url else None)
 
     @contextmanager
     def write(self) -> Iterator[UnitOfWork]:
@@ -219,12 +224,15 @@ class Store:
             except BaseException:
                 conn.rollback()
                 raise
+            if self.replica is not None:
+                self.replica.after_write(conn)  # read-your-writes: where this client's write is in the WAL
         for callback in uow.after_commit:
             callback()
 
     @contextmanager
     def read(self) -> Iterator[UnitOfWork]:
-        with self.engine.connect() as conn:
+        replica = self.replica.connect() if self.replica is not None else None
+        with replica or self.engine.connect() as conn:
             conn.begin()
             try:
                 yield UnitOfWork(conn, self, write=False)
@@ -233,3 +241,5 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.replica is not None:
+            self.replica.engine.dispose()
