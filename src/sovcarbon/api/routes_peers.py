@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +17,7 @@ from sovcarbon.api.deps import ActorDep, IdemDep, RegistryDep
 from sovcarbon.api.routes_core import IdPath, command
 from sovcarbon.domain.access import require_role
 from sovcarbon.domain.model import Role
-from sovcarbon.services import interop, peer_reconcile
+from sovcarbon.services import cadt_export, interop, peer_reconcile
 from sovcarbon.services.interop import DeliveryIn, PeerIn, PeerTransferIn
 from sovcarbon.services.queries import READ_ALL_ROLES
 
@@ -147,3 +147,12 @@ def deliver_export(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: Delive
     view, replayed = interop.deliver_and_drive(reg, actor, body, key)
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     return JSONResponse(view, status_code=201, headers=headers)
+
+
+@router.get("/reports/cadt", tags=["peers"])
+def cadt(reg: RegistryDep, actor: ActorDep, base_url: Annotated[str, Query(max_length=200)] = "") -> dict[str, Any]:
+    """Programs, projects, locations, issuances, units and labels in the CAD Trust v2.0.2 data model (apiField
+    names, insert order), with the required fields the ledger cannot fill yet (``unfilled_required``)."""
+    require_role(actor, READ_ALL_ROLES, "export to the CAD Trust")
+    with reg.store.read() as uow:
+        return cadt_export.export(reg, uow, base_url.rstrip("/"))
