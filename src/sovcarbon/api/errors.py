@@ -42,13 +42,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _described("no, unknown, expired or revoked API key (1001)"),
     403: _described("the caller's role or participant may not do this (1002 and rule codes)"),
     404: _described("no such resource, or not visible to the caller (1005)"),
-    409: _described("state conflict: idempotency (1004), holdings, sequence (RULES.md codes)"),
+    409: _described("state conflict: idempotency (1004), already done or wrong state (1008, 3007, 6008), "
+                    "holdings, sequence (docs/errors.md)"),
     413: _described("request body larger than the limit (1003)"),
     422: _described("a rule refused the values (quantities 2003, serial ranges, Article 6 ...)"),
     429: _described("too many failed authentications from this address; see Retry-After"),
     500: _described("internal error; the outcome is unknown: query the resource or retry with the same "
                     "Idempotency-Key"),
-    503: _described("the registry cannot serve this now (e.g. the ledger is busy); retry"),
+    503: _described("the registry cannot serve this now: the ledger is busy, read-only (1006), or no chain is "
+                    "attached to this process (1007); retry"),
 }
 
 
