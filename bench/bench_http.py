@@ -20,6 +20,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from bench.bench_core import build_registry, database, raw_commit_rate, seed_world, transfer_rate
+from bench.bench_core import build_registry, database, pg_url, raw_commit_rate, seed_world, transfer_rate
 from sovcarbon.domain.model import Role
 from sovcarbon.services import auth
 
@@ -38,11 +39,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_server(url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def _start_server(url: str, data_dir: Path, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SOVCARBON_DATA_DIR": str(data_dir), "SOVCARBON_DATABASE_URL": url,
            "SOVCARBON_ALLOW_KEY_IN_DATA_DIR": "1"}
     sovcarbon = str(Path(sys.executable).with_name("sovcarbon"))
     cmd = [sovcarbon, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -108,6 +111,52 @@ def http_transfers(base_url: str, key: str, src: str, dst: str, seconds: float, 
     return rate, times, cpu_ms
 
 
+def concurrent_http_rate(base_url: str, key: str, pairs: list[tuple[str, str]], seconds: float) -> float:
+    """One thread and one kept-alive connection per pair (each client between its own two accounts)."""
+    counts = [0] * len(pairs)
+    stop_s = time.perf_counter() + seconds
+
+    def client(i: int) -> None:
+        src, dst = pairs[i]
+        with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60.0) as c:
+            body = {"from_account_id": src, "to_account_id": dst, "quantity_kg": 7}
+            while time.perf_counter() < stop_s:
+                r = c.post("/v1/transfers", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+                assert r.status_code == 201, r.text
+                counts[i] += 1
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(pairs))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return sum(counts) / (time.perf_counter() - started)
+
+
+def measure_workers(seconds: float, workers: list[int], clients: int = 8) -> dict[int, float]:
+    """PostgreSQL: 8 concurrent HTTP clients against ``serve --workers N`` for each N (same database)."""
+    rates: dict[int, float] = {}
+    with database("postgresql") as (url, data_dir):
+        reg = build_registry(url, data_dir)
+        accs, _ = seed_world(reg, clients + 1, 100_000_000)
+        with reg.store.read() as uow:
+            participant = uow.repo.account(accs[0]).participant_id
+        _, key = auth.create_key(reg, Role.HOLDER, participant, "bench holder")
+        reg.store.dispose()
+        pairs = [(accs[0], accs[1 + i]) for i in range(clients)]
+        for n in workers:
+            port = _free_port()
+            proc = _start_server(url, data_dir, port, workers=n)
+            try:
+                base_url = f"http://127.0.0.1:{port}"
+                concurrent_http_rate(base_url, key, pairs, 1.0)  # warm-up: every process has its caches
+                rates[n] = concurrent_http_rate(base_url, key, pairs, seconds)
+            finally:
+                _stop_server(proc)
+    return rates
+
+
 def _pct(times: list[float], q: float) -> float:
     ordered = sorted(times)
     return ordered[max(0, int(len(ordered) * q) - 1)] * 1000
@@ -158,7 +207,15 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     runs = 1 if quick else 3
     m = measure("sqlite", seconds, runs)
     load = os.getloadavg()[0]
-    return [
+    rows: list[dict[str, Any]] = []
+    if pg_url():
+        workers = sorted({1, 2, os.cpu_count() or 1})  # beyond the cores the processes only contend
+        rates = measure_workers(seconds, workers)
+        for n in workers:
+            rows.append(dict(benchmark=f"HTTP transfers/s, 8 clients, serve --workers {n} (postgresql)",
+                             figure=round(rates[n]), unit="tx/s", baseline=f"--workers 1: {rates[1]:.0f}/s",
+                             ratio=f"{rates[n] / rates[1]:.2f}", goal="grows with N (to the cores)"))
+    return rows + [
         dict(benchmark=f"HTTP transfers/s, 1 client (sqlite; median of {m['runs']}; load {load:.1f})",
              figure=round(m["http"]), unit="tx/s",
              baseline=f"service layer {m['service']:.0f}/s (raw INSERT+COMMIT {m['raw']:.0f}/s)",
@@ -180,6 +237,10 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--profile", default=None, help="py-spy raw output file (first run)")
+    parser.add_argument("--workers", default="", help="e.g. 1,2,4: 8 clients on PostgreSQL per serve --workers N")
     args = parser.parse_args()
     os.environ.setdefault("SOVCARBON_ALLOW_KEY_IN_DATA_DIR", "1")
-    print(measure("sqlite", args.seconds, args.runs, args.profile))
+    if args.workers:
+        print(measure_workers(args.seconds, [int(n) for n in args.workers.split(",")]))
+    else:
+        print(measure("sqlite", args.seconds, args.runs, args.profile))
