@@ -7,11 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import serial
 from pytest_bdd import scenarios
 from world import Api
 
 scenarios("retire.feature")
+
+
+def serial(api: Api, first_kg: int, last_kg: int) -> str:
+    return f"{api.ids['prefix']}-{first_kg:012d}-{last_kg:012d}"
 
 
 def _retire(account: str = "foundation_acc", beneficiary: dict[str, str] | None = None,

@@ -6,11 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import serial
 from pytest_bdd import scenarios
 from world import Api
 
 scenarios("transfer.feature")
+
+
+def serial(api: Api, first_kg: int, last_kg: int) -> str:
+    return f"{api.ids['prefix']}-{first_kg:012d}-{last_kg:012d}"
 
 
 def _move(frm: str, to: str, **what: Any) -> Callable[[Api], dict[str, Any]]:
