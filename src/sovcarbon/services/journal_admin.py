@@ -93,8 +93,8 @@ def _first_bad_prev_hash(reg: Registry) -> int | None:
         return int(bad) if bad is not None else None
 
 
-def verify_chain(reg: Registry, workers: int | None = None) -> jr.VerifyResult:
-    result = _verify_links(reg, workers)
+def verify_chain(reg: Registry, workers: int | None = None, upto_seq: int | None = None) -> jr.VerifyResult:
+    result = _verify_links(reg, workers, upto_seq)
     bad_prev = _first_bad_prev_hash(reg)
     if bad_prev is not None and (result.ok or bad_prev < (result.first_bad_seq or bad_prev + 1)):
         return jr.VerifyResult(False, bad_prev - 1, bad_prev - 1, _prev_hash_of(reg, bad_prev), bad_prev,
@@ -102,9 +102,12 @@ def verify_chain(reg: Registry, workers: int | None = None) -> jr.VerifyResult:
     return result
 
 
-def _verify_links(reg: Registry, workers: int | None) -> jr.VerifyResult:
-    with reg.store.read() as uow:
-        max_seq = int(uow.conn.execute(select(func.coalesce(func.max(t.journal.c.seq), 0))).scalar_one())
+def _verify_links(reg: Registry, workers: int | None, upto_seq: int | None = None) -> jr.VerifyResult:
+    if upto_seq is None:
+        with reg.store.read() as uow:
+            max_seq = int(uow.conn.execute(select(func.coalesce(func.max(t.journal.c.seq), 0))).scalar_one())
+    else:
+        max_seq = upto_seq
     url = reg.store.engine.url.render_as_string(hide_password=False)
     workers = workers or os.cpu_count() or 1
     if max_seq < PARALLEL_MIN_ENTRIES or workers == 1:
@@ -128,14 +131,22 @@ def _verify_links(reg: Registry, workers: int | None) -> jr.VerifyResult:
 
 def verify(reg: Registry, *, deep: bool = False, workers: int | None = None) -> dict[str, Any]:
     """Walk the chain from genesis; then check every checkpoint (and with ``deep`` its Merkle root)."""
-    result = verify_chain(reg, workers)
+    # The registry may be writing while this runs (the start-up check of `serve`). Every commit moves the
+    # head and inserts its entries together, so: read the highest seq first, then the head. A head below
+    # that seq means committed entries lie beyond it (tampering); a head above it is a concurrent commit.
+    # The chain is verified up to the head read here; later entries are the next run's.
+    with reg.store.read() as uow:
+        max_seq = int(uow.conn.execute(select(func.coalesce(func.max(t.journal.c.seq), 0))).scalar_one())
+        head = uow.conn.execute(select(t.journal_head.c.seq, t.journal_head.c.hash)).first()
+    head_seq = int(head[0]) if head is not None else 0
+    result = verify_chain(reg, workers, upto_seq=max(head_seq, max_seq) if head is None else head_seq)
     out: dict[str, Any] = {"ok": result.ok, "entries": result.entries, "head_seq": result.head_seq,
                            "head_hash": result.head_hash, "first_bad_seq": result.first_bad_seq,
                            "reason": result.reason, "checkpoints_verified": 0, "merkle_roots_recomputed": deep}
     with reg.store.read() as uow:
-        head = uow.conn.execute(select(t.journal_head.c.seq, t.journal_head.c.hash)).first()
-        if result.ok and head is not None and (int(head[0]), str(head[1])) != (result.head_seq, result.head_hash):
-            out.update(ok=False, first_bad_seq=min(int(head[0]), result.head_seq) + 1,
+        if result.ok and head is not None and (
+                max_seq > head_seq or (int(head[0]), str(head[1])) != (result.head_seq, result.head_hash)):
+            out.update(ok=False, first_bad_seq=min(head_seq, result.head_seq) + 1,
                        reason="the stored head does not match the chain (entries removed or rewritten at the end)")
             return out
         if not result.ok:
