@@ -1,0 +1,60 @@
+"""PostgreSQL round trips (performance issue, goal 2): a pooled connection is not pinged on every checkout
+(pool_pre_ping cost one of a transfer's 14 round trips), only after sitting idle; a connection the server
+dropped while idle is still replaced before a transaction uses it. PostgreSQL only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from sovcarbon.services.registry import Registry
+from sovcarbon.store import engine as store_engine
+
+
+def _pg(registry: Registry) -> None:
+    if registry.store.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL round trips")
+
+
+def _count_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    seen: list[str] = []
+    original = psycopg.Cursor.execute
+
+    def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(str(query))
+        return original(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    return seen
+
+
+def test_a_busy_connection_is_not_pinged(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    _pg(registry)
+    with registry.store.read() as uow:  # the pool has a connection, just used
+        uow.conn.execute(text("SELECT 1"))
+    seen = _count_statements(monkeypatch)
+    for _ in range(5):
+        with registry.store.read() as uow:
+            uow.conn.execute(text("SELECT 2"))
+    assert [s for s in seen if s.strip() in (";", "SELECT 1")] == [], seen
+    assert len([s for s in seen if "SELECT 2" in s]) == 5
+
+
+def test_a_connection_dropped_while_idle_is_replaced_before_use(registry: Registry,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    _pg(registry)
+    monkeypatch.setattr(store_engine, "PING_AFTER_IDLE_S", 0.0)
+    with registry.store.read() as uow:
+        backend = uow.conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    other = store_engine.make_engine(registry.settings.database_url)
+    try:
+        with other.connect() as conn:  # the server drops the pooled (idle) connection
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}).scalar_one()
+            conn.commit()
+    finally:
+        other.dispose()
+    with registry.store.read() as uow:  # no error: the ping found it dead and the pool opened another
+        assert uow.conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != backend
