@@ -160,3 +160,19 @@ def test_abort_before_commit_and_then_a_late_commit(world: Api) -> None:
     assert error_code(resp) in (8003, 8005)
     assert journal_seq(world) == before
     assert world.ok("GET", f"/v1/peer-transfers/{tid}", "regulator")["state"] == "aborted"
+
+
+def test_a_transfer_to_an_unknown_or_unapproved_peer_is_8001_and_writes_nothing(world: Api) -> None:
+    body = {"peer_id": PEER, "account_id": world.ids["foundation_acc"], "destination_account_id": "acc_x1",
+            "entity": "Company", "quantity_kg": 1_000}
+    before = journal_seq(world)
+    rejected(world, world.post("/v1/peer-transfers", "proponent", body), 8001, before)
+    peer = FakePeer()
+    world.ok("POST", "/v1/peers", "admin", {"id": PEER, "base_url": "http://127.0.0.1:9", "party_code": "IDN",
+                                            "public_key": peer.signer.public_key_hex})
+    before = journal_seq(world)
+    rejected(world, world.post("/v1/peer-transfers", "proponent", body), 8001, before)
+    world.ok("POST", f"/v1/peers/{PEER}/approval", "approver")
+    before = journal_seq(world)
+    rejected(world, world.post("/v1/peer-transfers", "proponent", body), 6001, before)  # own units need an LoA
+    rejected(world, world.post("/v1/peer-transfers", "company", body), 1002, before)  # not the holder's account

@@ -523,7 +523,7 @@ def deliver_and_drive(reg: Registry, actor: Actor, req: DeliveryIn,
                       idempotency_key: str | None) -> tuple[dict[str, Any], bool]:
     result = reg.execute(actor, "peer_delivery", req.model_dump(mode="json"),
                          lambda uow: start_delivery(reg, uow, actor, req), idempotency_key=idempotency_key)
-    return drive(reg, result.body["id"]), result.replayed
+    return _drive_quietly(reg, result.body["id"]), result.replayed
 
 
 def start_and_drive(reg: Registry, actor: Actor, req: PeerTransferIn,
@@ -532,7 +532,17 @@ def start_and_drive(reg: Registry, actor: Actor, req: PeerTransferIn,
     result = reg.execute(actor, "peer_transfer", req.model_dump(mode="json"),
                          lambda uow: start(reg, uow, actor, req), idempotency_key=idempotency_key)
     fault("after_lock")
-    return drive(reg, result.body["id"]), result.replayed
+    return _drive_quietly(reg, result.body["id"]), result.replayed
+
+
+def _drive_quietly(reg: Registry, transfer_id: str) -> dict[str, Any]:
+    """After the lock committed, the holder gets the transfer's state, never an error: a refusal while
+    driving (e.g. the peer was suspended meanwhile, 8001) leaves the transfer to the worker and its deadline."""
+    try:
+        return drive(reg, transfer_id)
+    except RegistryError:
+        with reg.store.read() as uow:
+            return transfer_view(uow, transfer_id)
 
 
 def transfer_view(uow: UnitOfWork, transfer_id: str) -> dict[str, Any]:
@@ -745,7 +755,11 @@ def sync(reg: Registry) -> dict[str, Any]:
     for transfer_id, peer_id, deadline in in_doubt:
         if now <= deadline:
             continue
-        state = query_status(reg, peer_id, transfer_id)
+        try:
+            state = query_status(reg, peer_id, transfer_id)
+        except RegistryError as exc:
+            driven[transfer_id] = f"status query refused {exc.code}"
+            continue
         if state in (None, str(pp.OriginState.RETURNED)):  # never committed there: nothing will come
             with reg.store.write() as uow:
                 row = _transfer_row(uow, transfer_id)
@@ -822,12 +836,17 @@ def send_notices(reg: Registry) -> dict[str, str]:
         except (client.PeerUnreachable, RegistryError) as exc:
             done[ret_id] = f"notice pending ({type(exc).__name__})"
             continue
-        with reg.store.write() as uow:
-            if _message(uow, ret_id, pp.MessageType.NOTICE_ACK) is None:
-                _peer, payload = verified(uow, answer)
-                if payload["transfer_id"] == ret_id and payload["type"] == pp.MessageType.NOTICE_ACK:
-                    pp.require_next_in_chain(_last_message(uow, ret_id), payload["seq"], payload["prev_hash"], ret_id)
-                    _store(uow, payload, answer, "in")
+        try:
+            with reg.store.write() as uow:
+                if _message(uow, ret_id, pp.MessageType.NOTICE_ACK) is None:
+                    _peer, payload = verified(uow, answer)
+                    if payload["transfer_id"] == ret_id and payload["type"] == pp.MessageType.NOTICE_ACK:
+                        pp.require_next_in_chain(_last_message(uow, ret_id), payload["seq"], payload["prev_hash"],
+                                                 ret_id)
+                        _store(uow, payload, answer, "in")
+        except RegistryError as exc:  # a bad answer: the notice stays pending and is sent again
+            done[ret_id] = f"notice answer refused {exc.code}"
+            continue
         done[ret_id] = "notice acknowledged"
     return done
 
