@@ -170,7 +170,7 @@ def test_unfreezing_a_lot_is_an_officer_action_under_four_eyes(tw: TokenWorld) -
     assert error_code(api.post(f"/v1/bridge/actions/{action['id']}/approval", "regulator")) == 1002
     approved = api.ok("POST", f"/v1/bridge/actions/{action['id']}/approval", "approver")
     assert approved["status"] == "approved"
-    assert error_code(api.post(f"/v1/bridge/actions/{action['id']}/approval", "approver")) == 1003
+    assert error_code(api.post(f"/v1/bridge/actions/{action['id']}/approval", "approver")) == 3002  # decided
     tw.settle()
     assert not tw.lot(lot["id"])["frozen"] and not token.lot_info(chain_lot).frozen
     kinds = [e["kind"] for e in api.get("/v1/journal", "admin", after_seq=0, limit=1000).json()["data"]]

@@ -109,7 +109,7 @@ def test_a_failed_event_is_parked_listed_retried_and_resolved_only_under_four_ey
     api.ok("POST", f"/v1/bridge/actions/{action['id']}/approval", "approver")
     closed = api.ok("GET", "/v1/bridge/dead-letters", "admin")["data"][0]
     assert closed["status"] == "resolved" and "incident 7" in closed["last_error"]
-    assert error_code(api.post("/v1/bridge/actions", "admin", body)) == 1003  # nothing left to resolve
+    assert error_code(api.post("/v1/bridge/actions", "admin", body)) == 1008  # nothing left to resolve
     tw.settle()
     assert not invariants.check(reg)
     assert leaves(reg, state="retired", lot_id=lot["id"])

@@ -12,8 +12,8 @@ the same person approves (3003 otherwise), and only then does the action take ef
 |---|---|
 | only a registry_admin requests, only a registry_approver approves | 1002 |
 | the approver is not the requester | 3003 |
-| the target exists and is in a state the action changes (frozen, open dead letter) | 1005 / 1003 |
-| an action is approved once | 1003 |
+| the target exists and is in a state the action changes (frozen lot, open dead letter, halted bridge) | 1005 / 1008 STATE_CONFLICT |
+| an action is approved once | 3002 APPROVAL_REQUIRED |
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def _check_target(uow: UnitOfWork, kind: str, target: str) -> str:
     if kind == "unfreeze_lot":
         lot = tokens.lot_row(uow, target)
         if not lot["frozen"]:
-            raise RegistryError(1003, f"lot {target} is not frozen", lot_id=target)
+            raise RegistryError(1008, f"lot {target} is not frozen", lot_id=target)
         return target
     if kind == "unfreeze_address":
         address = target.lower()
@@ -70,7 +70,7 @@ def _check_target(uow: UnitOfWork, kind: str, target: str) -> str:
         if status is None:
             raise RegistryError(1005, f"dead letter {target} not found", id=target)
         if status != "open":
-            raise RegistryError(1003, f"dead letter {target} is {status}", id=target)
+            raise RegistryError(1008, f"dead letter {target} is {status}", id=target)
         return target
     if kind == "resume_bridge":
         from sovcarbon.bridge import audit  # the bridge's halt state (imported late: bridge imports services)
@@ -78,7 +78,7 @@ def _check_target(uow: UnitOfWork, kind: str, target: str) -> str:
         if target != "bridge":
             raise RegistryError(1003, "resume_bridge names the target 'bridge'", target=target[:80])
         if audit.halted(uow) is None:
-            raise RegistryError(1003, "the bridge is not halted")
+            raise RegistryError(1008, "the bridge is not halted")
         return target
     raise RegistryError(1003, f"unknown bridge action {kind!r}; one of {', '.join(KINDS)}", kind=kind[:40])
 
@@ -109,7 +109,7 @@ def approve_action(uow: UnitOfWork, actor: Actor, action_id: str) -> dict[str, A
     row = _row(uow, action_id)
     require_four_eyes(actor, str(row["requested_by"]), str(row["requested_by_name"]), "approve a bridge action")
     if row["status"] != REQUESTED:
-        raise RegistryError(1003, f"bridge action {action_id} is {row['status']}", id=action_id)
+        raise RegistryError(3002, f"bridge action {action_id} is {row['status']}", id=action_id)
     kind, target = str(row["kind"]), str(row["target"])
     _check_target(uow, kind, target)
     if kind == "unfreeze_lot":
