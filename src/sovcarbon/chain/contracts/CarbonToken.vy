@@ -121,6 +121,13 @@ event Enforced:
     pledgee: indexed(address)
     amount: uint256
 
+event PledgeDelivered:
+    holder: indexed(address)
+    lot_id: indexed(uint256)
+    pledgee: indexed(address)
+    receiver: address
+    amount: uint256
+
 event BurnSettled:
     holder: indexed(address)
     lot_id: indexed(uint256)
@@ -697,6 +704,19 @@ def enforce_pledge(holder: address, lot_id: uint256, amount: uint256):
     self._move(msg.sender, holder, msg.sender, lot_id, amount)
     log Enforced(holder=holder, lot_id=lot_id, pledgee=msg.sender, amount=amount)
     self._notify_receiver(msg.sender, holder, msg.sender, lot_id, amount, b"")
+
+
+@external
+def deliver_pledge(holder: address, lot_id: uint256, amount: uint256, receiver: address):
+    """
+    @notice The pledgee hands pledged tokens to `receiver`: a DvP escrow settling its delivery leg (the
+            seller's tokens were pledged to the escrow while escrowed), or an enforcement through a sale.
+            The single compliance path (_move) re-checks the lot, both identities and freezes now.
+    """
+    self._take_pledge(holder, lot_id, amount)
+    self._move(msg.sender, holder, receiver, lot_id, amount)
+    log PledgeDelivered(holder=holder, lot_id=lot_id, pledgee=msg.sender, receiver=receiver, amount=amount)
+    self._notify_receiver(msg.sender, holder, receiver, lot_id, amount, b"")
 
 
 # ================================================================ views for the adapter
