@@ -8,6 +8,7 @@ write transaction takes first (see ``uow``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -36,10 +37,8 @@ def private_sqlite_file(path: Path) -> None:
     # POSIX lock this process holds on it, including SQLite's, and a WAL still in use could then be
     # removed by another process closing the database. Create it (exclusively) only when missing.
     if not path.exists():
-        try:
+        with contextlib.suppress(FileExistsError):
             os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            pass
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if file.exists() and file.stat().st_mode & 0o077:
             file.chmod(0o600)
