@@ -32,7 +32,32 @@ VERIFY_BATCH = 5000
 PARALLEL_MIN_ENTRIES = 50_000
 
 
-def _rows_on(engine: Engine, lo: int, hi: int) -> Iterator[tuple[int, bytes, bytes]]:
+class _PrevHashCheck:
+    """Passes rows (seq, entry, hash, prev_hash) on to the link verifier as (seq, entry, hash) and compares
+    each stored prev_hash with the hash of the row before it on the way (the same pass over the bytes, instead
+    of a self-join of the journal): ``first_bad`` is the first seq whose prev_hash is not its predecessor's
+    hash (the first row of a range against ``prev_hash``, the stored hash of the row before the range)."""
+
+    def __init__(self, rows: Iterator[tuple[int, bytes, bytes, bytes]], prev_hash: str) -> None:
+        self.rows = rows
+        self.prev = prev_hash.encode()
+        self.first_bad: int | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, bytes, bytes]]:
+        prev = self.prev
+        for seq, entry, digest, prev_hash in self.rows:
+            if prev_hash != prev and self.first_bad is None:
+                self.first_bad = seq
+            prev = digest
+            yield seq, entry, digest
+
+
+def _checked_range(engine: Engine, lo: int, hi: int, prev_hash: str) -> tuple[jr.VerifyResult, int | None]:
+    checked = _PrevHashCheck(_rows_on(engine, lo, hi), prev_hash)
+    return jr.verify_links(checked, prev_hash, lo), checked.first_bad
+
+
+def _rows_on(engine: Engine, lo: int, hi: int) -> Iterator[tuple[int, bytes, bytes, bytes]]:
     """Rows seq lo..hi on one connection of ``engine``, hashes as ASCII bytes (no text decoding on SQLite)."""
     with engine.connect() as conn:
         dbapi: Any = conn.connection.dbapi_connection
@@ -43,8 +68,8 @@ def _rows_on(engine: Engine, lo: int, hi: int) -> Iterator[tuple[int, bytes, byt
         cur = dbapi.cursor()
         try:
             marker = "?" if sqlite else "%s"
-            cur.execute(f"SELECT seq, entry, hash FROM journal WHERE seq >= {marker} AND seq <= {marker} "
-                        "ORDER BY seq", (lo, hi))
+            cur.execute(f"SELECT seq, entry, hash, prev_hash FROM journal WHERE seq >= {marker} "
+                        f"AND seq <= {marker} ORDER BY seq", (lo, hi))
             while True:
                 batch = cur.fetchmany(VERIFY_BATCH)
                 if not batch:
@@ -52,21 +77,21 @@ def _rows_on(engine: Engine, lo: int, hi: int) -> Iterator[tuple[int, bytes, byt
                 if sqlite:
                     yield from batch
                 else:
-                    for seq, entry, digest in batch:
-                        yield seq, bytes(entry), digest.encode()
+                    for seq, entry, digest, prev_hash in batch:
+                        yield seq, bytes(entry), digest.encode(), prev_hash.encode()
         finally:
             cur.close()
             if sqlite:
                 dbapi.text_factory = text_factory  # the connection goes back to the pool as it came
 
 
-def _verify_range(database_url: str, lo: int, hi: int, prev_hash: str) -> jr.VerifyResult:
+def _verify_range(database_url: str, lo: int, hi: int, prev_hash: str) -> tuple[jr.VerifyResult, int | None]:
     """In a worker process: its own engine. (Never build a second engine on a live SQLite ledger inside the
     serving process: opening and closing the file there drops the process's SQLite locks, and another process
     may then delete the WAL that this one still writes to.)"""
     engine = make_engine(database_url, pool_size=1)
     try:
-        return jr.verify_links(_rows_on(engine, lo, hi), prev_hash, lo)
+        return _checked_range(engine, lo, hi, prev_hash)
     finally:
         engine.dispose()
 
@@ -80,29 +105,17 @@ def _prev_hash_of(reg: Registry, seq: int) -> str:
     return str(found) if found is not None else jr.GENESIS_HASH
 
 
-def _first_bad_prev_hash(reg: Registry) -> int | None:
-    """The database compares every row's prev_hash with its predecessor's hash in one query."""
-    with reg.store.read() as uow:
-        first = uow.conn.execute(select(t.journal.c.seq).where(t.journal.c.seq == 1,
-                                                               t.journal.c.prev_hash != jr.GENESIS_HASH)).scalar()
-        if first is not None:
-            return int(first)
-        j, p = t.journal.alias("j"), t.journal.alias("p")
-        bad = uow.conn.execute(select(func.min(j.c.seq)).select_from(j.join(p, p.c.seq == j.c.seq - 1))
-                               .where(j.c.prev_hash != p.c.hash)).scalar()
-        return int(bad) if bad is not None else None
-
-
 def verify_chain(reg: Registry, workers: int | None = None, upto_seq: int | None = None) -> jr.VerifyResult:
-    result = _verify_links(reg, workers, upto_seq)
-    bad_prev = _first_bad_prev_hash(reg)
+    result, bad_prev = _verify_links(reg, workers, upto_seq)
     if bad_prev is not None and (result.ok or bad_prev < (result.first_bad_seq or bad_prev + 1)):
         return jr.VerifyResult(False, bad_prev - 1, bad_prev - 1, _prev_hash_of(reg, bad_prev), bad_prev,
                                "prev_hash does not match the previous entry")
     return result
 
 
-def _verify_links(reg: Registry, workers: int | None, upto_seq: int | None = None) -> jr.VerifyResult:
+def _verify_links(reg: Registry, workers: int | None,
+                  upto_seq: int | None = None) -> tuple[jr.VerifyResult, int | None]:
+    """The links and (same pass) the stored prev_hash copies: (result, first seq with a bad prev_hash)."""
     if upto_seq is None:
         with reg.store.read() as uow:
             max_seq = int(uow.conn.execute(select(func.coalesce(func.max(t.journal.c.seq), 0))).scalar_one())
@@ -111,22 +124,25 @@ def _verify_links(reg: Registry, workers: int | None, upto_seq: int | None = Non
     url = reg.store.engine.url.render_as_string(hide_password=False)
     workers = workers or os.cpu_count() or 1
     if max_seq < PARALLEL_MIN_ENTRIES or workers == 1:
-        return jr.verify_links(_rows_on(reg.store.engine, 1, max_seq), jr.GENESIS_HASH, 1)
+        return _checked_range(reg.store.engine, 1, max_seq, jr.GENESIS_HASH)
     step = -(-max_seq // workers)
     bounds = [(lo, min(lo + step - 1, max_seq)) for lo in range(1, max_seq + 1, step)]
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=len(bounds), mp_context=ctx) as pool:
         futures = [pool.submit(_verify_range, url, lo, hi, _prev_hash_of(reg, lo)) for lo, hi in bounds]
-        results = [f.result() for f in futures]
+        checked = [f.result() for f in futures]
+    results = [r for r, _ in checked]
+    bad_prevs = [b for _, b in checked if b is not None]
+    bad_prev = min(bad_prevs) if bad_prevs else None
     count = 0
     for (_, hi), result in zip(bounds, results, strict=True):
         count += result.entries
         if not result.ok or result.head_seq != hi:
             bad = result.first_bad_seq if result.first_bad_seq is not None else result.head_seq + 1
             return jr.VerifyResult(False, count, bad - 1, result.head_hash, bad,
-                                   result.reason or f"entry {bad} is missing")
+                                   result.reason or f"entry {bad} is missing"), bad_prev
     last = results[-1]
-    return jr.VerifyResult(True, count, last.head_seq, last.head_hash)
+    return jr.VerifyResult(True, count, last.head_seq, last.head_hash), bad_prev
 
 
 def verify(reg: Registry, *, deep: bool = False, workers: int | None = None) -> dict[str, Any]:
