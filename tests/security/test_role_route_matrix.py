@@ -71,6 +71,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/peer-deliveries"): {"company"},
     ("POST", "/v1/peer/sync"): {"admin"},
     ("POST", "/v1/peer/reconciliations"): {"admin"},
+    ("POST", "/v1/dvp-orders"): {"intermediary"},  # a licensed intermediary orders a DvP
 }
 # Operations whose valid body is written below; the others get "{}" and only the generic assertions.
 PERIOD = {"start": "2025-01-01", "end": "2025-12-31"}

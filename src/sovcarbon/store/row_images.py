@@ -32,6 +32,7 @@ from sqlalchemy import Boolean, Integer, LargeBinary, Numeric, Table
 
 from sovcarbon.domain.journal import canonical_json
 from sovcarbon.store import article6_tables, peer_tables, token_tables  # noqa: F401 - their tables join the metadata
+from sovcarbon.store import settlement_tables  # noqa: F401 - DvP orders and escrow events (migration 0014)
 from sovcarbon.store import tables as t
 
 UNGUARDED_TABLES: dict[str, str] = {
@@ -50,6 +51,7 @@ GUARDED_TABLE_NAMES: frozenset[str] = frozenset({
     "token_holders", "token_lots", "token_outbox", "token_events", "token_event_cursor", "token_dead_letters",
     "token_identity_sync", "token_balances", "token_reconciliations", "token_burns", "token_officer_actions",
     "peers", "peer_transfers", "peer_messages", "peer_mirrors", "peer_uses_abroad", "peer_reconciliations",
+    "dvp_orders", "dvp_events",
 })
 
 IN_CHUNK = 500

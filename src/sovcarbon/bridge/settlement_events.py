@@ -1,0 +1,61 @@
+"""The escrow's event consumer: DvP steps on chain become registry records exactly once.
+
+Each read applies the events of a block range and moves the escrow's cursor (``token_event_cursor``, keyed
+by the escrow's address) in ONE registry transaction: a crash before the commit re-reads the range, a
+crash after it never applies it again; (tx hash, log index) is also the key of ``dvp_events``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sovcarbon.chain.settlement import CashTokenChain, DvpEscrowChain
+from sovcarbon.services import settlement
+from sovcarbon.services.registry import Registry
+
+MAX_BLOCKS_PER_READ = 2_000
+
+
+class SettlementConsumer:
+    def __init__(self, reg: Registry, escrow: DvpEscrowChain, cash: CashTokenChain, start_block: int) -> None:
+        self.reg = reg
+        self.escrow = escrow
+        self.cash = cash
+        self.start_block = start_block
+
+    def cursor(self) -> int:
+        with self.reg.store.read() as uow:
+            value = settlement.escrow_cursor(uow, self.escrow.address)
+        return self.start_block if value is None else value
+
+    def consume(self, max_blocks: int = MAX_BLOCKS_PER_READ) -> int:
+        """Apply the escrow events after the cursor; returns how many were applied (not seen before)."""
+        start = self.cursor()
+        head = int(self.escrow.w3.eth.block_number)
+        if start > head:
+            return 0
+        end = min(head, start + max_blocks - 1)
+        events = self.escrow.events(start, end, names=settlement.ESCROW_EVENTS)
+        applied = 0
+        with self.reg.store.write() as uow:
+            for e in events:
+                applied += settlement.apply_event(uow, e.name, dict(e.args), e.tx_hash, e.log_index,
+                                                  e.block_number)
+            settlement.save_cursor(uow, self.escrow.address, end + 1)
+        return applied
+
+    def run_until_idle(self) -> int:
+        total = 0
+        while True:
+            before = self.cursor()
+            total += self.consume()
+            if self.cursor() == before or self.cursor() > int(self.escrow.w3.eth.block_number):
+                return total
+
+    def conservation(self) -> list[str]:
+        """Escrow conservation at the chain head vs the NR (call when the consumer is caught up)."""
+        with self.reg.store.read() as uow:
+            orders = settlement.all_orders(uow)
+        lots = sorted({int(o["chain_lot_id"]) for o in orders})
+        escrowed: dict[int, Any] = {lot: self.escrow.escrowed_kg(lot) for lot in lots}
+        return settlement.escrow_conservation(orders, escrowed, self.escrow.escrowed_satang())

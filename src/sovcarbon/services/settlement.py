@@ -1,0 +1,220 @@
+"""DvP orders and the escrow's events (rules: ``domain/settlement.py``; contracts: ``chain/settlement.py``).
+
+A licensed intermediary orders a DvP here (HTTP ``POST /v1/dvp-orders``): the registry fixes the terms and
+the on-chain id (``chain_dvp_id`` = SHA-256 of the order id). The intermediary then creates it on the escrow
+with exactly those terms; the parties fund their legs from their own keys; anyone settles. The registry
+consumes the escrow's events (``consume``) exactly once by (tx hash, log index), in the same transaction as
+their effect and the event cursor, and records every step with its chain evidence and a journal entry.
+Tokens move on chain through the carbon token (its TransferSingle is mirrored by the bridge's consumer).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import AwareDatetime, StrictInt
+from sqlalchemy import select
+
+from sovcarbon.domain import settlement as rules
+from sovcarbon.domain import tokenize as token_rules
+from sovcarbon.domain.errors import RegistryError
+from sovcarbon.domain.ids import new_id
+from sovcarbon.domain.model import Actor, Role
+from sovcarbon.services.queries import READ_ALL_ROLES
+from sovcarbon.services.requests import Command, Id
+from sovcarbon.store import settlement_tables as st
+from sovcarbon.store import tables as t
+from sovcarbon.store import token_tables as tt
+from sovcarbon.store.uow import UnitOfWork
+
+ESCROW_EVENTS = tuple(rules.TRANSITIONS)
+
+
+class DvpOrderIn(Command):
+    seller_id: Id
+    buyer_id: Id
+    lot_id: Id
+    quantity_kg: StrictInt
+    price_satang_per_t: StrictInt
+    deadline_at: AwareDatetime
+
+
+def chain_dvp_id(order_id: str) -> str:
+    import hashlib
+
+    return "0x" + hashlib.sha256(b"sovcarbon-dvp:" + order_id.encode()).hexdigest()
+
+
+def _wallet(uow: UnitOfWork, participant_id: str) -> str | None:
+    value = uow.conn.execute(select(t.participants.c.wallet_address)
+                             .where(t.participants.c.id == participant_id)).scalar()
+    return str(value).lower() if value else None
+
+
+def view(row: Any) -> dict[str, Any]:
+    r = dict(row)
+    r["delivery_funded"] = bool(r["delivery_funded"])
+    r["payment_funded"] = bool(r["payment_funded"])
+    r["detail"] = json.loads(r["detail"])
+    r["evidence"] = ({"tx_hash": r["tx_hash"], "log_index": r["log_index"], "block_number": r["block_number"]}
+                     if r["tx_hash"] else None)
+    return r
+
+
+def create_order(uow: UnitOfWork, actor: Actor, req: DvpOrderIn) -> dict[str, Any]:
+    if actor.role != Role.INTERMEDIARY or actor.participant_id is None:
+        raise RegistryError(1002, "only a licensed intermediary orders a DvP")
+    operator = uow.repo.participant(actor.participant_id)
+    operator_wallet = _wallet(uow, operator.id)
+    token_rules.check_intermediary(operator, operator_wallet)
+    total = rules.total_satang(req.quantity_kg, req.price_satang_per_t)
+    deadline_s = int(req.deadline_at.timestamp())
+    now_s = int(datetime.fromisoformat(uow.now).timestamp())
+    rules.check_order(req.seller_id, req.buyer_id, deadline_s, now_s)
+    wallets: dict[str, str] = {}
+    for pid in (req.seller_id, req.buyer_id):
+        party = uow.repo.participant(pid)
+        wallet = _wallet(uow, pid)
+        token_rules.check_holder(party, wallet, None, None)
+        assert wallet is not None
+        wallets[pid] = wallet
+    lot = uow.conn.execute(select(tt.token_lots).where(tt.token_lots.c.id == req.lot_id)).mappings().first()
+    if lot is None:
+        raise RegistryError(7003, f"lot {req.lot_id} not found", lot_id=req.lot_id)
+    if lot["frozen"]:
+        raise RegistryError(4006, f"lot {req.lot_id} is frozen", lot_id=req.lot_id)
+    if lot["status"] != token_rules.LotStatus.ACTIVE:
+        raise RegistryError(7003, f"lot {req.lot_id} is not minted ({lot['status']})", lot_id=req.lot_id)
+    order_id = new_id("dvp")
+    row = dict(id=order_id, chain_dvp_id=chain_dvp_id(order_id), operator_id=operator.id, seller_id=req.seller_id,
+               buyer_id=req.buyer_id, seller_address=wallets[req.seller_id], buyer_address=wallets[req.buyer_id],
+               operator_address=str(operator_wallet), lot_id=req.lot_id, chain_lot_id=int(lot["chain_lot_id"]),
+               quantity_kg=req.quantity_kg, price_satang_per_t=req.price_satang_per_t, total_satang=total,
+               deadline_s=deadline_s,
+               deadline_at=datetime.fromtimestamp(deadline_s, UTC).isoformat(timespec="seconds"),
+               status=rules.ORDERED, delivery_funded=0, payment_funded=0, code=None, tx_hash=None, log_index=None,
+               block_number=None, detail=json.dumps({"ordered_by": actor.key_id}), created_at=uow.now,
+               updated_at=uow.now)
+    uow.repo.insert(st.dvp_orders, **row)
+    uow.append("dvp_ordered", {k: v for k, v in row.items() if k not in ("detail",)})
+    return get_order(uow, actor, order_id)
+
+
+def _visible(actor: Actor, row: Any) -> bool:
+    return actor.role in READ_ALL_ROLES or actor.participant_id in (row["operator_id"], row["seller_id"],
+                                                                    row["buyer_id"])
+
+
+def get_order(uow: UnitOfWork, actor: Actor, order_id: str) -> dict[str, Any]:
+    row = uow.conn.execute(select(st.dvp_orders).where(st.dvp_orders.c.id == order_id)).mappings().first()
+    if row is None or not _visible(actor, row):
+        raise RegistryError(1005, f"DvP order {order_id} not found", id=order_id)
+    return view(row)
+
+
+def list_orders(uow: UnitOfWork, actor: Actor, status: str | None = None) -> list[dict[str, Any]]:
+    q = select(st.dvp_orders).order_by(st.dvp_orders.c.created_at, st.dvp_orders.c.id)
+    if status is not None:
+        q = q.where(st.dvp_orders.c.status == status)
+    return [view(r) for r in uow.conn.execute(q).mappings() if _visible(actor, r)]
+
+
+# ------------------------------------------------------------------------------------------- escrow events
+def apply_event(uow: UnitOfWork, name: str, args: dict[str, Any], tx_hash: str, log_index: int,
+                block_number: int) -> bool:
+    """Apply one escrow event once (False if this (tx hash, log index) was applied before)."""
+    c = st.dvp_events.c
+    if uow.conn.execute(select(c.name).where(c.tx_hash == tx_hash, c.log_index == log_index)).first() is not None:
+        return False
+    dvp_id = str(args.get("dvp_id", "")).lower()
+    order = uow.conn.execute(select(st.dvp_orders).where(st.dvp_orders.c.chain_dvp_id == dvp_id)
+                             ).mappings().first()
+    evidence = {"tx_hash": tx_hash, "log_index": log_index, "block_number": block_number}
+    if order is None:  # a DvP nobody ordered here: recorded, nothing applied
+        entry = uow.append("dvp_event_unmatched", {"event": name, "chain_dvp_id": dvp_id, **evidence})
+        uow.repo.insert(st.dvp_events, tx_hash=tx_hash, log_index=log_index, name=name, dvp_order_id=None,
+                        block_number=block_number, journal_seq=entry.seq, applied_at=uow.now)
+        return True
+    status = str(order["status"])
+    changes: dict[str, Any] = {}
+    detail = json.loads(order["detail"])
+    if name == "DvpCreated" and status == rules.ORDERED:
+        problems = rules.created_mismatches(dict(order), args)
+        target = rules.REJECTED if problems else rules.OPEN
+        if problems:
+            detail["rejected"] = problems
+    elif status in rules.FINAL:
+        target = status  # e.g. a second DvpCreated, or a late event: recorded with its evidence, state kept
+        detail.setdefault("ignored_events", []).append({"event": name, **evidence})
+    else:
+        target = rules.next_state(status, name)
+    if name == "DeliveryFunded" and target == rules.OPEN:
+        changes["delivery_funded"] = 1
+    elif name == "PaymentFunded" and target == rules.OPEN:
+        changes["payment_funded"] = 1
+    if target == rules.EXPIRED and status != rules.EXPIRED:
+        changes["code"] = rules.SETTLEMENT_EXPIRED
+    if target in (rules.SETTLED, rules.CANCELLED, rules.EXPIRED) and status != target:
+        changes.update(delivery_funded=0, payment_funded=0)  # the legs left the escrow (delivered or refunded)
+    changes.update(status=target, tx_hash=tx_hash, log_index=log_index, block_number=block_number,
+                   detail=json.dumps(detail, sort_keys=True), updated_at=uow.now)
+    uow.repo.update(st.dvp_orders, [st.dvp_orders.c.id == order["id"]], **changes)
+    if name == "DvpCreated" and status == rules.ORDERED:
+        kind = "dvp_opened" if target == rules.OPEN else "dvp_rejected"
+    elif target != status:
+        kind = f"dvp_{target}"
+    elif target == rules.OPEN:
+        kind = "dvp_leg_funded"
+    else:
+        kind = "dvp_event_recorded"
+    entry = uow.append(kind, {"order_id": order["id"], "event": name, "from": status, "to": target,
+                        "code": changes.get("code"), "lot_id": order["lot_id"], "quantity_kg": order["quantity_kg"],
+                        "total_satang": order["total_satang"], **evidence})
+    uow.repo.insert(st.dvp_events, tx_hash=tx_hash, log_index=log_index, name=name, dvp_order_id=order["id"],
+                    block_number=block_number, journal_seq=entry.seq, applied_at=uow.now)
+    return True
+
+
+def all_orders(uow: UnitOfWork) -> list[dict[str, Any]]:
+    return [view(r) for r in uow.conn.execute(select(st.dvp_orders).order_by(st.dvp_orders.c.id)).mappings()]
+
+
+def escrow_cursor(uow: UnitOfWork, escrow_address: str) -> int | None:
+    """The next escrow block to read (None before the first read)."""
+    c = tt.token_event_cursor.c
+    value = uow.conn.execute(select(c.next_block).where(c.contract_address == escrow_address)).scalar()
+    return None if value is None else int(value)
+
+
+def save_cursor(uow: UnitOfWork, escrow_address: str, next_block: int) -> None:
+    c = tt.token_event_cursor.c
+    if escrow_cursor(uow, escrow_address) is None:
+        uow.repo.insert(tt.token_event_cursor, contract_address=escrow_address, next_block=next_block,
+                        updated_at=uow.now)
+    else:
+        uow.repo.update(tt.token_event_cursor, [c.contract_address == escrow_address], next_block=next_block,
+                        updated_at=uow.now)
+
+
+def escrow_conservation(orders: Sequence[dict[str, Any]], escrowed_kg_by_lot: dict[int, int],
+                        escrowed_satang: int) -> list[str]:
+    """Escrow conservation: what the escrow holds equals the funded legs of the open DvPs the NR recorded."""
+    want_kg: dict[int, int] = {}
+    want_satang = 0
+    for o in orders:
+        if o["status"] != rules.OPEN:
+            continue
+        if o["delivery_funded"]:
+            want_kg[int(o["chain_lot_id"])] = want_kg.get(int(o["chain_lot_id"]), 0) + int(o["quantity_kg"])
+        if o["payment_funded"]:
+            want_satang += int(o["total_satang"])
+    out = [f"chain lot {lot}: escrow holds {escrowed_kg_by_lot.get(lot, 0)} kg, open funded legs {kg} kg"
+           for lot, kg in sorted(want_kg.items()) if escrowed_kg_by_lot.get(lot, 0) != kg]
+    out += [f"chain lot {lot}: escrow holds {kg} kg, no open funded leg"
+            for lot, kg in sorted(escrowed_kg_by_lot.items()) if kg and lot not in want_kg]
+    if want_satang != escrowed_satang:
+        out.append(f"escrow holds {escrowed_satang} satang, open funded legs {want_satang} satang")
+    return out
