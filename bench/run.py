@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-MODULES = ["core", "http", "chain", "aef", "bridge", "peers"]
+MODULES = ["core", "http", "chain", "aef", "bridge", "peers", "settlement"]
 # Benchmark registries are throwaway: their signing key may live in their temporary data dir (the demo/test
 # opt-in; a production registry refuses a key inside its data dir, see docs/security.md).
 os.environ.setdefault("SOVCARBON_ALLOW_KEY_IN_DATA_DIR", "1")
