@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import text
+from world import Api, error_code
 
 from sovcarbon.services.registry import Registry
 from sovcarbon.store import engine as store_engine
@@ -58,3 +59,21 @@ def test_a_connection_dropped_while_idle_is_replaced_before_use(registry: Regist
         other.dispose()
     with registry.store.read() as uow:  # no error: the ping found it dead and the pool opened another
         assert uow.conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != backend
+
+
+def test_a_transfer_reads_both_accounts_in_one_statement(world: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    _pg(world.reg)
+    seen = _count_statements(monkeypatch)
+    world.ok("POST", "/v1/transfers", "proponent", {"from_account_id": world.ids["foundation_acc"],
+                                                   "to_account_id": world.ids["company_acc"], "quantity_kg": 5})
+    assert len([s for s in seen if "FROM accounts" in s]) == 1, [s for s in seen if "accounts" in s]
+    # the error order is unchanged: an unknown source, then the holder's control, then an unknown destination
+    resp = world.post("/v1/transfers", "proponent", {"from_account_id": "acc_" + "0" * 32,
+                                                     "to_account_id": world.ids["company_acc"], "quantity_kg": 5})
+    assert error_code(resp) == 1005 and resp.json()["error"]["details"]["id"] == "acc_" + "0" * 32
+    resp = world.post("/v1/transfers", "proponent", {"from_account_id": world.ids["company_acc"],
+                                                     "to_account_id": "acc_" + "1" * 32, "quantity_kg": 5})
+    assert error_code(resp) == 1002
+    resp = world.post("/v1/transfers", "proponent", {"from_account_id": world.ids["foundation_acc"],
+                                                     "to_account_id": "acc_" + "1" * 32, "quantity_kg": 5})
+    assert error_code(resp) == 1005 and resp.json()["error"]["details"]["id"] == "acc_" + "1" * 32

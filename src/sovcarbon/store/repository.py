@@ -183,6 +183,15 @@ class Repository:
             raise RegistryError(1005, f"account {id_} not found", id=id_)
         return Account(id=r[0], participant_id=r[1], kind=AccountKind(r[2]), status=AccountStatus(r[3]), name=r[4])
 
+    def account_pair(self, first_id: str, second_id: str) -> tuple[Account | None, Account | None]:
+        """Two accounts in one statement (a movement's source and destination); None for a missing one, so
+        that the caller raises its errors in its own order."""
+        rows = self.hot.all("SELECT id, participant_id, kind, status, name FROM accounts WHERE id IN (?, ?)",
+                            (first_id, second_id))
+        found = {r[0]: Account(id=r[0], participant_id=r[1], kind=AccountKind(r[2]), status=AccountStatus(r[3]),
+                               name=r[4]) for r in rows}
+        return found.get(first_id), found.get(second_id)
+
     def setting(self, key: str) -> str | None:
         return self.conn.execute(select(t.settings_kv.c.value).where(t.settings_kv.c.key == key)).scalar()
 
