@@ -18,6 +18,7 @@ from world import error_code
 from sovcarbon.bridge.settlement_events import SettlementConsumer
 from sovcarbon.chain import make_op_id
 from sovcarbon.chain.settlement import CashTokenChain, DvpEscrowChain, set_next_block_timestamp
+from sovcarbon.store import settlement_tables as st
 from sovcarbon.store import tables as t
 from sovcarbon.store import token_tables as tt
 
@@ -130,3 +131,63 @@ def test_expired_dvp_is_recorded_with_7005_and_both_legs_refunded(tw: TokenWorld
     assert consumer.cash.free_balance_of(tw.address("company")) == order["total_satang"]
     assert consumer.conservation() == []
     assert _journal_kinds(tw)[-1] == "dvp_expired"
+
+
+def test_the_bridge_consumes_the_escrow_in_its_cycles(tw: TokenWorld) -> None:
+    lot, platform, consumer, issuer = _setup(tw, 1_000)
+    assert tw.bridge is not None
+    tw.bridge.attach_settlement(consumer)
+    deadline_s = int(consumer.escrow.token.w3.eth.get_block("latest")["timestamp"]) + 3600
+    order = _order(tw, lot, 1_000, deadline_s).json()
+    dvp_id = _fund(tw, consumer, issuer, order, platform)
+    consumer.escrow.settle(platform, dvp_id)
+    tw.settle()  # the bridge's own cycle, no explicit consume
+    assert tw.api.ok("GET", f"/v1/dvp-orders/{order['id']}", "regulator")["status"] == "settled"
+    assert consumer.conservation() == []
+
+
+def test_killed_while_applying_escrow_events_a_restart_applies_each_once(
+        tw: TokenWorld, chain_backend: Any, contract_cache_dir: Any) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sovcarbon.bridge.faults import CRASH_EXIT_CODE
+
+    lot, platform, consumer, issuer = _setup(tw, 1_000)
+    reg = tw.api.reg
+    deadline_s = int(consumer.escrow.token.w3.eth.get_block("latest")["timestamp"]) + 3600
+    order = _order(tw, lot, 1_000, deadline_s).json()
+    dvp_id = _fund(tw, consumer, issuer, order, platform)
+    consumer.escrow.settle(platform, dvp_id)
+    assert tw.bridge is not None
+    tw.bridge.run_until_idle()
+    tw.bridge.close()  # the worker processes own the chain from here on
+    worker = Path(__file__).with_name("settlement_crash_worker.py")
+    argv = [sys.executable, str(worker), str(reg.settings.data_dir), reg.settings.database_url,
+            str(contract_cache_dir), consumer.escrow.address, consumer.cash.address, str(consumer.start_block)]
+
+    def run(fault: str | None) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, **chain_backend.env(), "PYTHONPATH": os.pathsep.join(sys.path)}
+        env.pop("SOVCARBON_FAULT", None)
+        if fault:
+            env["SOVCARBON_FAULT"] = fault
+        return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=180, check=False)
+
+    def status() -> str:
+        with reg.store.read() as uow:
+            return str(uow.conn.execute(select(st.dvp_orders.c.status)
+                                        .where(st.dvp_orders.c.id == order["id"])).scalar())
+
+    crashed = run("after_escrow_event_applied:DvpSettled")
+    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr[-3000:]
+    assert status() == "ordered" and _journal_kinds(tw) == ["dvp_ordered"]  # nothing of the range committed
+    crashed = run("after_escrow_cursor_saved")
+    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr[-3000:]
+    assert status() == "settled"
+    recovered = run(None)
+    assert recovered.returncode == 0, recovered.stderr[-3000:]
+    assert _journal_kinds(tw) == ["dvp_ordered", "dvp_opened", "dvp_leg_funded", "dvp_leg_funded", "dvp_settled"]
+    with reg.store.read() as uow:
+        assert len(list(uow.conn.execute(select(st.dvp_events.c.name)))) == 4

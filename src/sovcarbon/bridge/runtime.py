@@ -34,6 +34,7 @@ from sovcarbon.bridge import audit
 from sovcarbon.bridge.events import EventConsumer
 from sovcarbon.bridge.outbox import HOLDER_GAS_WEI, OutboxWorker
 from sovcarbon.bridge.reconcile import chain_reader, reconcile, repush_drift, state_drift
+from sovcarbon.bridge.settlement_events import SettlementConsumer
 from sovcarbon.chain import CarbonTokenChain, Chain, ChainUnavailable, load_or_create_key, open_chain
 from sovcarbon.chain.adapter import DEFAULT_ROLE_DELAY_S
 from sovcarbon.services import tokens
@@ -137,6 +138,7 @@ class Bridge:
         self._last_cycle_s = 0.0
         self._thread: threading.Thread | None = None
         self._closed = False
+        self.settlement: SettlementConsumer | None = None  # attach_settlement: the escrow's event consumer
         self._record_contract()
         tokens.CHAIN_READERS[reg.store] = self._reader_source
         # Woken by the commit of a transaction that enqueued chain work (tokens.enqueue), not by every commit:
@@ -182,6 +184,12 @@ class Bridge:
             elif known != here:
                 raise ChainUnavailable(f"this registry mirrors its lots in contract {known}, not {here}")
 
+    def attach_settlement(self, consumer: SettlementConsumer) -> None:
+        """Consume the DvP escrow's events in every cycle from now on (``bridge/settlement_events.py``)."""
+        with self.cycle_lock:
+            self.settlement = consumer
+        self.wake()
+
     def _reader_source(self) -> tuple[tokens.ChainReader, str] | None:
         return None if self._closed else (chain_reader(self.token), self.token.address)
 
@@ -195,6 +203,8 @@ class Bridge:
                         "dead_letters_applied": 0}
             sent = self.outbox.drain()
             applied = self.events.consume()
+            if self.settlement is not None:  # the DvP escrow's events (docs/settlement.md), applied once
+                applied += self.settlement.consume()
             retried = self.events.retry_due()
             if time.monotonic() - self._last_state_check_s >= self.state_check_interval_s:
                 self.check_state()  # continuously: identities and freezes follow the NR

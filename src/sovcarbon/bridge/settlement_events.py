@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sovcarbon.bridge.faults import fault
 from sovcarbon.chain.settlement import CashTokenChain, DvpEscrowChain
 from sovcarbon.services import settlement
 from sovcarbon.services.registry import Registry
@@ -41,7 +42,10 @@ class SettlementConsumer:
             for e in events:
                 applied += settlement.apply_event(uow, e.name, dict(e.args), e.tx_hash, e.log_index,
                                                   e.block_number)
+                fault("after_escrow_event_applied", e.name)  # a crash here: nothing of the range committed
             settlement.save_cursor(uow, self.escrow.address, end + 1)
+        if events:
+            fault("after_escrow_cursor_saved", events[-1].name)  # committed: never applied again
         return applied
 
     def run_until_idle(self) -> int:
