@@ -158,3 +158,205 @@ def resume(sim: Simulator) -> None:
             select(t.issuances.c.serial_prefix, t.issuances.c.quantity_kg).where(t.issuances.c.status == "issued"))]
         vintages = list(uow.conn.execute(select(t.issuances.c.vintage)).scalars())
     sim.next_vintage = max(vintages, default=2020) + 1
+
+
+# --- Article 6 and tokens: the same seeded walk over the HTTP API, with an embedded chain and its bridge -----------
+
+TONNE_KG = 1000
+PARTIES = ("IDN", "JPN", "SGP")  # SGP is never authorized: exports there are refused (6004)
+
+
+@dataclass
+class Article6TokenSimulator:
+    """A seeded random walk of Article 6 and token operations, each by the role that does it in production:
+    a registry admin requests LoAs, attaches units and labels them; a registry approver approves them (the
+    admin trying its own approval is refused: four-eyes); the foundation (its proponent key) and the company
+    (its holder key) move, export, retire for CORSIA/OIMP and tokenize their own units; token holders transfer
+    and retire on the chain with their own wallets, and the bridge brings those acts into the NR. Quantities
+    and serial ranges are drawn both on and off tonne boundaries (rule 6006 refuses the latter on attach).
+    Every refused request must answer the error envelope and leave the journal head where it was."""
+
+    api: Any  # world.Api
+    bridge: Any  # sovcarbon.bridge.Bridge
+    seed: int
+    wallets: dict[str, Any] = field(default_factory=dict)
+    loas: list[str] = field(default_factory=list)
+    lots: list[int] = field(default_factory=list)  # chain lot ids of minted lots
+    covered: list[tuple[str, str]] = field(default_factory=list)  # (holder, LoA) pairs with units attached
+    handed: list[str] = field(default_factory=list)  # covered serials the company received
+    covered_serials: list[tuple[str, str]] = field(default_factory=list)  # (LoA, serial) attached to the foundation
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    verbose: bool = False  # print each refusal (SOVCARBON_SIM_VERBOSE=1 with a replayed seed)
+    KEYS = {"foundation": "proponent", "company": "company"}
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def count(self, what: str) -> None:
+        self.outcomes[what] = self.outcomes.get(what, 0) + 1
+
+    def head(self) -> int:
+        seq: int = self.api.ok("GET", "/v1/journal/head", None)["seq"]
+        return seq
+
+    def post(self, name: str, path: str, who: str, body: Any = None) -> dict[str, Any] | None:
+        """One request; a refusal must be the error envelope and must change nothing."""
+        before = self.head()
+        resp = self.api.post(path, who, body)
+        if resp.status_code in (200, 201):
+            self.count(name)
+            data: dict[str, Any] = resp.json()
+            return data
+        assert 400 <= resp.status_code < 500, (f"SOVCARBON_SIM_SEED={self.seed}", name, resp.status_code, resp.text)
+        err = resp.json()
+        assert set(err) == {"error"} and set(err["error"]) == {"code", "name", "message", "details"}, err
+        assert self.head() == before, (f"SOVCARBON_SIM_SEED={self.seed}", name, "a refused request wrote", err)
+        self.count(f"{name}:{err['error']['code']}")
+        if self.verbose:
+            print(name, who, body, "->", err["error"]["code"], err["error"]["message"])
+        return None
+
+    def setup(self) -> None:
+        from token_world import make_token_world
+
+        from sovcarbon.domain.serials import format_serial
+
+        tw = make_token_world(self.api, self.bridge)
+        self.wallets = tw.wallets
+        # Every issued unit is eligible for CORSIA (the host's attestation): use for CORSIA then turns on the LoA.
+        issued = format_serial(self.api.ids["prefix"], 1, 9_000_000)
+        assert self.post("label", "/v1/labels", "admin", {"serials": [issued], "label": "corsia_eligible",
+                                                           "reference": "sim attestation"}) is not None
+
+    def holder(self) -> str:
+        return "foundation" if self.rng.random() < 0.6 else "company"  # the company holds only what it was given
+
+    def quantity(self) -> int:
+        """Mostly whole tonnes, sometimes a few kilograms off a tonne."""
+        tonnes = self.rng.randint(1, 400) * TONNE_KG
+        return tonnes + self.rng.choice([0, 0, 0, 1, -1, 500]) if tonnes > TONNE_KG else tonnes
+
+    def serials(self) -> list[str]:
+        from sovcarbon.domain.serials import format_serial
+
+        first = self.rng.randint(0, 8_000) * TONNE_KG + 1 + self.rng.choice([0, 0, 0, 1, 499])
+        last = first - 1 + self.rng.randint(1, 200) * TONNE_KG + self.rng.choice([0, 0, 0, -1])
+        return [format_serial(self.api.ids["prefix"], first, max(first, last))]
+
+    def selection(self, small: bool = False) -> dict[str, Any]:
+        if small and self.rng.random() < 0.8:
+            return {"quantity_kg": self.rng.randint(1, 30) * TONNE_KG}
+        return {"quantity_kg": self.quantity()} if self.rng.random() < 0.6 else {"serials": self.serials()}
+
+    def step(self) -> str:
+        ids, r = self.api.ids, self.rng.random()
+        if r < 0.05 or not self.loas:
+            entities = [{"name": "Company", "party": "THA", "participant_id": ids["company"],
+                         "identification_number": "0105500000001", "country": "THA"},
+                        {"name": "PT Nusantara Energi", "party": "IDN", "identification_number": "AHU-0012345",
+                         "country": "IDN"}]
+            from a6_world import loa_body
+
+            body = loa_body(reference=f"SIM-LOA-{len(self.loas)}-{self.rng.randrange(10**6)}",
+                            max_quantity_kg=self.rng.choice([300, 5_000, 20_000]) * TONNE_KG,
+                            authorized_entities=entities)
+            loa = self.post("loa_request", "/v1/authorizations", "admin", body)
+            if loa is not None:
+                if self.rng.random() < 0.2:  # the requester approving its own request: four-eyes refuses
+                    assert self.post("loa_self_approval", f"/v1/authorizations/{loa['id']}/approval", "admin") is None
+                if self.post("loa_approval", f"/v1/authorizations/{loa['id']}/approval", "approver") is not None:
+                    self.loas.append(loa["id"])
+            return "loa"
+        loa_id = self.rng.choice(self.loas)
+        who = self.holder() if r >= 0.28 or self.rng.random() < 0.3 else "foundation"
+        if 0.40 <= r < 0.64 and self.covered and self.rng.random() < 0.75:
+            who, loa_id = self.rng.choice(self.covered)  # mostly use or export units an LoA covers
+        acc = ids[f"{who}_acc"]
+        if r < 0.28:
+            done = self.post("attach", f"/v1/authorizations/{loa_id}/units", "admin",
+                             {"account_id": acc, **self.selection()})
+            if done is not None:
+                self.covered.append((who, loa_id))
+                if who == "foundation":
+                    self.covered_serials += [(loa_id, u["serial"]) for u in done["units"]]
+            return "attach"
+        if r < 0.40:
+            other = "company" if who == "foundation" else "foundation"
+            if self.covered_serials and self.rng.random() < 0.5:  # covered units handed to the company (an entity)
+                return self.hand_over()
+            moved = self.post("transfer", "/v1/transfers", self.KEYS[who],
+                              {"from_account_id": acc, "to_account_id": ids[f"{other}_acc"], **self.selection()})
+            if moved is not None:  # covered units may have moved with it (a guess: wrong ones are refusals)
+                self.covered += [(other, loa) for holder, loa in self.covered if holder == who]
+                self.covered = sorted(set(self.covered))
+            return "transfer"
+        if r < 0.52:
+            party = self.rng.choice(PARTIES) if self.rng.random() < 0.4 else "IDN"
+            entity = "PT Nusantara Energi" if party == "IDN" and self.rng.random() < 0.8 else "Someone Else"
+            body = {"account_id": acc, "authorization_id": loa_id, "purpose": self.rng.choice(["ndc", "ndc", "oimp"]),
+                    "destination": {"party": party, "registry_id": f"{party}01", "account_id": "B-001",
+                                    "entity": entity}, **self.selection(small=True)}
+            self.post("export", "/v1/exports", self.KEYS[who], body)
+            return "export"
+        if r < 0.64:
+            selection = self.selection(small=True)
+            if who == "company" and self.handed and self.rng.random() < 0.6:  # the covered units it was given
+                selection = {"serials": [self.rng.choice(self.handed)]}
+            body = {"account_id": acc, "purpose": self.rng.choice(["corsia", "corsia", "oimp", "voluntary"]),
+                    "claim_year": 2026, "beneficiary": {"name": "Thai Sky Airways", "country": "TH"}, **selection}
+            self.post("retire_" + body["purpose"], "/v1/retirements", self.KEYS[who], body)
+            return "retire"
+        if r < 0.76 or not self.lots:
+            body = {"holder_account_id": acc, "quantity_kg": self.quantity()}
+            if self.post("tokenize", "/v1/tokenizations", self.KEYS[who], body) is not None:
+                self.bridge.run_until_idle()
+                self.refresh_lots()
+            return "tokenize"
+        return self.chain_step(who)
+
+    def hand_over(self) -> str:
+        """The foundation transfers whole tonnes of units it had attached to an LoA to the company, which the
+        LoA names as an authorized entity: the company can then use them for CORSIA (the first transfer)."""
+        from sovcarbon.domain.serials import format_serial, parse_serial
+
+        loa_id, text = self.rng.choice(self.covered_serials)
+        rng = parse_serial(text)
+        tonnes = rng.quantity_kg // TONNE_KG
+        first = rng.first_kg + self.rng.randrange(tonnes) * TONNE_KG
+        last = min(rng.last_kg, first - 1 + self.rng.randint(1, 20) * TONNE_KG)
+        body = {"from_account_id": self.api.ids["foundation_acc"], "to_account_id": self.api.ids["company_acc"],
+                "serials": [format_serial(rng.prefix, first, last)]}
+        if self.post("transfer", "/v1/transfers", self.KEYS["foundation"], body) is not None:
+            self.covered = sorted({*self.covered, ("company", loa_id)})
+            self.handed.append(body["serials"][0])
+        return "transfer"
+
+    def refresh_lots(self) -> None:
+        lots = self.api.ok("GET", "/v1/lots", "admin")["data"]
+        self.lots = sorted(int(lot["chain_lot_id"]) for lot in lots if lot.get("chain_lot_id") is not None)
+
+    def chain_step(self, who: str) -> str:
+        from sovcarbon.chain import ChainRejected
+
+        token, lot = self.bridge.token, self.rng.choice(self.lots)
+        balances = {w: int(token.balance_of(self.wallets[w].address, lot)) for w in ("foundation", "company")}
+        if self.rng.random() < 0.85 and any(balances.values()):  # mostly a holder that has tokens of the lot
+            who = self.rng.choice([w for w, kg in balances.items() if kg])
+        wallet, balance = self.wallets[who], balances[who]
+        amount = self.rng.choice([1, TONNE_KG, min(50 * TONNE_KG, max(balance, 1)), max(balance, 1), balance + 1])
+        try:
+            if self.rng.random() < 0.4:
+                other = "company" if who == "foundation" else "foundation"
+                token.transfer(wallet, self.wallets[other].address, lot, amount)
+                self.count("chain_transfer")
+                return "chain_transfer"
+            purpose = self.rng.choice(["voluntary", "corsia", "domestic_compliance"])
+            token.retire(wallet, lot, amount, "Sim Beneficiary", purpose, 2026)
+            self.count(f"chain_retire_{purpose}")
+            return "chain_retire"
+        except ChainRejected as refused:
+            self.count(f"chain:{refused.code}")
+            return "chain_refused"
+        finally:
+            self.bridge.run_until_idle()
