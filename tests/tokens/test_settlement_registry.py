@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
@@ -191,3 +192,36 @@ def test_killed_while_applying_escrow_events_a_restart_applies_each_once(
     assert _journal_kinds(tw) == ["dvp_ordered", "dvp_opened", "dvp_leg_funded", "dvp_leg_funded", "dvp_settled"]
     with reg.store.read() as uow:
         assert len(list(uow.conn.execute(select(st.dvp_events.c.name)))) == 4
+
+
+@pytest.mark.tampers
+def test_the_shared_checker_holds_escrow_conservation(tw: TokenWorld) -> None:
+    """ESCROW in the shared checker: with the escrow attached, what it holds at the consumed block equals the
+    funded legs of the open orders; a final order holds no leg; evidence is an applied event of the order."""
+    from sovcarbon.services import invariants
+
+    lot, platform, consumer, issuer = _setup(tw, 1_000)
+    assert tw.bridge is not None
+    reg = tw.api.reg
+    tw.bridge.attach_settlement(consumer)
+    deadline_s = int(consumer.escrow.token.w3.eth.get_block("latest")["timestamp"]) + 3600
+    order = _order(tw, lot, 1_000, deadline_s).json()
+    dvp_id = _fund(tw, consumer, issuer, order, platform)
+    tw.settle()
+    assert invariants.check(reg) == []  # open, both legs funded: the escrow holds exactly them
+    where = [st.dvp_orders.c.id == order["id"]]
+    with reg.store.write() as uow:  # the registry loses the delivery leg
+        uow.repo.update(st.dvp_orders, where, delivery_funded=0)
+    messages = [v.message for v in invariants.check(reg) if v.invariant == "ESCROW"]
+    assert messages == [f"escrow conservation: chain lot {lot['chain_lot_id']}: escrow holds 1000 kg, "
+                        "no open funded leg"], messages
+    with reg.store.write() as uow:
+        uow.repo.update(st.dvp_orders, where, delivery_funded=1)
+    consumer.escrow.settle(platform, dvp_id)
+    tw.settle()
+    assert invariants.check(reg) == []
+    with reg.store.write() as uow:  # a settled order that still claims a funded leg
+        uow.repo.update(st.dvp_orders, where, payment_funded=1)
+    messages = [v.message for v in invariants.check(reg) if v.invariant == "ESCROW"]
+    assert f"DvP order {order['id']} is settled but holds a funded leg" in messages, messages
+    tw.bridge.close()

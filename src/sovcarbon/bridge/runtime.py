@@ -37,6 +37,7 @@ from sovcarbon.bridge.reconcile import chain_reader, reconcile, repush_drift, st
 from sovcarbon.bridge.settlement_events import SettlementConsumer
 from sovcarbon.chain import CarbonTokenChain, Chain, ChainUnavailable, load_or_create_key, open_chain
 from sovcarbon.chain.adapter import DEFAULT_ROLE_DELAY_S
+from sovcarbon.services import settlement as settlement_service
 from sovcarbon.services import tokens
 from sovcarbon.services.registry import Registry
 
@@ -188,6 +189,7 @@ class Bridge:
         """Consume the DvP escrow's events in every cycle from now on (``bridge/settlement_events.py``)."""
         with self.cycle_lock:
             self.settlement = consumer
+            settlement_service.ESCROW_READERS[self.reg.store] = (consumer.escrow.address, consumer.holdings_at)
         self.wake()
 
     def _reader_source(self) -> tuple[tokens.ChainReader, str] | None:
@@ -322,6 +324,8 @@ class Bridge:
             if tokens.OUTBOX_WAKERS.get(self.reg.store) == self.wake:
                 del tokens.OUTBOX_WAKERS[self.reg.store]
             tokens.CHAIN_READERS.pop(self.reg.store, None)
+            if self.settlement is not None:
+                settlement_service.ESCROW_READERS.pop(self.reg.store, None)
             if _ATTACHED.get(id(self.reg)) is self:
                 del _ATTACHED[id(self.reg)]
             self.chain.close()

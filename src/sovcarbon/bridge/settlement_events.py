@@ -7,6 +7,7 @@ crash after it never applies it again; (tx hash, log index) is also the key of `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sovcarbon.bridge.faults import fault
@@ -55,6 +56,11 @@ class SettlementConsumer:
             total += self.consume()
             if self.cursor() == before or self.cursor() > int(self.escrow.w3.eth.block_number):
                 return total
+
+    def holdings_at(self, chain_lot_ids: Sequence[int], block: int) -> tuple[dict[int, int], int]:
+        """What the escrow holds at ``block``: (escrowed kg per chain lot, escrowed satang)."""
+        kg = {lot: int(self.escrow.call("escrowedKg", [lot], block)[0]) for lot in chain_lot_ids}
+        return kg, int(self.escrow.call("escrowedSatang", [], block)[0])
 
     def conservation(self) -> list[str]:
         """Escrow conservation at the chain head vs the NR (call when the consumer is caught up)."""

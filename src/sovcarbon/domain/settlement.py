@@ -12,6 +12,11 @@
 | an escrow event moves an order only along ordered -> open -> settled / cancelled / expired | 1008 |
 | a DvPCreated whose terms differ from the order is not taken as the order's (the order is rejected) | 1003 |
 | an expired DvP refunds both legs and is recorded with 7005 | 7005 |
+
+Invariant ESCROW (``check_escrow``, in the shared checker): a final order holds no funded leg; only an open
+order has funded legs; every order's chain evidence is an applied escrow event of that order; and, when the
+escrow is attached, what it holds at the block the registry consumed equals the funded legs of the open
+orders (per lot in kg, in total in satang): escrow conservation.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sovcarbon.domain.errors import RegistryError
+from sovcarbon.domain.invariants import LedgerSnapshot, Violation
 
 SATANG_PER_THB = 100
 KG_PER_TONNE = 1000
@@ -84,4 +90,49 @@ def created_mismatches(order: Mapping[str, Any], args: Mapping[str, Any]) -> lis
         same = str(got).lower() == str(want).lower() if isinstance(want, str) else got == want
         if not same:
             out.append(f"{name}: chain {got}, order {want}")
+    return out
+
+
+ORDERS_KEY = "dvp_orders"  # LedgerSnapshot.extra: order facts (services.settlement.load_snapshot)
+EVENTS_KEY = "dvp_events"  # {(tx_hash, log_index): order id}
+ESCROW_KEY = "escrow_chain"  # (escrowed kg per chain lot, escrowed satang) at the consumed block, when attached
+
+
+def escrow_conservation(orders: list[Mapping[str, Any]], escrowed_kg_by_lot: Mapping[int, int],
+                        escrowed_satang: int) -> list[str]:
+    """What the escrow holds vs the funded legs of the open orders; the differences, in words."""
+    want_kg: dict[int, int] = {}
+    want_satang = 0
+    for o in orders:
+        if o["status"] != OPEN:
+            continue
+        if o["delivery_funded"]:
+            want_kg[int(o["chain_lot_id"])] = want_kg.get(int(o["chain_lot_id"]), 0) + int(o["quantity_kg"])
+        if o["payment_funded"]:
+            want_satang += int(o["total_satang"])
+    out = [f"chain lot {lot}: escrow holds {escrowed_kg_by_lot.get(lot, 0)} kg, open funded legs {kg} kg"
+           for lot, kg in sorted(want_kg.items()) if escrowed_kg_by_lot.get(lot, 0) != kg]
+    out += [f"chain lot {lot}: escrow holds {kg} kg, no open funded leg"
+            for lot, kg in sorted(escrowed_kg_by_lot.items()) if kg and lot not in want_kg]
+    if want_satang != escrowed_satang:
+        out.append(f"escrow holds {escrowed_satang} satang, open funded legs {want_satang} satang")
+    return out
+
+
+def check_escrow(snapshot: LedgerSnapshot) -> list[Violation]:
+    orders: list[Mapping[str, Any]] = snapshot.extra.get(ORDERS_KEY, [])
+    events: Mapping[tuple[str, int], str | None] = snapshot.extra.get(EVENTS_KEY, {})
+    out: list[Violation] = []
+    for o in orders:
+        funded = bool(o["delivery_funded"]) or bool(o["payment_funded"])
+        if funded and o["status"] != OPEN:
+            out.append(Violation("ESCROW", f"DvP order {o['id']} is {o['status']} but holds a funded leg"))
+        if o["tx_hash"] is not None and events.get((str(o["tx_hash"]), int(o["log_index"]))) != o["id"]:
+            out.append(Violation("ESCROW", f"DvP order {o['id']}: its evidence {o['tx_hash']}#{o['log_index']} "
+                                           "is no applied escrow event of this order"))
+    chain = snapshot.extra.get(ESCROW_KEY)
+    if chain is not None:
+        escrowed_kg, escrowed_satang = chain
+        out += [Violation("ESCROW", f"escrow conservation: {p}")
+                for p in escrow_conservation(orders, escrowed_kg, escrowed_satang)]
     return out

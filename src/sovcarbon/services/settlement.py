@@ -11,7 +11,8 @@ Tokens move on chain through the carbon token (its TransferSingle is mirrored by
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,15 +23,20 @@ from sovcarbon.domain import settlement as rules
 from sovcarbon.domain import tokenize as token_rules
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
+from sovcarbon.domain.invariants import LedgerSnapshot
 from sovcarbon.domain.model import Actor, Role
 from sovcarbon.services.queries import READ_ALL_ROLES
 from sovcarbon.services.requests import Command, Id
 from sovcarbon.store import settlement_tables as st
 from sovcarbon.store import tables as t
 from sovcarbon.store import token_tables as tt
-from sovcarbon.store.uow import UnitOfWork
+from sovcarbon.store.uow import Store, UnitOfWork
 
 ESCROW_EVENTS = tuple(rules.TRANSITIONS)
+# The escrow attached to a store (Bridge.attach_settlement): its address and a reader of what it holds at one
+# block, (escrowed kg per chain lot, escrowed satang); weakly, so a closed registry drops it.
+EscrowReader = Callable[[Sequence[int], int], tuple[dict[int, int], int]]
+ESCROW_READERS: weakref.WeakKeyDictionary[Store, tuple[str, EscrowReader]] = weakref.WeakKeyDictionary()
 
 
 class DvpOrderIn(Command):
@@ -201,20 +207,23 @@ def save_cursor(uow: UnitOfWork, escrow_address: str, next_block: int) -> None:
 
 def escrow_conservation(orders: Sequence[dict[str, Any]], escrowed_kg_by_lot: dict[int, int],
                         escrowed_satang: int) -> list[str]:
-    """Escrow conservation: what the escrow holds equals the funded legs of the open DvPs the NR recorded."""
-    want_kg: dict[int, int] = {}
-    want_satang = 0
-    for o in orders:
-        if o["status"] != rules.OPEN:
-            continue
-        if o["delivery_funded"]:
-            want_kg[int(o["chain_lot_id"])] = want_kg.get(int(o["chain_lot_id"]), 0) + int(o["quantity_kg"])
-        if o["payment_funded"]:
-            want_satang += int(o["total_satang"])
-    out = [f"chain lot {lot}: escrow holds {escrowed_kg_by_lot.get(lot, 0)} kg, open funded legs {kg} kg"
-           for lot, kg in sorted(want_kg.items()) if escrowed_kg_by_lot.get(lot, 0) != kg]
-    out += [f"chain lot {lot}: escrow holds {kg} kg, no open funded leg"
-            for lot, kg in sorted(escrowed_kg_by_lot.items()) if kg and lot not in want_kg]
-    if want_satang != escrowed_satang:
-        out.append(f"escrow holds {escrowed_satang} satang, open funded legs {want_satang} satang")
-    return out
+    return rules.escrow_conservation(list(orders), escrowed_kg_by_lot, escrowed_satang)
+
+
+def load_snapshot(uow: UnitOfWork, snapshot: LedgerSnapshot) -> None:
+    """ESCROW snapshot loader: order facts and applied events always; what the escrow holds, at the block the
+    registry consumed, when an escrow is attached to this store."""
+    orders = [dict(r) for r in uow.conn.execute(select(st.dvp_orders)).mappings()]
+    snapshot.extra[rules.ORDERS_KEY] = orders
+    c = st.dvp_events.c
+    snapshot.extra[rules.EVENTS_KEY] = {(str(r[0]), int(r[1])): r[2] for r in uow.conn.execute(
+        select(c.tx_hash, c.log_index, c.dvp_order_id))}
+    attached = ESCROW_READERS.get(uow.store)
+    if attached is None:
+        return
+    address, reader = attached
+    next_block = escrow_cursor(uow, address)
+    if next_block is None or next_block < 1:
+        return
+    lots = sorted({int(o["chain_lot_id"]) for o in orders})
+    snapshot.extra[rules.ESCROW_KEY] = reader(lots, next_block - 1)
