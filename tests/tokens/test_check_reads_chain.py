@@ -70,3 +70,29 @@ def test_check_agrees_with_the_chain_then_names_a_lost_burn_and_an_unordered_act
     assert f"CHECK FAILED: 7001 I4 lot {lot['id']}" in failed.stdout, failed.stdout
     with reg.store.read() as uow:  # read-only: nothing frozen, no halt recorded
         assert not uow.conn.execute(select(tt.token_lots.c.frozen)).scalar()
+
+
+def test_address_freezes_are_compared_with_the_chain_both_ways(tw: TokenWorld) -> None:
+    """B2 item c (issue item 5): the bridge's state check compares address freezes too. An agent freezing a
+    holder on chain outside the registry is drift (the NR's state is pushed again); an address the NR froze
+    stays frozen and is no drift."""
+    from sovcarbon.services import bridge_officer
+
+    assert tw.bridge is not None
+    token = tw.bridge.token
+    tw.tokenize(1_000)
+    tw.settle()
+    foundation, company = tw.address("foundation"), tw.address("company")
+    token.freeze_address(make_op_id("outside-address-freeze"), foundation, by=token.agent)
+    tw.settle()
+    assert token.is_frozen(foundation)
+    drift = tw.bridge.check_state()
+    assert [(d["kind"], d["address"], d["nr"], d["chain"]) for d in drift] == [
+        ("address_freeze", foundation.lower(), False, True)]
+    tw.settle()
+    assert not token.is_frozen(foundation)  # pushed again: the NR never froze it
+    with tw.api.reg.store.write() as uow:  # the NR freezes the company's address (as reconciliation does)
+        bridge_officer.freeze_address(uow, company, "test: offending holder", "rep_test")
+    tw.settle()
+    assert token.is_frozen(company)
+    assert tw.bridge.check_state() == []

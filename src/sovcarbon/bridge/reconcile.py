@@ -90,8 +90,8 @@ def reconcile(reg: Registry, token: CarbonTokenChain) -> dict[str, Any]:
 
 
 def state_drift(reg: Registry, token: CarbonTokenChain, facts: Sequence[Any]) -> list[dict[str, Any]]:
-    """Identities, licences and lot freezes where the chain does not say what the NR says (a push that failed,
-    or a change made on chain outside the registry). Both ways; rows still in flight are skipped."""
+    """Identities, licences, lot freezes and address freezes where the chain does not say what the NR says (a push
+    that failed, or a change made on chain outside the registry). Both ways; rows still in flight are skipped."""
     out: list[dict[str, Any]] = []
     s, c = tt.token_identity_sync.c, tt.token_outbox.c
     with reg.store.read() as uow:
@@ -101,6 +101,16 @@ def state_drift(reg: Registry, token: CarbonTokenChain, facts: Sequence[Any]) ->
                                                                              tt.token_lots.c.frozen))}
         busy_lots = {str(r[0]) for r in uow.conn.execute(select(c.lot_id).where(
             c.status.in_([tokens.PENDING, tokens.SENT]), c.kind.in_(["freeze_lot", "unfreeze_lot"])))}
+        # address freezes as the NR ordered them: the last freeze/unfreeze per address (in flight: skipped)
+        nr_address_frozen: dict[str, bool] = {}
+        busy_addresses: set[str] = set()
+        for kind, payload, status in uow.conn.execute(select(c.kind, c.payload, c.status).where(
+                c.kind.in_(["freeze_address", "unfreeze_address"])).order_by(c.seq)):
+            holder = str(json.loads(payload)["holder"]).lower()
+            if status in (tokens.PENDING, tokens.SENT):
+                busy_addresses.add(holder)
+            elif status == tokens.CONFIRMED:
+                nr_address_frozen[holder] = kind == "freeze_address"
     for r in rows:
         address, eligible = str(r["address"]), bool(r["eligible"])
         if r["role"] == "intermediary":
@@ -116,6 +126,13 @@ def state_drift(reg: Registry, token: CarbonTokenChain, facts: Sequence[Any]) ->
                 out.append({"kind": "identity", "address": address, "nr": eligible, "chain": ident.kyc_verified,
                             "participant_id": r["participant_id"], "role": r["role"],
                             "intermediary_address": r["intermediary_address"]})
+            nr_address_frozen.setdefault(address.lower(), False)  # a holder the NR never froze: not frozen
+    for address, nr_frozen_now in sorted(nr_address_frozen.items()):
+        if address in busy_addresses:
+            continue
+        on_chain = bool(token.call("frozen", [to_checksum_address(address)])[0])
+        if on_chain != nr_frozen_now:
+            out.append({"kind": "address_freeze", "address": address, "nr": nr_frozen_now, "chain": on_chain})
     for f in facts:
         if f.chain is None or f.in_flight or f.lot_id in busy_lots:
             continue
@@ -131,6 +148,9 @@ def repush_drift(uow: UnitOfWork, drift: Sequence[Mapping[str, Any]]) -> None:
         if d["kind"] in ("identity", "licence"):
             tokens._want_identity(uow, str(d["participant_id"]), str(d["address"]), str(d["role"]), bool(d["nr"]),
                                   d["intermediary_address"])
+        elif d["kind"] == "address_freeze":
+            kind = "freeze_address" if d["nr"] else "unfreeze_address"
+            tokens.enqueue(uow, kind, {"holder": str(d["address"]).lower()})
         else:
             kind = "freeze_lot" if d["nr"] else "unfreeze_lot"
             tokens.enqueue(uow, kind, {"chain_lot_id": d["chain_lot_id"]}, str(d["lot_id"]))
