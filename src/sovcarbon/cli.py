@@ -31,6 +31,8 @@ config_app = typer.Typer(help="The resolved configuration.", no_args_is_help=Tru
 app.add_typer(config_app, name="config")
 peers_app = typer.Typer(help="Peer registries: cross-border transfers (docs/interop.md).", no_args_is_help=True)
 app.add_typer(peers_app, name="peers")
+dvp_app = typer.Typer(help="Delivery versus payment orders (docs/settlement.md).", no_args_is_help=True)
+app.add_typer(dvp_app, name="dvp")
 err = Console(stderr=True)
 
 
@@ -595,6 +597,19 @@ def peers_link_demo(
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     typer.echo(json.dumps(result, indent=2))
+
+
+@dvp_app.command("list")
+def dvp_list(status: Annotated[str | None, typer.Option(
+        help="only orders in this state: ordered, open, settled, cancelled, expired, rejected")] = None) -> None:
+    """Every DvP order with its state, its legs and the chain evidence of its last step (the host's view)."""
+    from sovcarbon.services import settlement
+    from sovcarbon.services.auth import SYSTEM_ACTOR
+
+    reg = _registry()
+    with reg.store.read() as uow:
+        orders = settlement.list_orders(uow, SYSTEM_ACTOR, status)
+    typer.echo(json.dumps(orders, indent=2))
 
 
 if __name__ == "__main__":

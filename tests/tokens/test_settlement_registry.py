@@ -132,6 +132,20 @@ def test_expired_dvp_is_recorded_with_7005_and_both_legs_refunded(tw: TokenWorld
     assert consumer.cash.free_balance_of(tw.address("company")) == order["total_satang"]
     assert consumer.conservation() == []
     assert _journal_kinds(tw)[-1] == "dvp_expired"
+    # the CLI on the registry host shows it too
+    import json
+    import os
+    import subprocess
+    import sys
+
+    settings = tw.api.reg.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOVCARBON_")}
+    env.update(SOVCARBON_DATA_DIR=str(settings.data_dir), SOVCARBON_DATABASE_URL=settings.database_url,
+               SOVCARBON_ALLOW_KEY_IN_DATA_DIR="1")
+    listed = subprocess.run([sys.executable, "-m", "sovcarbon.cli", "dvp", "list", "--status", "expired"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert [(o["id"], o["code"]) for o in json.loads(listed.stdout)] == [(order["id"], 7005)]
 
 
 def test_the_bridge_consumes_the_escrow_in_its_cycles(tw: TokenWorld) -> None:
