@@ -532,6 +532,30 @@ def report_aef(year: Annotated[int, typer.Option(help="the reporting year")],
                f"{len(tables[aef_template.T2_SHEET])} authorizations, {len(tables[aef_template.T3_SHEET])} actions, "
                f"{len(tables[aef_template.T4_SHEET])} holdings rows -> {out}")
 
+@admin_app.command("ndc-period")
+def admin_ndc_period(first_year: Annotated[int | None, typer.Option(help="first year of the NDC period")] = None,
+                     last_year: Annotated[int | None, typer.Option(help="last year of the NDC period")] = None) -> None:
+    """Show, or set (both years), the NDC implementation period the AEF reports. Journaled; 2021-2100, first <=
+    last, at most ten years."""
+    from sovcarbon.services import ndc_period
+
+    reg = _registry()
+    try:
+        if first_year is None and last_year is None:
+            with reg.store.read() as uow:
+                result = ndc_period.view(uow)
+        elif first_year is None or last_year is None:
+            _fail("give both --first-year and --last-year to set the NDC implementation period")
+        else:
+            req = ndc_period.NdcPeriodIn(first_year=first_year, last_year=last_year)
+            with reg.store.write() as uow:
+                result = ndc_period.set_period(reg, uow, None, req)
+    except RegistryError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(result, indent=2))
+
+
 @peers_app.command("list")
 def peers_list() -> None:
     """The registered peer registries and every cross-border transfer with its state."""

@@ -34,6 +34,8 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/projects"): {"admin", "proponent"},
     ("POST", "/v1/projects/{project_id}/validation"): {"vvb"},
     ("POST", "/v1/projects/{project_id}/registration"): {"admin"},
+    ("PUT", "/v1/projects/{project_id}/mitigation-type"): {"admin"},
+    ("PUT", "/v1/article6/ndc-period"): {"admin"},
     ("POST", "/v1/issuances"): {"admin"},
     ("POST", "/v1/issuances/{issuance_id}/approval"): OFFICERS,  # admin passes the gate, four-eyes stops it
     ("POST", "/v1/issuances/{issuance_id}/rejection"): OFFICERS,
@@ -87,6 +89,8 @@ def _bodies(w: Api) -> dict[tuple[str, str], Any]:
         ("POST", "/v1/projects"): project_body(w.ids["foundation"]),
         ("POST", "/v1/projects/{project_id}/validation"): {"report": "ok"},
         ("POST", "/v1/projects/{project_id}/registration"): None,
+        ("PUT", "/v1/projects/{project_id}/mitigation-type"): {"mitigation_type": "Removals"},
+        ("PUT", "/v1/article6/ndc-period"): {"first_year": 2031, "last_year": 2035},
         ("POST", "/v1/issuances"): issuance_body(w.ids["project"], w.ids["foundation_acc"], vintage=2024,
                                                  monitoring_period={"start": "2024-01-01", "end": "2024-12-31"}),
         ("POST", "/v1/issuances/{issuance_id}/approval"): None,

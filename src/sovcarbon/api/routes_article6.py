@@ -13,7 +13,7 @@ from sovcarbon.api.deps import ActorDep, IdemDep, PageDep, RegistryDep
 from sovcarbon.api.routes_core import IdPath, command
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.serials import parse_serial
-from sovcarbon.services import aef, article6, article6_export, queries, read_models
+from sovcarbon.services import aef, article6, article6_export, ndc_period, queries, read_models
 from sovcarbon.services.article6_requests import (
     AttachIn,
     AuthorizationIn,
@@ -155,6 +155,20 @@ def get_itmo(reg: RegistryDep, itmo_id: Annotated[str, Path(max_length=80)]) -> 
 
 
 # --- AEF ----------------------------------------------------------------------------------------------------
+@router.get("/article6/ndc-period", tags=["article 6"])
+def get_ndc_period(reg: RegistryDep, actor: ActorDep) -> dict[str, Any]:
+    """The NDC implementation period the AEF reports (Table 1): recorded, or the default 2021-2030."""
+    with reg.store.read() as uow:
+        return ndc_period.get(uow, actor)
+
+
+@router.put("/article6/ndc-period", tags=["article 6"])
+def set_ndc_period(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: ndc_period.NdcPeriodIn) -> JSONResponse:
+    """Set the NDC implementation period (registry admin; first <= last, 2021-2100, at most ten years). Journaled."""
+    return command(reg, actor, "set_ndc_period", body.model_dump(mode="json"),
+                   lambda uow: ndc_period.set_period(reg, uow, actor, body), key, 200)
+
+
 @router.post("/reports/aef/{year}/close", status_code=201, tags=["article 6"])
 def close_year(reg: RegistryDep, actor: ActorDep, key: IdemDep, year: Year) -> JSONResponse:
     """Close the reporting year: holdings at 31 December are frozen and never recomputed."""

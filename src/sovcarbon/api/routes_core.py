@@ -31,6 +31,7 @@ from sovcarbon.services.requests import (
     DecisionIn,
     FreezeIn,
     IssuanceIn,
+    MitigationTypeIn,
     ParticipantIn,
     ParticipantUpdate,
     ProjectIn,
@@ -133,6 +134,14 @@ def validate_project(reg: RegistryDep, actor: ActorDep, key: IdemDep, project_id
 def register_project(reg: RegistryDep, actor: ActorDep, key: IdemDep, project_id: IdPath) -> JSONResponse:
     return command(reg, actor, "register_project", {"id": project_id},
                    lambda uow: projects.register(reg, uow, actor, project_id), key, 200)
+
+
+@router.put("/projects/{project_id}/mitigation-type", tags=["projects"])
+def set_project_mitigation_type(reg: RegistryDep, actor: ActorDep, key: IdemDep, project_id: IdPath,
+                                body: MitigationTypeIn) -> JSONResponse:
+    """Record a project's mitigation type (AEF tables 2-4), e.g. for one recorded before it was asked. Admin."""
+    return command(reg, actor, "set_project_mitigation_type", {"id": project_id, **body.model_dump(mode="json")},
+                   lambda uow: projects.set_mitigation_type(reg, uow, actor, project_id, body), key, 200)
 
 
 # --- issuance ---------------------------------------------------------------------------------------------------

@@ -501,6 +501,34 @@ def _accounted_once(snapshot: inv.LedgerSnapshot, facts: Article6Facts) -> list[
 TONNE_KG = 1000
 DEFAULT_MITIGATION_TYPE = "Emission reductions"
 MITIGATION_TYPES = ("Emission reductions", "Removals", "Emission reductions and removals")
+
+
+def effective_mitigation_type(issuance_value: str | None, project_value: str | None, loa_value: Any) -> str:
+    """The mitigation type reported for units: the issuance's override, else its project's, else (projects and
+    issuances recorded before migration 0015, whose rows are never rewritten behind the journal) the LoA's
+    value, else the default."""
+    for value in (issuance_value, project_value, loa_value):
+        if value:
+            return str(value)
+    return DEFAULT_MITIGATION_TYPE
+
+
+# NDC implementation period (Table 1): an officer sets it; a sane period lies within the Paris Agreement's
+# NDC cycles (from 2021) and lasts at most ten years (NDCs have five- or ten-year implementation periods).
+NDC_FIRST_YEAR_MIN, NDC_LAST_YEAR_MAX, NDC_PERIOD_MAX_YEARS = 2021, 2100, 10
+
+
+def require_ndc_period(first_year: int, last_year: int) -> None:
+    if not (NDC_FIRST_YEAR_MIN <= first_year <= NDC_LAST_YEAR_MAX
+            and NDC_FIRST_YEAR_MIN <= last_year <= NDC_LAST_YEAR_MAX):
+        raise RegistryError(1003, f"NDC implementation years must lie between {NDC_FIRST_YEAR_MIN} and "
+                                  f"{NDC_LAST_YEAR_MAX}", first_year=first_year, last_year=last_year)
+    if first_year > last_year:
+        raise RegistryError(1003, "the NDC implementation period's first year comes after its last",
+                            first_year=first_year, last_year=last_year)
+    if last_year - first_year + 1 > NDC_PERIOD_MAX_YEARS:
+        raise RegistryError(1003, f"an NDC implementation period lasts at most {NDC_PERIOD_MAX_YEARS} years",
+                            first_year=first_year, last_year=last_year)
 # UNFCCC common nomenclature (17 Feb 2026), tables 15(b) and 51(b), verbatim (including "C02 usage").
 SECTORS = ("Agriculture", "Building and construction", "Cross-sectoral mechanisms", "Energy generation",
            "Forestry and land use", "Industrial processes", "Transportation", "Urban development", "Waste management")

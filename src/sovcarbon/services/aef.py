@@ -199,8 +199,12 @@ def _tonnes_cell(kg: int) -> int | str:
     return kg // 1000 if kg % 1000 == 0 else tonnes(kg)
 
 
-def mitigation_type(body: dict[str, Any]) -> str:
-    return str(body.get("mitigation_type") or rules.DEFAULT_MITIGATION_TYPE)
+def mitigation_types(uow: UnitOfWork) -> dict[str, tuple[str | None, str | None]]:
+    """(issuance's, project's) recorded mitigation type per serial prefix, in one query (migration 0015)."""
+    i, p = t.issuances.c, t.projects.c
+    rows = uow.conn.execute(select(i.serial_prefix, i.mitigation_type, p.mitigation_type)
+                            .join(t.projects, p.id == i.project_id))
+    return {r[0]: (r[1], r[2]) for r in rows}
 
 
 class _Ctx:
@@ -209,6 +213,7 @@ class _Ctx:
         self.rid = a6s.registry_id(reg, uow)
         self.loas = _Loas(uow)
         self._fixed: dict[tuple[str, str, int], tuple[dict[str, Any], bool]] = {}
+        self._mitigation = mitigation_types(uow)
 
     def block(self, loa: rules.Loa, rng: SerialRange, vintage: int) -> dict[str, Any]:
         """The block identification shared by tables 3 and 4 (ITMOs one for one with underlying units)."""
@@ -224,7 +229,9 @@ class _Ctx:
                  "First ID": "", "Last ID": "", "Underlying unit registry ID": u_reg, "First unit ID": tpl.NA,
                  "Last unit ID": tpl.NA, "Metric": "GHG", "Applicable GWP value(s)": body.get("gwp") or "AR5",
                  "Applicable non-GHG metric": tpl.NA, "Quantity (t CO2 eq)": 0, "Quantity (in non-GHG metric)": tpl.NA,
-                 "Mitigation type": mitigation_type(body), "Vintage": vintage},
+                 "Mitigation type": rules.effective_mitigation_type(
+                     *self._mitigation.get(rng.prefix, (None, None)), body.get("mitigation_type")),
+                 "Vintage": vintage},
                 u_reg != tpl.NA)
         row, with_units = fixed
         out = dict(row)

@@ -59,7 +59,7 @@ def request(reg: Registry, uow: UnitOfWork, actor: Actor, req: IssuanceIn) -> di
                     status=str(IssuanceStatus.PENDING_APPROVAL), serial_prefix=prefix,
                     requested_by_key=actor.key_id, requested_by_name=actor.name, decided_by_key=None,
                     verification_ref=req.verification_ref, verified_kg=req.verified_kg, created_at=uow.now,
-                    decided_at=None)
+                    decided_at=None, mitigation_type=req.mitigation_type)
     result = view(uow, issuance_id)
     uow.append("issuance_requested", {"actor": actor.key_id, "issuance": result})
     return result

@@ -14,7 +14,7 @@ from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.model import Actor, ProjectStatus, Role
 from sovcarbon.services.registry import Registry
-from sovcarbon.services.requests import ProjectIn, ValidationIn
+from sovcarbon.services.requests import MitigationTypeIn, ProjectIn, ValidationIn
 from sovcarbon.services.views import project_view
 from sovcarbon.store import tables as t
 from sovcarbon.store.uow import UnitOfWork
@@ -54,7 +54,8 @@ def submit(reg: Registry, uow: UnitOfWork, actor: Actor, req: ProjectIn) -> dict
                crediting_start=req.crediting_period.start.isoformat(),
                crediting_end=req.crediting_period.end.isoformat(), location=json.dumps(req.location),
                status=str(ProjectStatus.SUBMITTED), description=req.description, submitted_by=actor.key_id,
-               validated_by=None, validation_report=None, registered_by=None, created_at=uow.now)
+               validated_by=None, validation_report=None, registered_by=None, created_at=uow.now,
+               mitigation_type=req.mitigation_type)
     uow.repo.insert(t.projects, **row)
     for other in req.other_registrations:
         uow.repo.insert(t.project_registrations, programme=other.programme, external_id=other.id,
@@ -86,6 +87,18 @@ def register(reg: Registry, uow: UnitOfWork, actor: Actor, project_id: str) -> d
     uow.repo.update(t.projects, [t.projects.c.id == project_id],
                     status=str(status), registered_by=actor.key_id)
     uow.append("project_registered", {"actor": actor.key_id, "project_id": project_id, "number": project.number})
+    return view(uow, project_id)
+
+
+def set_mitigation_type(reg: Registry, uow: UnitOfWork, actor: Actor, project_id: str,
+                        req: MitigationTypeIn) -> dict[str, Any]:
+    """Record (or correct) a project's mitigation type, e.g. for a project recorded before migration 0015.
+    Journaled with the value before; the AEF reports it for every issuance that does not override it."""
+    require_role(actor, [Role.REGISTRY_ADMIN], "set a project's mitigation type")
+    before = uow.repo.one(t.projects, project_id, "project")["mitigation_type"]
+    uow.repo.update(t.projects, [t.projects.c.id == project_id], mitigation_type=req.mitigation_type)
+    uow.append("project_mitigation_type_set", {"actor": actor.key_id, "project_id": project_id,
+                                               "before": before, "mitigation_type": req.mitigation_type})
     return view(uow, project_id)
 
 

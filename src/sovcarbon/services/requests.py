@@ -18,6 +18,8 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 Id = Annotated[str, Field(min_length=3, max_length=40, pattern=r"^[a-z]{2,5}_[0-9a-zA-Z]{1,34}$")]
 Kg = StrictInt
 Serial = Annotated[str, Field(min_length=1, max_length=80)]
+# AEF "Mitigation type" (domain.article6.MITIGATION_TYPES); anything else is 1003 at entry
+MitigationType = Literal["Emission reductions", "Removals", "Emission reductions and removals"]
 
 
 class Command(BaseModel):
@@ -76,6 +78,8 @@ class ProjectIn(Command):
     location: dict[str, Any] = Field(description="GeoJSON geometry or Feature")
     description: Annotated[str, Field(max_length=10_000)] = ""
     other_registrations: Annotated[list[OtherRegistration], Field(max_length=20)] = []
+    mitigation_type: MitigationType = Field(
+        default="Emission reductions", description="what the project's units are (AEF tables 2-4); recorded")
 
     @model_validator(mode="after")
     def _geojson(self) -> ProjectIn:
@@ -108,6 +112,11 @@ class IssuanceIn(Command):
     buffer_kg: Kg | None = None  # None: the share the standard requires for the project's methodology
     verification_ref: Annotated[str, Field(max_length=200)] | None = None
     verified_kg: Kg | None = None  # the verification report's verified quantity (5003 above it)
+    mitigation_type: MitigationType | None = None  # overrides the project's for this issuance's units
+
+
+class MitigationTypeIn(Command):
+    mitigation_type: MitigationType
 
 
 class DecisionIn(Command):

@@ -44,7 +44,8 @@ def project_view(r: Mapping[Any, Any], registrations: list[dict[str, str]] | Non
                 crediting_period={"start": r["crediting_start"], "end": r["crediting_end"]},
                 location=json.loads(r["location"]), status=r["status"], description=r["description"],
                 validated_by=r["validated_by"], registered_by=r["registered_by"],
-                other_registrations=registrations or [], created_at=r["created_at"])
+                other_registrations=registrations or [], created_at=r["created_at"],
+                mitigation_type=r.get("mitigation_type"))
 
 
 def issuance_view(r: Mapping[Any, Any], blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def issuance_view(r: Mapping[Any, Any], blocks: list[dict[str, Any]] | None = No
              buffer_kg=r["buffer_kg"], account_id=r["account_id"], buffer_account_id=r["buffer_account_id"],
              status=r["status"], serial_prefix=r["serial_prefix"], requested_by=r["requested_by_key"],
              decided_by=r["decided_by_key"], verification_ref=r["verification_ref"],
-             verified_kg=r.get("verified_kg"), created_at=r["created_at"],
+             verified_kg=r.get("verified_kg"), mitigation_type=r.get("mitigation_type"), created_at=r["created_at"],
              decided_at=r["decided_at"])
     if blocks is not None:
         d["blocks"] = blocks

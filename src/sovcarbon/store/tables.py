@@ -79,6 +79,7 @@ projects = Table(
     Column("validation_report", Text),
     Column("registered_by", String(ID)),
     Column("created_at", String(32), nullable=False),
+    Column("mitigation_type", String(40)),  # migration 0015; NULL = recorded before it (the AEF falls back)
 )
 
 project_registrations = Table(
@@ -109,6 +110,7 @@ issuances = Table(
     Column("created_at", String(32), nullable=False),
     Column("decided_at", String(32)),
     Column("verified_kg", BigInteger),  # migration 0010
+    Column("mitigation_type", String(40)),  # migration 0015; NULL = the project's
     UniqueConstraint("project_id", "vintage", "number", name="uq_issuance_number"),
 )
 
