@@ -155,7 +155,9 @@ def bulk_blocks(reg: Registry, accs: list[str], count: int) -> None:
     per_issuance = 100_000
     with reg.store.read() as uow:
         project_id = uow.conn.execute(text("SELECT id FROM projects LIMIT 1")).scalar_one()
-    vintage = 2030
+        # a second bulk load takes the next vintages (one issuance per project and vintage: 2005)
+        vintage = max(2030, 1 + int(uow.conn.execute(text("SELECT COALESCE(MAX(vintage), 0) FROM issuances"))
+                                     .scalar_one()))
     made = 0
     while made < count:
         n = min(per_issuance, count - made)
