@@ -168,7 +168,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
         os.environ.setdefault("SOVCARBON_ALLOW_KEY_IN_DATA_DIR", "1")
     os.umask(0o077)  # the ledger, keys and chain files in the data dir are the service account's alone
     reg = _registry(create=True)
-    bridge = Bridge.open(reg)  # the token chain (embedded unless SOVCARBON_CHAIN_URL) and its worker thread
+    # the token chain (embedded unless SOVCARBON_CHAIN_URL), the settlement contracts, and its worker thread
+    bridge = Bridge.open(reg, settlement=True)
     bridge.start()
     # Checkpoints by time as well as by count, and one at shutdown (CheckpointTimer.stop).
     timer = CheckpointTimer(reg, log=lambda m: err.print(f"[red]{m}[/red]")).start()
@@ -272,7 +273,7 @@ def _demo_in_process(reg, base_url: str):  # type: ignore[no-untyped-def]
     from sovcarbon.bridge import Bridge
     from sovcarbon.demo import run_demo
 
-    bridge = Bridge.open(reg)
+    bridge = Bridge.open(reg, settlement=True)
     bridge.start()
     limit_recursion()
     parsed = httpx.URL(base_url)

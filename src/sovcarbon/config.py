@@ -10,6 +10,7 @@
 | SOVCARBON_CHECKPOINT_INTERVAL_S | seconds after which written entries get a checkpoint even below the count | 60 |
 | SOVCARBON_SIGNING_KEY_FILE | the registry's Ed25519 signing key (PEM, mode 0600), outside the data dir | (none) |
 | SOVCARBON_ALLOW_KEY_IN_DATA_DIR | 1 = demo/tests only: keep (and generate) the key in the data dir | 0 |
+| SOVCARBON_CASH_ISSUER_KEY_FILE | the cash issuer's chain key (hex), outside the data dir: settlement (serve) | (none) |
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class ConfigError(ValueError):
 
 # Keys a SOVCARBON_CONFIG file may hold at top level (the variables' names without the prefix, lower case).
 FILE_KEYS = frozenset({"data_dir", "database_url", "chain_url", "checkpoint_interval", "checkpoint_interval_s",
-                       "signing_key_file", "allow_key_in_data_dir", "profile", "read_database_url"})
+                       "signing_key_file", "allow_key_in_data_dir", "profile", "read_database_url",
+                       "cash_issuer_key_file"})
 PROFILE_KEYS = frozenset({"country", "party_code", "registry_name", "agency_name", "standards"})
 STANDARD_KEYS = frozenset({"serial_code", "label", "domestic", "exportable", "allowed_purposes", "buffer_shares"})
 
@@ -189,6 +191,8 @@ class Settings:
     allow_key_in_data_dir: bool = False
     # A PostgreSQL streaming replica for public reads (explorer, supply, holdings, journal): store/replica.py.
     read_database_url: str | None = None
+    # The cash token's issuer key (mints/burns THB satang): bridge/settlement_setup.py. Never shown.
+    cash_issuer_key_file: Path | None = None
 
     @property
     def signing_key_path(self) -> Path:
@@ -212,6 +216,25 @@ def _check_bridge_environment() -> None:
     if key != "" and (len(digits) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digits)):
         raise ConfigError(f"SOVCARBON_BRIDGE_KEY must be a private key of 64 hex digits (optionally 0x-prefixed), "
                           f"got {len(key)} characters (value not shown)")
+
+
+def _cash_issuer_key_file(value: Any, name: str) -> Path | None:
+    """The cash issuer's key file: an existing file holding one private key of 64 hex digits (not shown)."""
+    if value is None:
+        return None
+    if not isinstance(value, str | Path):
+        raise ConfigError(f"{name} must be the path of a key file, got {type(value).__name__}")
+    path = Path(value).expanduser().resolve()
+    if not path.is_file():
+        raise ConfigError(f"{name} names {str(path)!r}, which is not an existing file")
+    try:
+        key = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        raise ConfigError(f"{name} {str(path)!r} cannot be read as a hex key file") from None
+    digits = key[2:] if key.lower().startswith("0x") else key
+    if len(digits) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+        raise ConfigError(f"{name} {str(path)!r} must hold one private key of 64 hex digits (value not shown)")
+    return path
 
 
 def _read_config_file(path: str | None) -> dict[str, Any]:
@@ -271,10 +294,12 @@ def load_settings(**overrides: Any) -> Settings:
     read_url = None if raw_read_url is None else _database_url(raw_read_url, read_url_src)
     if read_url is not None and not (read_url.startswith("postgresql") and database_url.startswith("postgresql")):
         raise ConfigError(f"{read_url_src} is a PostgreSQL streaming replica of a PostgreSQL database_url")
+    issuer_file = _cash_issuer_key_file(*pick("cash_issuer_key_file"))
     return Settings(data_dir=data_dir, database_url=database_url, chain_url=chain_url or None,
                     checkpoint_interval=interval, profile=profile, checkpoint_interval_s=interval_s,
                     signing_key_file=Path(key_file).expanduser().resolve() if key_file else None,
-                    allow_key_in_data_dir=allow_key_in_data_dir, read_database_url=read_url)
+                    allow_key_in_data_dir=allow_key_in_data_dir, read_database_url=read_url,
+                    cash_issuer_key_file=issuer_file)
 
 
 SECRET_MARKERS = ("password", "secret", "token", "private")
@@ -299,6 +324,8 @@ def describe(settings: Settings) -> dict[str, str]:
             out[f.name] = "(none)"
         elif isinstance(value, str) and "://" in value:
             out[f.name] = mask_url(value)
+        elif f.name == "cash_issuer_key_file":
+            out[f.name] = f"{value} (key not shown)"
         elif any(m in f.name for m in SECRET_MARKERS):
             out[f.name] = "*** (set)"
         else:

@@ -43,7 +43,7 @@ def create_worker_app() -> FastAPI:
         from sovcarbon.peers.worker import PeerWorker
 
         with lock:
-            bridge = Bridge.open(reg)
+            bridge = Bridge.open(reg, settlement=True)
             bridge.start()
             held["bridge"] = bridge
             held["peers"] = PeerWorker(reg).start()  # cross-border transfers: driven by the leader alone

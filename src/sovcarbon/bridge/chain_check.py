@@ -10,6 +10,7 @@ contract's runtime code, then
 | I4 per lot at the last block the NR consumed: supply, retired, redeemed, pending burns | 7001 lot ... |
 | whole-chain audit, deployment block to head: every privileged act ordered by the outbox | 7001 unordered ... |
 | the bridge is not halted by an earlier audit | 7001 bridge halted |
+| the settlement contracts the NR recorded: code; escrow conservation at the block the NR consumed | ESCROW ... |
 
 Nothing is written: no freeze, no reconciliation record (``sovcarbon reconcile`` does that). An embedded
 chain held by a running ``serve`` is not read (the line says so; its bridge audits the chain itself).
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eth_account import Account
+from sqlalchemy import select
 
 from sovcarbon.bridge import audit
 from sovcarbon.bridge.reconcile import chain_reader
@@ -30,6 +32,7 @@ from sovcarbon.chain import BytecodeMismatch, CarbonTokenChain, Chain, ChainUnav
 from sovcarbon.domain.tokenize import lot_mismatches
 from sovcarbon.services import tokens
 from sovcarbon.services.registry import Registry
+from sovcarbon.store import token_tables as tt
 
 CONTRACT_SETTING = "token_contract"  # the same setting bridge.runtime records ("<chain id>:<address>")
 
@@ -112,6 +115,7 @@ def _check(reg: Registry, chain: Chain, chain_id: int, address: str, directory: 
                         f"(block {finding['block']}): the registry did not order it")
     if halted is not None:
         problems.append(f"7001 bridge halted since {halted.get('at')}: {halted.get('reason')}")
+    escrow_line = _check_escrow(reg, token, chain_id, cache_dir, problems)
     in_flight = sum(1 for f in facts if f.in_flight)
     if problems:
         lines += [f"chain MISMATCH: {p}" for p in problems]
@@ -119,4 +123,48 @@ def _check(reg: Registry, chain: Chain, chain_id: int, address: str, directory: 
         lines.append(f"OK chain {chain.kind} {token.address}: {len(facts)} lots agree with the NR at block "
                      f"{at_block} ({in_flight} in flight); audit of blocks {deploy_block}..{head}: "
                      f"{len(events)} privileged acts, all ordered")
+        if escrow_line:
+            lines.append(escrow_line)
     return ChainCheck(ok=not problems, lines=lines, problems=problems)
+
+
+def _check_escrow(reg: Registry, token: CarbonTokenChain, chain_id: int, cache_dir: Path | None,
+                  problems: list[str]) -> str | None:
+    """Escrow conservation from the chain side, at the escrow block the NR consumed; None without settlement."""
+    from sovcarbon.bridge.settlement_setup import SETTLEMENT_SETTING
+    from sovcarbon.chain.settlement import CashTokenChain, DvpEscrowChain
+    from sovcarbon.services import settlement
+
+    with reg.store.read() as uow:
+        known = uow.repo.setting(SETTLEMENT_SETTING)
+    if known is None:
+        return None
+    chain_text, cash_address, escrow_address = known.split(":")
+    if int(chain_text) != chain_id:
+        problems.append(f"ESCROW settlement contracts recorded on chain {chain_text}, not {chain_id}")
+        return None
+    cash = CashTokenChain(token, cache_dir=cache_dir)
+    escrow = DvpEscrowChain(token, cache_dir=cache_dir)
+    try:
+        cash.load(cash_address)
+        escrow.load(escrow_address)
+    except BytecodeMismatch as exc:
+        problems.append(f"ESCROW settlement contract: {exc}")
+        return None
+    with reg.store.read() as uow:
+        orders = settlement.all_orders(uow)
+        next_block = settlement.escrow_cursor(uow, escrow.address)
+        # every lot the NR mirrors, not only the ordered ones: tokens escrowed for no order are a finding too
+        token_lots = {int(v) for v in uow.conn.execute(select(tt.token_lots.c.chain_lot_id)).scalars()
+                      if v is not None}
+    if next_block is None:
+        return f"OK escrow {escrow.address}: no escrow event consumed yet"
+    lots = sorted({int(o["chain_lot_id"]) for o in orders} | token_lots)
+    at_block = next_block - 1
+    kg = {lot: int(escrow.call("escrowedKg", [lot], at_block)[0]) for lot in lots}
+    satang = int(escrow.call("escrowedSatang", [], at_block)[0])
+    found = settlement.escrow_conservation(orders, kg, satang)
+    problems += [f"ESCROW conservation at block {at_block}: {p}" for p in found]
+    open_orders = sum(1 for o in orders if o["status"] == "open")
+    return (f"OK escrow {escrow.address} (cash {cash.address}): {open_orders} open DvPs hold what the escrow "
+            f"holds at block {at_block} ({sum(kg.values())} kg, {satang} satang)")

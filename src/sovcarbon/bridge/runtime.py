@@ -35,6 +35,7 @@ from sovcarbon.bridge.events import EventConsumer
 from sovcarbon.bridge.outbox import HOLDER_GAS_WEI, OutboxWorker
 from sovcarbon.bridge.reconcile import chain_reader, reconcile, repush_drift, state_drift
 from sovcarbon.bridge.settlement_events import SettlementConsumer
+from sovcarbon.bridge.settlement_setup import status as settlement_status
 from sovcarbon.chain import CarbonTokenChain, Chain, ChainUnavailable, load_or_create_key, open_chain
 from sovcarbon.chain.adapter import DEFAULT_ROLE_DELAY_S
 from sovcarbon.services import settlement as settlement_service
@@ -140,6 +141,7 @@ class Bridge:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.settlement: SettlementConsumer | None = None  # attach_settlement: the escrow's event consumer
+        self.cash_issuer: Any = None  # the cash issuer's key when this process holds it (settlement_setup)
         self._record_contract()
         tokens.CHAIN_READERS[reg.store] = self._reader_source
         # Woken by the commit of a transaction that enqueued chain work (tokens.enqueue), not by every commit:
@@ -150,9 +152,13 @@ class Bridge:
     @classmethod
     def open(cls, reg: Registry, *, chain_url: str | None = None, data_dir: Path | None = None,
              bridge_key: str | None = None, agent_key: str | None = None, owner_key: str | None = None,
-             role_delay_s: int | None = None, cache_dir: Path | None = None, **options: Any) -> Bridge:
+             role_delay_s: int | None = None, cache_dir: Path | None = None, settlement: bool = False,
+             **options: Any) -> Bridge:
         """Connect to the configured chain (embedded by default), deploy or load the contract. Three keys, one
-        per role (bridge, enforcement agent, governance owner), read from files outside the data directory."""
+        per role (bridge, enforcement agent, governance owner), read from files outside the data directory.
+        With ``settlement`` (``serve``), also deploy or attach the cash token and the DvP escrow and consume
+        the escrow's events (``bridge/settlement_setup.py``; skipped when no issuer key is configured and
+        none was ever deployed)."""
         settings = reg.settings
         url = chain_url if chain_url is not None else settings.chain_url
         directory = Path(data_dir) if data_dir is not None else settings.data_dir
@@ -168,11 +174,20 @@ class Bridge:
             token = CarbonTokenChain(chain, key, agent_key=agent, owner_key=owner, role_delay_s=delay_s,
                                      cache_dir=cache_dir)
             token.deploy_or_load(deployment_file)
-            return cls(reg, chain, token, lock=lock, **options)
+            bridge = cls(reg, chain, token, lock=lock, **options)
         except BaseException:
             if lock is not None:
                 lock.release()
             raise
+        if settlement:
+            from sovcarbon.bridge.settlement_setup import open_settlement
+
+            try:
+                open_settlement(bridge, directory, cache_dir=cache_dir)
+            except BaseException:
+                bridge.close()
+                raise
+        return bridge
 
     def _record_contract(self) -> None:
         with self.reg.store.write() as uow:
@@ -344,7 +359,8 @@ class Bridge:
                 "block_number": self.token.block_number(),
                 "event_cursor": self.events.cursor(), "deploy_block": deployment.deploy_block if deployment else None,
                 "running": self._thread is not None, "cycles": self.cycles, "last_error": self.last_error,
-                "consumer": self.events.lag(self.max_lag_blocks), "halted": self.halted()}
+                "consumer": self.events.lag(self.max_lag_blocks), "halted": self.halted(),
+                "settlement": settlement_status(self)}
 
 
 def attached(reg: Registry) -> Bridge | None:
