@@ -435,3 +435,59 @@ def check_workbook(wb: Any, file_name: str | None = None,
         if file_name is not None:
             check_file_name(file_name, p)
     return p, p.problems
+
+
+# --- two Parties' reports side by side ----------------------------------------------------------------------------
+def check_cross_border(origin: Parsed, destination: Parsed) -> list[str]:
+    """The rules that span two Parties' workbooks after ITMOs moved from ``origin`` to ``destination``:
+    each action (date, type, subtype, registry, First ID, Last ID) is reported once across both reports;
+    every ITMO the destination acquired from the origin was first transferred or transferred to it by
+    the origin (same ITMO ids, quantity, vintage, approach and authorization; the origin names the
+    destination as acquiring Party, the destination names the origin as transferring Party, no earlier
+    than the origin's action); what the destination uses or cancels of them lies inside what it acquired;
+    and the origin reports no use or cancellation of ITMOs the destination acquired after it (their use
+    abroad is the destination's action)."""
+    pr: list[str] = []
+    o_rows = origin.tables.get("Table 3 Actions", [])
+    d_rows = destination.tables.get("Table 3 Actions", [])
+    o_party, d_party = origin.submission.get("Party"), destination.submission.get("Party")
+    seen: dict[tuple[Any, ...], str] = {}
+    for who, rows in (("origin", o_rows), ("destination", d_rows)):
+        for r in rows:
+            key = (r["Action date"], r["Action type"], r["Action subtype"], r["Party ITMO registry ID"],
+                   r["First ID"], r["Last ID"])
+            if key in seen and seen[key] != who:
+                pr.append(f"{who} Table 3 row {r['_row']}: the action is also in the {seen[key]}'s report {key}")
+            seen.setdefault(key, who)
+    sent = [r for r in o_rows if r["Acquiring participating Party ID"] == d_party
+            and r["Action type"] in ("First transfer", "Transfer")]
+    ids = ("First ID", "Last ID", "Quantity (t CO2 eq)", "Vintage", "Cooperative approach ID", "Authorization ID",
+           "First transferring participating Party ID", "Party ITMO registry ID", "First unit ID", "Last unit ID")
+    acquired: list[tuple[str, int, int]] = []
+    for r in d_rows:
+        if r["Action type"] != "Acquisition" or r["First transferring participating Party ID"] != o_party:
+            continue
+        at = f"destination Table 3 row {r['_row']}"
+        if r["Transferring participating Party ID"] != o_party:
+            pr.append(f"{at}: an Acquisition from {o_party} names {r['Transferring participating Party ID']!r}")
+        match = [s for s in sent if all(s[k] == r[k] for k in ids)]
+        if not match:
+            pr.append(f"{at}: acquired ITMOs {r['First ID']}..{r['Last ID']} were not transferred by {o_party}")
+        elif not any(s["Action date"] <= r["Action date"] for s in match):
+            pr.append(f"{at}: acquired before the origin transferred them")
+        block, lo = _seq(r["First ID"])
+        acquired.append((block, lo, _seq(r["Last ID"])[1]))
+    for r in d_rows:
+        if r["Action type"] in ("Use", "Cancellation") and r["First transferring participating Party ID"] == o_party:
+            block, lo = _seq(r["First ID"])
+            hi = _seq(r["Last ID"])[1]
+            if not any(b == block and a <= lo and hi <= z for b, a, z in acquired):
+                pr.append(f"destination Table 3 row {r['_row']}: uses ITMOs {block} {lo}..{hi} it did not acquire")
+    for r in o_rows:
+        if r["Action type"] in ("Use", "Cancellation"):
+            block, lo = _seq(r["First ID"])
+            hi = _seq(r["Last ID"])[1]
+            if any(b == block and lo <= z and a <= hi for b, a, z in acquired):
+                pr.append(f"origin Table 3 row {r['_row']}: reports a use of ITMOs {block} {lo}..{hi} "
+                          f"that {d_party} acquired")
+    return pr

@@ -176,3 +176,23 @@ def test_a_transfer_to_an_unknown_or_unapproved_peer_is_8001_and_writes_nothing(
     before = journal_seq(world)
     rejected(world, world.post("/v1/peer-transfers", "proponent", body), 6001, before)  # own units need an LoA
     rejected(world, world.post("/v1/peer-transfers", "company", body), 1002, before)  # not the holder's account
+
+
+def test_an_itmo_description_malformed_or_of_another_party_is_refused_1003(world: Api) -> None:
+    """The ITMO description a PROPOSE carries ends up in this Party's AEF (Acquisition rows): one that names a
+    first transferring Party other than the sender's, or is malformed, is refused and writes nothing."""
+    peer = FakePeer()
+    register(world, peer)
+    before = journal_seq(world)
+    itmo = {"cooperative_approach_id": "CA0007", "authorization_id": "IDN-LOA-1", "registry_id": "IDN01",
+            "party": "IDN", "gwp": "AR5", "mitigation_types": {FOREIGN_PREFIX: "Emission reductions"}}
+    for bad in ({**itmo, "party": "THA", "registry_id": "THA01"}, {**itmo, "registry_id": "IDN1"},
+                {**itmo, "extra": "x"}, {**itmo, "gwp": 5}, {**itmo, "mitigation_types": {"TH-X": "Removals"}},
+                "CA0007"):
+        token = peer.message(pp.MessageType.PROPOSE, new_id("peer"),
+                             {**propose_body(world.ids["company_acc"]), "itmo": bad})
+        rejected(world, peer.send(world, token), 1003, before)
+    key = world.ok("GET", "/v1/peer/identity", None)["public_key"]
+    good = peer.exchange(world, key, peer.message(
+        pp.MessageType.PROPOSE, new_id("peer"), {**propose_body(world.ids["company_acc"]), "itmo": itmo}))
+    assert good["type"] == "accept"

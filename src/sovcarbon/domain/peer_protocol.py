@@ -24,6 +24,7 @@ message); the answer to a message is itself the next message of the chain.
 from __future__ import annotations
 
 import hashlib
+import re
 from enum import StrEnum
 from typing import Any
 
@@ -175,3 +176,26 @@ def live_in_both(mine: dict[str, list[tuple[int, int]]],
                 if hit is not None:
                     found.append((prefix, hit[0], hit[1]))
     return sorted(found)
+
+
+# --- the ITMO description a PROPOSE carries (what the acquiring Party's AEF reports) ------------------------------
+ITMO_DESCRIPTION_KEYS = frozenset({"cooperative_approach_id", "authorization_id", "registry_id", "party", "gwp",
+                                   "mitigation_types"})
+_ITMO_PATTERNS = {"cooperative_approach_id": re.compile(r"^CA\d{4}$"), "registry_id": re.compile(r"^[A-Z]{3}\d{2}$"),
+                  "party": re.compile(r"^[A-Z]{3}$")}
+
+
+def valid_itmo_description(itmo: Any, serials: list[Any], sender_party: str) -> bool:
+    """Five text fields and a mitigation type for every serial prefix of ``serials`` (parsed ranges), the ids in
+    their published formats (6/CMA.4 annex I para 5), and the first transferring Party is the sender's own."""
+    if not isinstance(itmo, dict) or set(itmo) != ITMO_DESCRIPTION_KEYS:
+        return False
+    types = itmo["mitigation_types"]
+    if not isinstance(types, dict) or not {r.prefix for r in serials} <= set(types):
+        return False
+    texts = [v for k, v in itmo.items() if k != "mitigation_types"] + list(types.values())
+    if not all(isinstance(v, str) and 0 < len(v) <= 200 for v in texts):
+        return False
+    if not all(p.match(itmo[k]) for k, p in _ITMO_PATTERNS.items()):
+        return False
+    return bool(itmo["party"] == sender_party and itmo["registry_id"].startswith(sender_party))

@@ -38,12 +38,13 @@ from sovcarbon.domain.access import require_role
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.journal import canonical_json
 from sovcarbon.domain.model import Actor, BlockState, Role
-from sovcarbon.domain.serials import SerialRange
+from sovcarbon.domain.serials import SerialRange, parse_serial
 from sovcarbon.services import aef_template as tpl
 from sovcarbon.services import article6 as a6s
 from sovcarbon.services.queries import READ_ALL_ROLES
 from sovcarbon.services.registry import Registry
 from sovcarbon.store import article6_tables as a6
+from sovcarbon.store import peer_tables as pt
 from sovcarbon.store import tables as t
 from sovcarbon.store.uow import UnitOfWork
 
@@ -242,6 +243,23 @@ class _Ctx:
         out["Quantity (t CO2 eq)"] = _tonnes_cell(rng.quantity_kg)
         return out
 
+    @staticmethod
+    def foreign_block(itmo: dict[str, Any], rng: SerialRange, vintage: int) -> dict[str, Any]:
+        """The same block identification for ITMOs another Party first transferred to us (the description its
+        registry sent with the units, ``interop.itmo_description``): its ids, never ours."""
+        u_reg = rules.underlying_registry_id(rng.prefix)
+        first, last = rules.cma_itmo_ids(itmo["cooperative_approach_id"], itmo["registry_id"], itmo["party"], rng,
+                                         vintage)
+        units = rules.unit_ids(rng) if u_reg != tpl.NA else (tpl.NA, tpl.NA)
+        return {"Cooperative approach ID": itmo["cooperative_approach_id"],
+                "Authorization ID": itmo["authorization_id"],
+                "First transferring participating Party ID": itmo["party"],
+                "Party ITMO registry ID": itmo["registry_id"], "First ID": first, "Last ID": last,
+                "Underlying unit registry ID": u_reg, "First unit ID": units[0], "Last unit ID": units[1],
+                "Metric": "GHG", "Applicable GWP value(s)": itmo["gwp"], "Applicable non-GHG metric": tpl.NA,
+                "Quantity (t CO2 eq)": _tonnes_cell(rng.quantity_kg), "Quantity (in non-GHG metric)": tpl.NA,
+                "Mitigation type": itmo["mitigation_types"][rng.prefix], "Vintage": vintage}
+
 
 @dataclass(slots=True)
 class _Action:
@@ -261,6 +279,7 @@ class _Action:
     using_party: str = tpl.NA
     using_entity: str = tpl.NA
     extra: dict[str, Any] = field(default_factory=dict)
+    itmo: dict[str, Any] | None = None  # ITMOs first transferred by another Party (acquired through the peer protocol)
 
 
 def _oimp_purpose(loa: rules.Loa, purpose: str | None) -> str:
@@ -341,6 +360,7 @@ def _collect_actions(reg: Registry, uow: UnitOfWork, year: int, ctx: _Ctx) -> li
             out.append(_Action(at, seq, rng, vintage, loa_id, "Acquisition", NOT_YET_DEFINED, ours, f"act-{aid}",
                                txn_id, transferring_party=transferring or na))
     out += _cancellations(uow, year, ctx)
+    out += _cross_border(uow, year, ctx)
     out.sort(key=lambda a: (a.at[:10], a.seq, a.rng.prefix, a.rng.first_kg))
     return out
 
@@ -371,21 +391,79 @@ def _cancellations(uow: UnitOfWork, year: int, ctx: _Ctx) -> list[_Action]:
     return out
 
 
+def _cross_border(uow: UnitOfWork, year: int, ctx: _Ctx) -> list[_Action]:
+    """Actions of the peer protocol (``services.interop``), each reported once across the two Parties' reports:
+    here as the acquiring Party, an Acquisition of ITMOs another Party first transferred to us (when the units
+    arrive: its COMMIT applied) and a Cancellation when they are retired here; here as the first transferring
+    Party, a use abroad (a retirement notice received) is the acquiring Party's action, reported in its AEF:
+    ours records it in the annex only (our own first transfer and transfer rows were written at export)."""
+    pt_, tx = pt.peer_transfers.c, t.transactions.c
+    out: list[_Action] = []
+    acquired: dict[str, list[tuple[SerialRange, dict[str, Any]]]] = defaultdict(list)
+    for tid, serials, detail_text, txn_id, at, seq in uow.conn.execute(
+            select(pt_.id, pt_.serials, pt_.detail, pt_.txn_id, tx.created_at, tx.journal_seq)
+            .select_from(pt.peer_transfers.join(t.transactions, tx.id == pt_.txn_id))
+            .where(pt_.side == "destination", tx.created_at <= year_cutoff(year)).order_by(tx.journal_seq)):
+        itmo = json.loads(detail_text).get("itmo")
+        if not isinstance(itmo, dict):
+            continue  # units that were not ITMOs (e.g. our own units coming back)
+        for text in json.loads(serials):
+            rng = parse_serial(text)
+            acquired[rng.prefix].append((rng, itmo))
+            if at >= year_start(year):
+                out.append(_Action(str(at), int(seq), rng, _vintage(rng), "", "Acquisition", NOT_YET_DEFINED,
+                                   "peer_acquisition", f"acq-{tid}-{rng.prefix}-{rng.first_kg}", txn_id,
+                                   transferring_party=itmo["party"], itmo=itmo))
+    if acquired:
+        r, b = t.retirements.c, t.blocks.c
+        for ret_id, txn_id, seq, at, purpose, beneficiary, prefix, first, last in uow.conn.execute(
+                select(r.id, r.txn_id, r.journal_seq, r.created_at, r.purpose, r.beneficiary_name, b.serial_prefix,
+                       b.first_kg, b.last_kg)
+                .join(t.blocks, (b.txn_id == r.txn_id) & (b.state == str(BlockState.RETIRED)))
+                .where(b.serial_prefix.in_(sorted(acquired)), r.created_at >= year_start(year),
+                       r.created_at <= year_cutoff(year)).order_by(r.journal_seq, b.serial_prefix, b.first_kg)):
+            retired = SerialRange(prefix, int(first), int(last))
+            for rng, itmo in acquired[prefix]:
+                part = rules.intersect(rng, retired)
+                if part is not None:
+                    out.append(_Action(str(at), int(seq), part, _vintage(part), "", "Cancellation",
+                                       OTHER_CANCELLATIONS, "retirement", f"ret-{ret_id}-{part.first_kg}", txn_id,
+                                       purpose=rules.CORSIA if purpose == "corsia" else "Voluntary cancellation",
+                                       using_party=ctx.party, using_entity=str(beneficiary) or tpl.NA, itmo=itmo))
+    u = pt.peer_uses_abroad.c
+    for nid, peer_id, serials, purpose, beneficiary, claim_year, retired_at, at in uow.conn.execute(
+            select(u.id, u.peer_id, u.serials, u.purpose, u.beneficiary_name, u.claim_year, u.retired_at,
+                   u.created_at).where(u.created_at >= year_start(year), u.created_at <= year_cutoff(year))
+            .order_by(u.created_at, u.id)):
+        for text in json.loads(serials):
+            rng = parse_serial(text)
+            out.append(_Action(str(at), 0, rng, _vintage(rng), "", "", "", "use_abroad", f"use-{nid}-{rng.first_kg}",
+                               None, extra={"peer": peer_id, "purpose": purpose, "beneficiary": beneficiary,
+                                            "claim_year": int(claim_year), "retired_abroad_at": retired_at}))
+    return out
+
+
+def _vintage(rng: SerialRange) -> int:
+    return int(rng.prefix.split("-")[3])
+
+
 def _action_rows(actions: list[_Action], ctx: _Ctx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Table 3 rows and their annex rows (registry detail, same order; annex-only actions at the end)."""
     table: list[dict[str, Any]] = []
     annex: list[dict[str, Any]] = []
     for a in actions:
-        loa = ctx.loas.get(a.loa_id)
         detail = {"table_3_row": None, "action_id": a.action_id, "registry_action": a.ours,
-                  "authorization": a.loa_id, "serial": str(a.rng), "quantity_kg": a.rng.quantity_kg,
-                  "txn_id": a.txn_id or "", "journal_seq": a.seq, "action_at": a.at}
+                  "authorization": a.itmo["authorization_id"] if a.itmo else a.loa_id, "serial": str(a.rng),
+                  "quantity_kg": a.rng.quantity_kg, "txn_id": a.txn_id or "", "journal_seq": a.seq,
+                  "action_at": a.at, "note": ", ".join(f"{k}: {v}" for k, v in a.extra.items())}
         if not a.kind:
             annex.append(detail)
             continue
+        block = (ctx.foreign_block(a.itmo, a.rng, a.vintage) if a.itmo is not None
+                 else ctx.block(ctx.loas.get(a.loa_id), a.rng, a.vintage))
         table.append({
             "Action date": tpl.date_text(a.at), "Action type": a.kind, "Action subtype": a.subtype,
-            **ctx.block(loa, a.rng, a.vintage),
+            **block,
             "Transferring participating Party ID": a.transferring_party,
             "Acquiring participating Party ID": a.acquiring_party,
             "Purpose for which the ITMO has been used towards or cancelled for OIMP": a.purpose,

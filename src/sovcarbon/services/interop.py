@@ -22,6 +22,7 @@ Use cases, each state change in one unit of work:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -39,8 +40,8 @@ from sovcarbon.domain.model import AccountKind, Actor, Block, BlockState, Role
 from sovcarbon.domain.serials import SerialRange, format_serial, parse_serial
 from sovcarbon.peers import client, jws
 from sovcarbon.peers.faults import fault
+from sovcarbon.services import aef, article6_export
 from sovcarbon.services import article6 as a6s
-from sovcarbon.services import article6_export
 from sovcarbon.services.article6_requests import Destination, ExportIn
 from sovcarbon.services.movements import record, select_units
 from sovcarbon.services.registry import Registry
@@ -268,13 +269,16 @@ def _accept(reg: Registry, uow: UnitOfWork, peer_row: Any, transfer_id: str, bod
     quantity_kg = sum(r.quantity_kg for r in ranges)
     if quantity_kg != body.get("quantity_kg"):
         raise RegistryError(1003, "PROPOSE: quantity_kg differs from the serials")
+    itmo = body.get("itmo")
+    if itmo is not None and not pp.valid_itmo_description(itmo, ranges, peer_row["party_code"]):
+        raise RegistryError(1003, "PROPOSE: the ITMO description is malformed or names another Party")
     deadline = str(body.get("deadline_at", ""))[:32]
     uow.repo.insert(pt.peer_transfers, id=transfer_id, side="destination", peer_id=peer_row["id"],
                     state=str(pp.DestinationState.ACCEPTED), account_id=account.id,
                     counterparty_account=str(body.get("from_account_id", ""))[:40], quantity_kg=quantity_kg,
                     serials=json.dumps([str(r) for r in ranges]),
                     detail=json.dumps({k: body.get(k) for k in ("issuances", "authorization_id", "purpose", "entity",
-                                                                  "origin_party", "first_transfer")}),
+                                                                  "origin_party", "first_transfer", "itmo")}),
                     deadline_at=deadline, txn_id=None, created_at=uow.now, updated_at=uow.now)
     uow.append("peer_transfer_accepted", {"actor": f"peer:{peer_row['id']}", "transfer_id": transfer_id,
                                           "account_id": account.id, "quantity_kg": quantity_kg,
@@ -469,8 +473,27 @@ def start(reg: Registry, uow: UnitOfWork, actor: Actor, req: PeerTransferIn) -> 
         "account_id": req.destination_account_id, "from_account_id": account.id, "serials": serials,
         "quantity_kg": movement.quantity_kg, "issuances": issuances, "authorization_id": loa_id,
         "purpose": req.purpose, "entity": req.entity, "origin_party": reg.profile.party_code,
-        "first_transfer": loa_id is not None, "deadline_at": deadline})
+        "first_transfer": loa_id is not None, "itmo": itmo_description(reg, uow, loa_id, issuances),
+        "deadline_at": deadline})
     return transfer_view(uow, transfer_id)
+
+
+def itmo_description(reg: Registry, uow: UnitOfWork, loa_id: str | None,
+                     prefixes: Iterable[str]) -> dict[str, Any] | None:
+    """What the acquiring Party's AEF needs to report the same ITMO blocks as ours (6/CMA.4 annex I para 5:
+    the ITMO ids follow from these and the serials): cooperative approach, our authorization id, our ITMO
+    registry id and Party, GWP, and the mitigation type per serial prefix as our AEF reports it. None for
+    units not under an authorization."""
+    if loa_id is None:
+        return None
+    loa = a6s.current(uow, loa_id)
+    recorded = aef.mitigation_types(uow)
+    return {"cooperative_approach_id": loa.cooperative_approach_id,
+            "authorization_id": str(loa.body.get("reference", loa.id)), "registry_id": a6s.registry_id(reg, uow),
+            "party": reg.profile.party_code, "gwp": str(loa.body.get("gwp") or "AR5"),
+            "mitigation_types": {p: a6rules.effective_mitigation_type(*recorded.get(p, (None, None)),
+                                                                      loa.body.get("mitigation_type"))
+                                 for p in sorted(prefixes)}}
 
 
 class DeliveryIn(BaseModel):
@@ -515,7 +538,8 @@ def start_delivery(reg: Registry, uow: UnitOfWork, actor: Actor, req: DeliveryIn
         "account_id": req.destination_account_id, "from_account_id": account.id, "serials": serials,
         "quantity_kg": int(export["quantity_kg"]), "issuances": issuances, "authorization_id": export["loa_id"],
         "purpose": export["purpose"], "entity": entity, "origin_party": reg.profile.party_code,
-        "first_transfer": int(export["first_transferred_kg"]) > 0, "deadline_at": deadline})
+        "first_transfer": int(export["first_transferred_kg"]) > 0,
+        "itmo": itmo_description(reg, uow, export["loa_id"], issuances), "deadline_at": deadline})
     return transfer_view(uow, transfer_id)
 
 
