@@ -83,6 +83,19 @@ def test_demo_story_is_in_the_ledger(server: tuple[str, dict[str, str]]) -> None
     assert "retired" in serial_page.text
 
 
+
+def test_demo_buyer_paid_in_tokenized_thb_in_one_settlement(server: tuple[str, dict[str, str]]) -> None:
+    """Story 5: the company bought 2,000,000 kg for tokenized THB through the escrow, recorded with evidence."""
+    base, env = server
+    keys = json.loads((Path(env["SOVCARBON_DATA_DIR"]) / "demo-keys.json").read_text())
+    orders = httpx.get(f"{base}/v1/dvp-orders", params={"status": "settled"}, timeout=10,
+                       headers={"Authorization": f"Bearer {keys['regulator']}"}).json()["data"]
+    assert [(o["quantity_kg"], o["total_satang"]) for o in orders] == [(2_000_000, 2_000 * 35_000)]
+    assert orders[0]["evidence"]["tx_hash"].startswith("0x")
+    bridge = httpx.get(f"{base}/v1/bridge", timeout=10, headers={"Authorization": f"Bearer {keys['regulator']}"})
+    assert bridge.status_code == 200 and bridge.json()["settlement"]["escrow"].startswith("0x"), bridge.text
+
+
 def test_cli_on_the_same_data_dir(server: tuple[str, dict[str, str]], tmp_path: Path) -> None:
     base, env = server
     # The demo keeps its signing key in its data dir: other commands on that dir refuse it unless opted in.

@@ -1,8 +1,9 @@
 """The demo story of PRODUCT.md §3, driven through the public HTTP API like any other client.
 
 Steps now: 1 (a Premium T-VER forest project submitted, validated, registered), 3 (issuance with a
-buffer share, four-eyes), 4 (the foundation tokenizes 5,000 t through a licensed platform), 7 (the
-company, given 2,000,000 tokens, retires 1,234,567 kg on chain and the NR records it within seconds), a
+buffer share, four-eyes), 4 (the foundation tokenizes 5,000 t through a licensed platform), 5 (the
+company buys 2,000,000 tokens for tokenized THB in one DvP settlement), 7 (the company retires
+1,234,567 kg of them on chain and the NR records it within seconds), a
 company buying credits in the NR and retiring a little there, and the Article 6 steps. Later
 capabilities extend ``STEPS``. The demo keeps its holders' chain keys in the data dir (a real holder
 keeps them in a wallet).
@@ -140,9 +141,66 @@ def _step_trade_and_retire(ctx: DemoContext) -> None:
     ctx.log(f"company bought 2,500 t in the registry and retired 10,000 kg there: certificate {ret['certificate_id']}")
 
 
+DVP_QUANTITY_KG = 2_000_000
+DVP_PRICE_SATANG_PER_T = 35_000  # 350 THB per tonne: 2,000 t = 700,000 THB = 70,000,000 satang
+
+
+def _step_dvp_settlement(ctx: DemoContext) -> None:
+    """Story 5: the platform (a licensed intermediary) orders a DvP over HTTP: the foundation sells
+    2,000,000 kg to the company at 350 THB/t. The escrow takes the foundation's tokens and the company's
+    tokenized THB (minted by its bank, the cash issuer) and settles both legs in one transaction; the
+    bridge records the settlement in the registry with its chain evidence."""
+    if ctx.bridge is None or ctx.bridge.settlement is None or ctx.bridge.cash_issuer is None:
+        ctx.log("story 5 skipped: no settlement contracts in this process (run `make run` for the whole story)")
+        return
+    import uuid
+    from datetime import UTC, datetime
+
+    from eth_account import Account
+
+    from sovcarbon.chain import make_op_id
+
+    token, escrow, cash = ctx.bridge.token, ctx.bridge.settlement.escrow, ctx.bridge.settlement.cash
+    foundation, company = Account.from_key(ctx.wallets["foundation"]), Account.from_key(ctx.wallets["company"])
+    platform = Account.from_key(ctx.wallets["platform"])
+    token.fund_gas(platform.address)  # the platform signs its own escrow calls
+    started_s = time.monotonic()
+    chain_now_s = int(token.w3.eth.get_block("latest")["timestamp"])
+    deadline_s = max(chain_now_s, int(time.time())) + 3600
+    order = ctx.call("POST", "/v1/dvp-orders", "platform", {
+        "seller_id": ctx.ids["foundation"], "buyer_id": ctx.ids["company"], "lot_id": ctx.ids["lot"],
+        "quantity_kg": DVP_QUANTITY_KG, "price_satang_per_t": DVP_PRICE_SATANG_PER_T,
+        "deadline_at": datetime.fromtimestamp(deadline_s, UTC).isoformat()})
+    ctx.ids["dvp_order"] = order["id"]
+    dvp_id = bytes.fromhex(order["chain_dvp_id"][2:])
+    escrow.create(platform, dvp_id, foundation.address, company.address, order["chain_lot_id"],
+                  order["quantity_kg"], order["total_satang"], order["deadline_s"])
+    token.pledge(foundation, order["chain_lot_id"], order["quantity_kg"], escrow.address)  # delivery leg
+    escrow.fund_delivery(foundation, dvp_id)
+    cash.mint(ctx.bridge.cash_issuer, make_op_id(f"demo-deposit-{uuid.uuid4().hex}"), company.address,
+              order["total_satang"])  # the company's bank tokenizes its deposit
+    cash.lock(company, order["total_satang"], escrow.address)  # payment leg
+    escrow.fund_payment(company, dvp_id)
+    settled = escrow.settle(platform, dvp_id)  # both legs in one transaction
+    deadline = time.monotonic() + 60
+    while True:
+        seen = ctx.call("GET", f"/v1/dvp-orders/{order['id']}", "regulator")
+        if seen["status"] == "settled":
+            break
+        if time.monotonic() > deadline:
+            raise DemoError(f"DvP {order['id']} not recorded as settled within 60 s: {seen['status']}")
+        time.sleep(0.02)
+    thb = order["total_satang"] // 100
+    ctx.log(f"story 5: DvP {order['id']}: the company paid {thb:,} THB in tokenized THB and received "
+            f"{DVP_QUANTITY_KG:,} tokens (kg) in one settlement (tx {settled.tx_hash[:12]}..); the registry "
+            f"recorded it {time.monotonic() - started_s:.1f} s after the order, evidence "
+            f"{seen['evidence']['tx_hash'][:12]}..#{seen['evidence']['log_index']}")
+
+
 def _step_token_retirement(ctx: DemoContext) -> None:
-    """Story 7: 2,000,000 tokens go to the company (a plain token transfer; DvP comes later); the company
-    retires 1,234,567 kg on chain; the NR records the retirement against exact serials within seconds."""
+    """Story 7: the company retires 1,234,567 kg of its 2,000,000 tokens on chain (bought in story 5; a plain
+    token transfer when this process has no settlement contracts); the NR records the retirement against
+    exact serials within seconds."""
     if ctx.bridge is None:
         ctx.log("story 7 skipped: the chain is owned by another process (run `make run` for the whole story)")
         return
@@ -150,7 +208,8 @@ def _step_token_retirement(ctx: DemoContext) -> None:
 
     token, chain_lot = ctx.bridge.token, int(ctx.ids["chain_lot"])
     foundation, company = Account.from_key(ctx.wallets["foundation"]), Account.from_key(ctx.wallets["company"])
-    token.transfer(foundation, company.address, chain_lot, 2_000_000)
+    if "dvp_order" not in ctx.ids:
+        token.transfer(foundation, company.address, chain_lot, DVP_QUANTITY_KG)
     burn = token.retire(company, chain_lot, 1_234_567, "Chao Phraya Cement PCL", "domestic_compliance", 2025)
     mined_s = time.monotonic()
     lot = _wait_lot(ctx, lambda v: v["retired_kg"] >= 1_234_567)
@@ -195,7 +254,8 @@ def demo_wallets(path: Path) -> dict[str, str]:
 
 
 STEPS: list[Callable[[DemoContext], None]] = [_step_parties, _step_project, _step_issuance, _step_tokenize,
-                                              _step_token_retirement, _step_trade_and_retire]
+                                              _step_dvp_settlement, _step_token_retirement,
+                                              _step_trade_and_retire]
 
 
 def _step_article6_export(ctx: DemoContext) -> None:
