@@ -225,5 +225,7 @@ def load_snapshot(uow: UnitOfWork, snapshot: LedgerSnapshot) -> None:
     next_block = escrow_cursor(uow, address)
     if next_block is None or next_block < 1:
         return
-    lots = sorted({int(o["chain_lot_id"]) for o in orders})
+    # every lot the NR mirrors, not only the ordered ones: tokens escrowed for no order are a finding too
+    mirrored = {int(v) for v in uow.conn.execute(select(tt.token_lots.c.chain_lot_id)).scalars() if v is not None}
+    lots = sorted({int(o["chain_lot_id"]) for o in orders} | mirrored)
     snapshot.extra[rules.ESCROW_KEY] = reader(lots, next_block - 1)
