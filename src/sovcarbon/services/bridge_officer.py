@@ -12,7 +12,7 @@ the same person approves (3003 otherwise), and only then does the action take ef
 |---|---|
 | only a registry_admin requests, only a registry_approver approves | 1002 |
 | the approver is not the requester | 3003 |
-| the target exists and is in a state the action changes (frozen lot, open dead letter, halted bridge) | 1005 / 1008 STATE_CONFLICT |
+| the target exists, in a state the action changes (frozen lot, open dead letter, halted bridge) | 1005 / 1008 |
 | an action is approved once | 3002 APPROVAL_REQUIRED |
 """
 

@@ -31,8 +31,9 @@ from typing import Any
 from sqlalchemy import Boolean, Integer, LargeBinary, Numeric, Table
 
 from sovcarbon.domain.journal import canonical_json
-from sovcarbon.store import article6_tables, peer_tables, token_tables  # noqa: F401 - their tables join the metadata
-from sovcarbon.store import settlement_tables  # noqa: F401 - DvP orders and escrow events (migration 0014)
+
+# Their tables join the metadata (settlement_tables: DvP orders and escrow events, migration 0014).
+from sovcarbon.store import article6_tables, peer_tables, settlement_tables, token_tables  # noqa: F401
 from sovcarbon.store import tables as t
 
 UNGUARDED_TABLES: dict[str, str] = {
