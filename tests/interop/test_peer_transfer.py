@@ -34,7 +34,10 @@ def both_hold(pair: Pair) -> dict[str, int]:
 def send(pair: Pair, quantity_kg: int, **over: object) -> dict[str, Any]:
     body = {"peer_id": "ID-NR", "account_id": pair.th.ids["foundation_acc"],
             "destination_account_id": pair.id.ids["company_acc"], "entity": "PT Nusantara Hijau (demo)",
-            "authorization_id": pair.th.ids["loa"], "purpose": "ndc", "quantity_kg": quantity_kg, **over}
+            "authorization_id": pair.th.ids["loa"], "purpose": "ndc", "quantity_kg": quantity_kg,
+            # a deadline no loaded machine reaches (the default 30 s once expired under load 8 on PostgreSQL);
+            # the deadline tests pass their own short timeout_s
+            "timeout_s": 600, **over}
     resp = pair.th.post("/v1/peer-transfers", "proponent", body)
     assert resp.status_code == 201, resp.text
     data: dict[str, Any] = resp.json()
@@ -83,7 +86,7 @@ def send_into_crash(pair: Pair, node: Node, fault: str, quantity_kg: int) -> str
     node.start(fault=fault)
     body = {"peer_id": "ID-NR", "account_id": pair.th.ids["foundation_acc"],
             "destination_account_id": pair.id.ids["company_acc"], "entity": "PT Nusantara Hijau (demo)",
-            "authorization_id": pair.th.ids["loa"], "purpose": "ndc", "quantity_kg": quantity_kg}
+            "authorization_id": pair.th.ids["loa"], "purpose": "ndc", "quantity_kg": quantity_kg, "timeout_s": 600}
     with contextlib.suppress(httpx.HTTPError):  # the origin dies while answering
         pair.th.post("/v1/peer-transfers", "proponent", body)
     assert node.wait_dead() == 137, node.log()
@@ -224,7 +227,7 @@ def test_reconciliation_finds_units_live_in_both_and_freezes_them(pair: Pair, tm
         shutil.copy2(f, backup / f.name)
     pair.th.start()
     out = send(pair, 3_000)
-    assert out["state"] == "completed"
+    assert out["state"] == "completed", out
     pair.th.stop()
     for f in data_dir.glob("registry.sqlite*"):
         f.unlink()
@@ -233,7 +236,8 @@ def test_reconciliation_finds_units_live_in_both_and_freezes_them(pair: Pair, tm
     pair.th.start()  # the ledger as it was before the transfer: those 3,000 kg are held here again
     pair.th.check()
     report = pair.th.ok("POST", "/v1/peer/reconciliations", "admin", peer_id="ID-NR")
-    assert not report["ok"] and report["live_in_both"] == [{"serial": s, "code": 8004} for s in out["serials"]]
+    assert not report["ok"] and report["live_in_both"] == [{"serial": s, "code": 8004} for s in out["serials"]], (
+        report, out)
     assert report["frozen_kg"] == 3_000
     assert any(d["transfer_id"] == out["id"] for d in report["message_trail_differences"])
     resp = pair.th.post("/v1/transfers", "proponent", {"from_account_id": pair.th.ids["foundation_acc"],

@@ -1,7 +1,9 @@
 """I7 single home across two registries: a reconciliation with one peer, and the answer to a peer's query.
 
-Compared, in order: (1) totals per shared serial prefix (kg at home here + kg at home there, against the
-issued kg); (2) blocks: every kg range at home in both registries (not ``exported`` on either side) is a
+The shared prefixes are those either side's records name (a registry restored from an old backup has lost its
+own record of a transfer; the peer's answer brings the prefix back). Compared, in order: (1) totals per shared
+serial prefix (kg at home here + kg at home there, against the issued kg); (2) blocks: every kg range at home in
+both registries (not ``exported`` on either side) is a
 double count: it is frozen here (4006 on any later movement) and reported as 8004; (3) the message audit
 trail: the hashes of every message of every transfer between the two registries must be the same on both
 sides. The run and its report are stored (``peer_reconciliations``) and journaled.
@@ -63,7 +65,10 @@ def message_hashes(uow: UnitOfWork, peer_id: str) -> dict[str, list[str]]:
 def holdings_answer(reg: Registry, token: Any) -> str:
     with reg.store.read() as uow:
         peer_row, payload = interop.verified(uow, token)
-        prefixes = [str(p)[:40] for p in payload["body"].get("prefixes", [])][:1000]
+        asked = [str(p)[:40] for p in payload["body"].get("prefixes", [])][:1000]
+        # The prefixes shared with the asker by this side's records too: a registry restored from a backup
+        # taken before a transfer no longer knows it shared that prefix, and would not ask about it.
+        prefixes = sorted(set(asked) | set(shared_prefixes(uow, peer_row["id"])))[:2000]
         answer = {"v": pp.PROTOCOL_VERSION, "type": "holdings", "from": interop.my_id(reg), "to": peer_row["id"],
                   "nonce": payload["body"].get("nonce"), "home": home_ranges(uow, prefixes),
                   "messages": message_hashes(uow, peer_row["id"]), "sent_at": uow.now}
@@ -97,7 +102,9 @@ def reconcile(reg: Registry, peer_id: str) -> dict[str, Any]:
     answer = jws.verify(client.post(f"{peer_row['base_url']}/v1/peer/holdings", token), peer_row["public_key"])
     if answer.get("nonce") != nonce:
         raise RegistryError(8002, "the holdings answer does not answer this query")
-    theirs = {str(p): [(int(a), int(b)) for a, b in rs] for p, rs in dict(answer.get("home", {})).items()}
+    theirs = {str(p)[:40]: [(int(a), int(b)) for a, b in rs]
+              for p, rs in list(dict(answer.get("home", {})).items())[:2000]}
+    prefixes = sorted(set(prefixes) | set(theirs))  # those the peer shares with us by its records too
     report_id = new_id("rep")
     with reg.store.write() as uow:
         mine = home_ranges(uow, prefixes)
