@@ -121,7 +121,9 @@ def test_workers_share_one_chain_worker_and_send_nothing_twice(private_database:
             return all(tw.lot(str(lot["id"]))["status"] == LotStatus.ACTIVE for lot in lots)
 
         _wait(all_active, 120, f"the lots to be minted; serve said: {log_path.read_text()[-3000:]}")
-        assert _leaders(reg) == [first_leader]
+        # Exactly one process holds the lease at any time (it may have moved if uvicorn recycled a worker).
+        assert len(_leaders(reg)) == 1
+        first_leader = _leaders(reg)[0]
         rows = _outbox(reg)
         assert rows and all(status == "confirmed" and attempts == 1 for _, status, attempts in rows), rows
 
