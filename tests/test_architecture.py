@@ -44,7 +44,6 @@ KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("cli", "peers"): "serve starts the peer worker: to move into bootstrap",
     ("api.worker", "bridge"): "a serve --workers process starts the bridge when it leads: belongs in bootstrap",
     ("api.worker", "config"): "a serve --workers process loads its settings: belongs in bootstrap",
-    ("api.worker", "store"): "a serve --workers process takes the leader lease (store.leader): belongs in bootstrap",
     ("api.worker", "peers"): "a serve --workers process starts the peer worker when it leads: belongs in bootstrap",
 }
 

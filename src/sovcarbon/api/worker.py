@@ -22,8 +22,8 @@ from fastapi import FastAPI
 
 from sovcarbon.api.app import create_app, limit_recursion
 from sovcarbon.config import load_settings
+from sovcarbon.services.leadership import start_leader_loop
 from sovcarbon.services.registry import Registry
-from sovcarbon.store.leader import LeaderLoop, Lease
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def create_worker_app() -> FastAPI:
             if bridge is not None:
                 bridge.close()
 
-    leader = LeaderLoop(Lease(reg.store.engine), elected, lost).start()
+    leader = start_leader_loop(reg, elected, lost)
     app.state.leader = leader
     app.router.add_event_handler("shutdown", leader.stop)
     app.router.add_event_handler("shutdown", timer.stop)
