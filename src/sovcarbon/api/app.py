@@ -9,7 +9,15 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from sovcarbon import __version__
-from sovcarbon.api import errors, routes_article6, routes_core, routes_peers, routes_settlement, routes_tokens
+from sovcarbon.api import (
+    errors,
+    routes_article6,
+    routes_core,
+    routes_peers,
+    routes_pledges,
+    routes_settlement,
+    routes_tokens,
+)
 from sovcarbon.api.errors import ERROR_RESPONSES
 from sovcarbon.api.guard import MAX_BODY_BYTES, FailedAuthThrottle, HttpGuard, declare_bearer_auth
 from sovcarbon.services.registry import Registry
@@ -33,6 +41,7 @@ def create_app(reg: Registry, *, throttle: FailedAuthThrottle | None = None) -> 
     app.include_router(routes_tokens.router, responses=ERROR_RESPONSES)
     app.include_router(routes_peers.router, responses=ERROR_RESPONSES)
     app.include_router(routes_settlement.router, responses=ERROR_RESPONSES)
+    app.include_router(routes_pledges.router, responses=ERROR_RESPONSES)
 
     from sovcarbon.web import pages
 

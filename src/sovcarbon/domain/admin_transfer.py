@@ -11,7 +11,9 @@ approved by a registry_approver, journaled as such."
 | the two accounts differ | 3005 SAME_ACCOUNT |
 | the transferring account is active or suspended (a court order may reach a suspended holder); not frozen or closed | 3004 ACCOUNT_NOT_ACTIVE |
 | the acquiring account is active, of an active participant, and a holding or buffer account (custody: tokenization only) | 3004 / 1003 |
-| the units are free in the transferring account, at request and again at approval | 4001-4006 |
+| the units are in the transferring account, at request and again at approval: by quantity the free balance first, | 4001-4006 |
+| then pledged units of the live liens, newest lien first (``pledge.forced_move``; each lien records what it lost); | |
+| by serials only free units (pledged serials: 4003) | |
 | only a registry_approver approves or rejects, never the requester (``access.require_four_eyes``) | 1002 / 3003 |
 | only a pending request is approved or rejected | 3002 APPROVAL_REQUIRED |
 
@@ -26,7 +28,7 @@ from collections.abc import Callable
 
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.holdings import Movement, Pick, carve
-from sovcarbon.domain.model import Account, AccountKind, AccountStatus, ParticipantStatus
+from sovcarbon.domain.model import Account, AccountKind, AccountStatus, BlockState, ParticipantStatus
 
 PENDING, TRANSFERRED, REJECTED = "pending_approval", "transferred", "rejected"
 SOURCE_STATUSES = frozenset({AccountStatus.ACTIVE, AccountStatus.SUSPENDED})
@@ -57,4 +59,5 @@ def require_pending(status: str, admin_transfer_id: str) -> None:
 
 
 def plan(picks: list[Pick], to_account_id: str, txn_id: str, new_id: Callable[[], str]) -> Movement:
-    return carve(picks, txn_id, new_id, account_id=to_account_id)
+    """Pledged units taken by the transfer arrive free (held, no lien) like the rest."""
+    return carve(picks, txn_id, new_id, account_id=to_account_id, state=BlockState.HELD, lien_id=None)

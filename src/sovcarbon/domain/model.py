@@ -131,6 +131,7 @@ class Block:
     txn_id: str
     frozen: bool = False
     lot_id: str | None = None
+    lien_id: str | None = None  # the lien of a PLEDGED block (domain/pledge.py)
 
     def __post_init__(self) -> None:
         assert 1 <= self.first_kg <= self.last_kg, (self.first_kg, self.last_kg)

@@ -26,6 +26,9 @@ requested --accept (pledgee)--> active --release all (pledgee)--> released
 
 Invariant LIEN (``check_liens``): for every holding, Σ kg of its live liens (active or defaulted) <= its
 balance; a lien's remaining kg is never negative and released + enforced + remaining = pledged.
+``check_lien_snapshot`` (the shared checker's LIEN check) adds, for registry units: the pledged leaf blocks
+carrying a lien's id hold exactly its remaining kg while it is live (none once it is final), and no pledged
+block carries the id of no lien.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sovcarbon.domain.errors import RegistryError
-from sovcarbon.domain.invariants import Violation
+from sovcarbon.domain.invariants import LedgerSnapshot, Violation
 
 REQUESTED, ACTIVE, DEFAULTED, RELEASED, ENFORCED, WITHDRAWN = (
     "requested", "active", "defaulted", "released", "enforced", "withdrawn")
@@ -43,6 +46,8 @@ LIVE = frozenset({ACTIVE, DEFAULTED})  # the kg of these liens are not free
 FINAL = frozenset({RELEASED, ENFORCED, WITHDRAWN})
 UNITS, TOKENS = "units", "tokens"  # what is pledged: registry units (an account) or tokens (a wallet, a lot)
 LOCKED_CODE = {UNITS: 4003, TOKENS: 7004}
+# snapshot keys (services/pledges.load_snapshot): lien rows, pledged kg per lien id, balance per holding
+LIENS_KEY, LIEN_BLOCKS_KEY, LIEN_BALANCES_KEY = "liens", "lien_blocks", "lien_balances"
 
 
 @dataclass(frozen=True)
@@ -187,4 +192,32 @@ def check_liens(liens: Iterable[Lien], balances_kg: Mapping[str, int]) -> list[V
         held = balances_kg.get(holding, 0)
         if pledged > held:
             out.append(Violation("LIEN", f"holding {holding}: {pledged} kg under live liens, {held} kg held"))
+    return out
+
+
+def lien_from_row(r: Mapping[Any, Any]) -> Lien:
+    """A ``liens`` row as a Lien (a party the registry cannot name is its wallet: ``wallet:0x...``)."""
+    pledgor = r["pledgor_id"] or f"wallet:{r['holder_address']}"
+    pledgee = r["pledgee_id"] or f"wallet:{r['pledgee_address']}"
+    return Lien(id=r["id"], asset=r["asset"], holding=r["holding"], pledgor_id=pledgor, pledgee_id=pledgee,
+                pledged_kg=int(r["pledged_kg"]), released_kg=int(r["released_kg"]),
+                enforced_kg=int(r["enforced_kg"]), status=r["status"])
+
+
+def check_lien_snapshot(snapshot: LedgerSnapshot) -> list[Violation]:
+    """LIEN in the shared checker: ``check_liens`` over every lien and holding balance, and for registry units
+    every pledged leaf belongs to a live lien whose remaining kg its pledged leaves carry exactly."""
+    liens = [lien_from_row(r) for r in snapshot.extra.get(LIENS_KEY, [])]
+    out = check_liens(liens, snapshot.extra.get(LIEN_BALANCES_KEY, {}))
+    pledged: dict[str | None, int] = dict(snapshot.extra.get(LIEN_BLOCKS_KEY, {}))
+    for lien in liens:
+        if lien.asset != UNITS:
+            continue
+        carried = pledged.pop(lien.id, 0)
+        expected = lien.remaining_kg if lien.status in LIVE else 0
+        if carried != expected:
+            out.append(Violation("LIEN", f"lien {lien.id} ({lien.status}) holds {expected} kg but {carried} kg of "
+                                         "pledged units carry its id"))
+    for lien_id, kg in sorted(pledged.items(), key=lambda kv: str(kv[0])):
+        out.append(Violation("LIEN", f"{kg} kg of pledged units carry lien id {lien_id}, which is no lien"))
     return out

@@ -12,8 +12,10 @@ from pydantic import Field
 from sovcarbon.domain import admin_transfer as rules
 from sovcarbon.domain.access import require_four_eyes, require_role
 from sovcarbon.domain.errors import RegistryError
+from sovcarbon.domain.holdings import Pick
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.model import Account, Actor, Role
+from sovcarbon.services import pledges
 from sovcarbon.services.movements import blocks_of_txn, record, select_units
 from sovcarbon.services.queries import READ_ALL_ROLES
 from sovcarbon.services.registry import Registry
@@ -39,6 +41,22 @@ def _accounts(uow: UnitOfWork, from_account_id: str, to_account_id: str) -> tupl
     source, destination = uow.repo.account(from_account_id), uow.repo.account(to_account_id)
     rules.check_accounts(source, destination, participant_status(uow, destination.participant_id))
     return source, destination
+
+
+def _select(uow: UnitOfWork, account_id: str, quantity_kg: int | None, serials: list[str] | None,
+            project_id: str | None, vintage: int | None) -> tuple[list[Pick], list[tuple[str, int]]]:
+    """By quantity: the free balance first, then the live liens newest first (services/pledges.forced_picks);
+    by serials: free units only (pledged serials are 4003). Returns the picks and the kg taken per lien."""
+    if serials is None and isinstance(quantity_kg, int) and not isinstance(quantity_kg, bool) and quantity_kg > 0:
+        try:
+            return select_units(uow, account_id, quantity_kg=quantity_kg, serials=None, project_id=project_id,
+                                vintage=vintage), []
+        except RegistryError as exc:
+            if exc.code not in (4001, 4003):  # short of free units: the liens' units come next
+                raise
+        return pledges.forced_picks(uow, account_id, quantity_kg, project_id=project_id, vintage=vintage)
+    return select_units(uow, account_id, quantity_kg=quantity_kg, serials=serials, project_id=project_id,
+                        vintage=vintage), []
 
 
 def view(uow: UnitOfWork, admin_transfer_id: str) -> dict[str, Any]:
@@ -67,8 +85,7 @@ def get(uow: UnitOfWork, actor: Actor, admin_transfer_id: str) -> dict[str, Any]
 def request(reg: Registry, uow: UnitOfWork, actor: Actor, req: AdminTransferIn) -> dict[str, Any]:
     require_role(actor, [Role.REGISTRY_ADMIN], "request an administrative transfer")
     source, destination = _accounts(uow, req.from_account_id, req.to_account_id)
-    select_units(uow, source.id, quantity_kg=req.quantity_kg, serials=req.serials, project_id=req.project_id,
-                 vintage=req.vintage)
+    _select(uow, source.id, req.quantity_kg, req.serials, req.project_id, req.vintage)
     admin_transfer_id = new_id("adt")
     spec = {"serials": req.serials, "project_id": req.project_id, "vintage": req.vintage}
     uow.repo.insert(t.admin_transfers, id=admin_transfer_id, status=rules.PENDING, from_account_id=source.id,
@@ -92,13 +109,15 @@ def approve(reg: Registry, uow: UnitOfWork, actor: Actor, admin_transfer_id: str
     # Everything checked at request time is checked again: the world may have moved since.
     source, destination = _accounts(uow, r["from_account_id"], r["to_account_id"])
     spec = json.loads(r["selection"]) if r["selection"] else {}
-    picks = select_units(uow, source.id, quantity_kg=r["quantity_kg"], serials=spec.get("serials"),
-                         project_id=spec.get("project_id"), vintage=spec.get("vintage"))
+    picks, taken = _select(uow, source.id, r["quantity_kg"], spec.get("serials"), spec.get("project_id"),
+                           spec.get("vintage"))
     txn_id = new_id("txn")
     movement = rules.plan(picks, destination.id, txn_id, lambda: new_id("blk"))
+    liens = pledges.reduce_for_forced_move(uow, taken, admin_transfer_id, txn_id)
     record(uow, movement, txn_id, TXN_KIND, actor.key_id, source.id, destination.id,
            {"admin_transfer_id": admin_transfer_id, "reason": r["reason"], "legal_reference": r["legal_reference"],
-            "requested_by": r["requested_by_key"]}, journal_kind="administrative_transfer_approved")
+            "requested_by": r["requested_by_key"], **({"liens_taken": liens} if liens else {})},
+           journal_kind="administrative_transfer_approved")
     uow.repo.update(t.admin_transfers, [t.admin_transfers.c.id == admin_transfer_id], status=rules.TRANSFERRED,
                     decided_by_key=actor.key_id, txn_id=txn_id, decided_at=uow.now,
                     quantity_kg=movement.quantity_kg)

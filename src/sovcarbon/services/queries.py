@@ -13,6 +13,7 @@ from sovcarbon.domain.model import Actor, BlockState, Role
 from sovcarbon.domain.serials import parse_serial
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.views import account_view, block_view
+from sovcarbon.store import lien_tables as lt
 from sovcarbon.store import tables as t
 from sovcarbon.store.repository import block_from_row
 from sovcarbon.store.uow import UnitOfWork
@@ -50,7 +51,13 @@ def holdings(uow: UnitOfWork, actor: Actor, account_id: str) -> dict[str, Any]:
         by_state.setdefault(b["state"], []).append(b)
     totals = {s: sum(b["quantity_kg"] for b in bs) for s, bs in by_state.items()}
     free_kg = sum(b["quantity_kg"] for b in blocks if b["state"] == BlockState.HELD and not b["frozen"])
-    return {"account": account_view(row), "free_kg": free_kg, "totals_kg": totals, "by_state": by_state}
+    # the holder's statement of liens on this account (pledges, migration 0016)
+    liens = [dict(r) for r in uow.conn.execute(select(lt.liens).where(lt.liens.c.holding == account_id)
+                                               .order_by(lt.liens.c.created_at, lt.liens.c.id)).mappings()]
+    return {"account": account_view(row), "free_kg": free_kg, "totals_kg": totals, "by_state": by_state,
+            "pledged_kg": totals.get(str(BlockState.PLEDGED), 0),
+            "liens": [{k: r[k] for k in ("id", "pledgee_id", "pledged_kg", "released_kg", "enforced_kg", "status")}
+                      | {"remaining_kg": r["pledged_kg"] - r["released_kg"] - r["enforced_kg"]} for r in liens]}
 
 
 def supply(uow: UnitOfWork, project_id: str | None, vintage: int | None) -> dict[str, Any]:
@@ -59,8 +66,15 @@ def supply(uow: UnitOfWork, project_id: str | None, vintage: int | None) -> dict
         uow.repo.project(project_id)
     issued, by_state = uow.repo.supply(project_id, vintage)
     states = {str(s): by_state.get(str(s), 0) for s in BlockState}
+    # pledged kg: registry units under live liens (their blocks' state), and tokens pledged on chain to banks
+    # as the registry mirrors them (not part of by_state_kg: tokenized units are immobilized there)
+    c = lt.liens.c
+    token_pledged = None if project_id or vintage else int(uow.conn.execute(
+        select(func.coalesce(func.sum(c.pledged_kg - c.released_kg - c.enforced_kg), 0))
+        .where(c.asset == "tokens", c.status.in_(("active", "defaulted")))).scalar_one())
     return {"project_id": project_id, "vintage": vintage, "issued_kg": issued, "by_state_kg": states,
-            "frozen_kg": uow.repo.frozen_kg(project_id), "balanced": issued == sum(states.values())}
+            "frozen_kg": uow.repo.frozen_kg(project_id), "balanced": issued == sum(states.values()),
+            "pledged_kg": states[str(BlockState.PLEDGED)], "pledged_tokens_kg": token_pledged}
 
 
 def journal_page(uow: UnitOfWork, after_seq: int, limit: int, *, private: bool = False) -> dict[str, Any]:

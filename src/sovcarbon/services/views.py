@@ -15,11 +15,13 @@ def block_view(b: Block | Mapping[Any, Any]) -> dict[str, Any]:
         d: dict[str, Any] = dict(id=b.id, issuance_id=b.issuance_id, project_id=b.project_id, standard=b.standard,
                                  vintage=b.vintage, serial_prefix=b.serial_prefix, first_kg=b.first_kg,
                                  last_kg=b.last_kg, state=str(b.state), account_id=b.account_id,
-                                 parent_id=b.parent_id, txn_id=b.txn_id, frozen=b.frozen, lot_id=b.lot_id)
+                                 parent_id=b.parent_id, txn_id=b.txn_id, frozen=b.frozen, lot_id=b.lot_id,
+                                 lien_id=b.lien_id)
     else:
         d = {k: b[k] for k in ("id", "issuance_id", "project_id", "standard", "vintage", "serial_prefix", "first_kg",
                                "last_kg", "state", "account_id", "parent_id", "txn_id", "frozen", "lot_id",
                                "is_leaf", "consumed_by_txn", "created_at")}
+        d["lien_id"] = b.get("lien_id")  # migration 0016
         d["frozen"] = bool(d["frozen"])
         d["is_leaf"] = bool(d["is_leaf"])
     d["quantity_kg"] = d["last_kg"] - d["first_kg"] + 1

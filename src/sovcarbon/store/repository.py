@@ -39,7 +39,7 @@ LEAF = text("blocks.is_leaf")
 # journal replay catches that edit: docs/security.md).
 RANGE_KG = t.blocks.c.last_kg - t.blocks.c.first_kg + 1
 BLOCK_COLS = ("id, issuance_id, project_id, standard, vintage, serial_prefix, first_kg, last_kg, state, account_id, "
-              "parent_id, txn_id, frozen, lot_id")
+              "parent_id, txn_id, frozen, lot_id, lien_id")
 _INSERT_COLS: dict[tuple[str, tuple[str, ...]], str] = {}
 
 
@@ -92,21 +92,21 @@ class HotSql:
 def block_from_tuple(r: Sequence[Any]) -> Block:
     return Block(id=r[0], issuance_id=r[1], project_id=r[2], standard=r[3], vintage=r[4], serial_prefix=r[5],
                  first_kg=r[6], last_kg=r[7], state=BlockState(r[8]), account_id=r[9], parent_id=r[10], txn_id=r[11],
-                 frozen=bool(r[12]), lot_id=r[13])
+                 frozen=bool(r[12]), lot_id=r[13], lien_id=r[14])
 
 
 def block_from_row(r: RowMapping) -> Block:
     return Block(id=r["id"], issuance_id=r["issuance_id"], project_id=r["project_id"], standard=r["standard"],
                  vintage=r["vintage"], serial_prefix=r["serial_prefix"], first_kg=r["first_kg"], last_kg=r["last_kg"],
                  state=BlockState(r["state"]), account_id=r["account_id"], parent_id=r["parent_id"],
-                 txn_id=r["txn_id"], frozen=bool(r["frozen"]), lot_id=r["lot_id"])
+                 txn_id=r["txn_id"], frozen=bool(r["frozen"]), lot_id=r["lot_id"], lien_id=r["lien_id"])
 
 
 def block_row(b: Block, now: str) -> dict[str, Any]:
     return dict(id=b.id, issuance_id=b.issuance_id, project_id=b.project_id, standard=b.standard, vintage=b.vintage,
                 serial_prefix=b.serial_prefix, first_kg=b.first_kg, last_kg=b.last_kg, quantity_kg=b.quantity_kg,
                 state=str(b.state), account_id=b.account_id, parent_id=b.parent_id, txn_id=b.txn_id,
-                consumed_by_txn=None, is_leaf=True, frozen=b.frozen, lot_id=b.lot_id, created_at=now)
+                consumed_by_txn=None, is_leaf=True, frozen=b.frozen, lot_id=b.lot_id, created_at=now, lien_id=b.lien_id)
 
 
 class Repository:

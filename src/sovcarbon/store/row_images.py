@@ -14,6 +14,7 @@ without a decision fails ``tests/security/test_tamper.py``.
 | labels, year closes, frozen holdings) | | |
 | token_* (holders, lots, outbox, events, cursor, dead letters, identity sync, | yes | the bridge's state decides |
 | balances, reconciliations, burns, officer actions) | | mints and burns |
+| liens (pledges of units and tokens to banks, migration 0016) | yes | a lien decides what may move |
 | journal, journal_head, checkpoints | no | the journal itself (hash chain, signed checkpoints) |
 | idempotency | no | a cache of responses; never read as ledger state |
 | registry_settings | no | configuration (registry participant, buffer account, pseudonym secret) |
@@ -33,7 +34,7 @@ from sqlalchemy import Boolean, Integer, LargeBinary, Numeric, Table
 from sovcarbon.domain.journal import canonical_json
 
 # Their tables join the metadata (settlement_tables: DvP orders and escrow events, migration 0014).
-from sovcarbon.store import article6_tables, peer_tables, settlement_tables, token_tables  # noqa: F401
+from sovcarbon.store import article6_tables, lien_tables, peer_tables, settlement_tables, token_tables  # noqa: F401
 from sovcarbon.store import tables as t
 
 UNGUARDED_TABLES: dict[str, str] = {
@@ -53,6 +54,7 @@ GUARDED_TABLE_NAMES: frozenset[str] = frozenset({
     "token_identity_sync", "token_balances", "token_reconciliations", "token_burns", "token_officer_actions",
     "peers", "peer_transfers", "peer_messages", "peer_mirrors", "peer_uses_abroad", "peer_reconciliations",
     "dvp_orders", "dvp_events",
+    "liens",
 })
 
 IN_CHUNK = 500

@@ -147,6 +147,7 @@ blocks = Table(
     Column("frozen", Boolean, nullable=False),
     Column("lot_id", String(ID)),
     Column("created_at", String(32), nullable=False),
+    Column("lien_id", String(ID)),  # migration 0016: the lien of a pledged block (NULL otherwise)
     # The hot path: free leaves of an account in serial order.
     Index("ix_blocks_leaf_account", "account_id", "state", "serial_prefix", "first_kg",
           sqlite_where=Column("is_leaf"), postgresql_where=Column("is_leaf")),
@@ -154,6 +155,9 @@ blocks = Table(
           sqlite_where=Column("is_leaf"), postgresql_where=Column("is_leaf")),
     # A lot's leaves (tokenization): burns pick the lowest serials of one lot in a custody account.
     Index("ix_blocks_leaf_lot", "lot_id", "state", "serial_prefix", "first_kg",
+          sqlite_where=Column("is_leaf"), postgresql_where=Column("is_leaf")),
+    # A lien's pledged leaves (release, enforcement), migration 0016.
+    Index("ix_blocks_leaf_lien", "lien_id", "serial_prefix", "first_kg",
           sqlite_where=Column("is_leaf"), postgresql_where=Column("is_leaf")),
     Index("ix_blocks_parent", "parent_id"),
     Index("ix_blocks_txn", "txn_id"),
