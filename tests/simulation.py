@@ -9,7 +9,16 @@ from typing import Any
 
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Actor, Role
-from sovcarbon.services import cancellations, freezes, issuance, participants, projects, retirements, transfers
+from sovcarbon.services import (
+    cancellations,
+    freezes,
+    issuance,
+    participants,
+    pledges,
+    projects,
+    retirements,
+    transfers,
+)
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.requests import (
     AccountIn,
@@ -41,6 +50,7 @@ class Simulator:
     owners: dict[str, Actor] = field(default_factory=dict)  # account id -> its holder's actor
     next_vintage: int = 2021
     outcomes: dict[str, int] = field(default_factory=dict)
+    bank: Actor | None = None  # the pledgee of the pledge operations (a bank participant's bank-role key)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -101,6 +111,8 @@ class Simulator:
                 if done is not None:
                     self.prefixes.append((done["serial_prefix"], done["quantity_kg"]))
             return "issue"
+        if r < 0.20:
+            return self.pledge_step()
         src, dst = self.rng.sample(self.accounts, 2)
         holder = self.owners[src]
         selection: dict[str, Any]
@@ -145,6 +157,66 @@ class Simulator:
             # A pydantic model refused the generated body, as the API would with 1003.
             self.outcomes["invalid_body"] = self.outcomes.get("invalid_body", 0) + 1
             return "invalid"
+
+    # --- pledges: requests by holders, acceptance / release / default / enforcement by the bank, with wrong
+    # roles and over-quantities among them; the liens acted on are read from the ledger (survives restarts)
+    def _bank(self) -> Actor:
+        if self.bank is None:
+            reg = self.reg
+            p = ParticipantIn(name="sim bank", kind="bank", country="TH", kyc_status="verified")
+            par = self.run("participant", lambda uow: participants.create_participant(reg, uow, ADMIN, p), p,
+                           key="sim-bank-par")
+            assert par is not None
+            a = AccountIn(participant_id=par["id"], kind="holding")
+            self.run("account", lambda uow: participants.open_account(reg, uow, ADMIN, a), a, key="sim-bank-acc")
+            self.bank = Actor(key_id="key_sim_bank", role=Role.BANK, participant_id=par["id"], name="sim bank")
+        return self.bank
+
+    def _liens(self, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
+        with self.reg.store.read() as uow:
+            return [x for x in pledges.list_liens(uow, ADMIN) if x["status"] in statuses and x["asset"] == "units"]
+
+    def pledge_step(self) -> str:
+        bank, rng = self._bank(), self.rng
+        qty = rng.choice([1, 500, 1000, 7_000, 20_000, 60_000, 0])
+        wrong = rng.random() < 0.15  # the other party (or another holder) tries the act: 1002
+        kind = rng.random()
+        if kind < 0.35:
+            acc = rng.choice(self.accounts)
+            holder = self.owners[rng.choice(self.accounts)] if wrong else self.owners[acc]
+            pledgee = rng.choice([p for p in (bank.participant_id, self.owners[self.accounts[0]].participant_id)
+                                  if p]) if rng.random() < 0.1 else bank.participant_id
+            assert pledgee is not None
+            body = pledges.LienIn(account_id=acc, pledgee_id=pledgee, quantity_kg=qty)
+            self.run("lien_request", lambda uow: pledges.request(uow, holder, body), body, actor=holder)
+            return "lien_request"
+        statuses = {0: ("requested",), 1: ("requested",), 2: ("active", "defaulted"), 3: ("active",),
+                    4: ("defaulted",)}[min(4, int((kind - 0.35) / 0.13))]
+        liens = self._liens(statuses)
+        if not liens:
+            return "lien_none"
+        lien = rng.choice(liens)
+        pledgor = next(o for o in self.owners.values() if o.participant_id == lien["pledgor_id"])
+        who = pledgor if wrong else bank
+        amount = rng.choice([None, qty, lien["remaining_kg"] + 1, max(1, lien["remaining_kg"] // 2)])
+        lid = lien["id"]
+        if statuses == ("requested",) and kind < 0.48:
+            self.run("lien_accept", lambda uow: pledges.accept(uow, who, lid), actor=who)
+            return "lien_accept"
+        if statuses == ("requested",):
+            who = bank if wrong else pledgor
+            self.run("lien_withdraw", lambda uow: pledges.withdraw(uow, who, lid), actor=who)
+            return "lien_withdraw"
+        if statuses == ("active", "defaulted"):
+            rb = pledges.LienQuantityIn(quantity_kg=amount)
+            self.run("lien_release", lambda uow: pledges.release(uow, who, lid, rb), rb, actor=who)
+            return "lien_release"
+        if statuses == ("active",):
+            self.run("lien_default", lambda uow: pledges.notify_default(uow, who, lid), actor=who)
+            return "lien_default"
+        eb = pledges.LienEnforceIn(quantity_kg=amount)
+        self.run("lien_enforce", lambda uow: pledges.enforce(uow, who, lid, eb), eb, actor=who)
+        return "lien_enforce"
 
 
 def resume(sim: Simulator) -> None:

@@ -96,6 +96,18 @@ def test_demo_buyer_paid_in_tokenized_thb_in_one_settlement(server: tuple[str, d
     assert bridge.status_code == 200 and bridge.json()["settlement"]["escrow"].startswith("0x"), bridge.text
 
 
+def test_demo_foundation_pledged_to_its_bank_which_released_part(server: tuple[str, dict[str, str]]) -> None:
+    """Story 6: 500,000 kg pledged to the bank, 200,000 kg released: 300,000 kg stay pledged, in supply too."""
+    base, env = server
+    keys = json.loads((Path(env["SOVCARBON_DATA_DIR"]) / "demo-keys.json").read_text())
+    liens = httpx.get(f"{base}/v1/liens", params={"side": "pledgee"}, timeout=10,
+                      headers={"Authorization": f"Bearer {keys['bank']}"}).json()["data"]
+    assert [(x["pledged_kg"], x["released_kg"], x["remaining_kg"], x["status"]) for x in liens] == [
+        (500_000, 200_000, 300_000, "active")]
+    supply = httpx.get(f"{base}/v1/supply", timeout=10).json()
+    assert supply["pledged_kg"] == 300_000 and supply["balanced"]
+
+
 def test_cli_on_the_same_data_dir(server: tuple[str, dict[str, str]], tmp_path: Path) -> None:
     base, env = server
     # The demo keeps its signing key in its data dir: other commands on that dir refuse it unless opted in.

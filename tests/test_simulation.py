@@ -35,6 +35,8 @@ def test_random_operations_keep_every_invariant(registry: Registry) -> None:
     # The workload really exercised both successes and rejections.
     # (Which operations succeed depends on the seed: a seed that suspends accounts early retires little.)
     assert sim.outcomes.get("transfer", 0) + sim.outcomes.get("retire", 0) > 5, (SEED, sim.outcomes)
+    print(sorted((k, v) for k, v in sim.outcomes.items() if k.startswith("lien_")))
+    assert sum(v for k, v in sim.outcomes.items() if k.startswith("lien_")) > 0, (SEED, sim.outcomes)
     assert any(":" in k for k in sim.outcomes), (SEED, sim.outcomes)
 
 

@@ -33,6 +33,8 @@ peers_app = typer.Typer(help="Peer registries: cross-border transfers (docs/inte
 app.add_typer(peers_app, name="peers")
 dvp_app = typer.Typer(help="Delivery versus payment orders (docs/settlement.md).", no_args_is_help=True)
 app.add_typer(dvp_app, name="dvp")
+liens_app = typer.Typer(help="Pledges of units and tokens to banks (docs/settlement.md).", no_args_is_help=True)
+app.add_typer(liens_app, name="liens")
 err = Console(stderr=True)
 
 
@@ -635,6 +637,22 @@ def dvp_list(status: Annotated[str | None, typer.Option(
     with reg.store.read() as uow:
         orders = settlement.list_orders(uow, SYSTEM_ACTOR, status)
     typer.echo(json.dumps(orders, indent=2))
+
+
+@liens_app.command("list")
+def liens_list(
+        status: Annotated[str | None, typer.Option(
+            help="only liens in this state: requested, active, defaulted, released, enforced, withdrawn")] = None,
+        account: Annotated[str | None, typer.Option(help="only the liens on this account (acc_...)")] = None) -> None:
+    """Every lien (units and tokens) with its pledgor, pledgee, kg, state and, for tokens, the chain evidence."""
+    from sovcarbon.services import pledges
+    from sovcarbon.services.auth import SYSTEM_ACTOR
+
+    reg = _registry()
+    try:
+        typer.echo(json.dumps(pledges.statement(reg, SYSTEM_ACTOR, status=status, account_id=account), indent=2))
+    finally:
+        reg.store.dispose()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Steps now: 1 (a Premium T-VER forest project submitted, validated, registered), 3 (issuance with a
 buffer share, four-eyes), 4 (the foundation tokenizes 5,000 t through a licensed platform), 5 (the
-company buys 2,000,000 tokens for tokenized THB in one DvP settlement), 7 (the company retires
+company buys 2,000,000 tokens for tokenized THB in one DvP settlement), 6 (the foundation pledges 500,000 kg
+of registry units to a bank, which releases 200,000 kg), 7 (the company retires
 1,234,567 kg of them on chain and the NR records it within seconds), a
 company buying credits in the NR and retiring a little there, and the Article 6 steps. Later
 capabilities extend ``STEPS``. The demo keeps its holders' chain keys in the data dir (a real holder
@@ -84,6 +85,9 @@ def _step_parties(ctx: DemoContext) -> None:
                                              {"participant_id": ctx.ids[who], "kind": "holding"})["id"]
     ctx.ids["custody_account"] = ctx.call("POST", "/v1/accounts", "admin",
                                           {"participant_id": ctx.ids["platform"], "kind": "custody"})["id"]
+    ctx.ids["bank"] = participant("Bangkok Commercial Bank PCL (demo)", "bank")  # story 6: the pledgee
+    ctx.ids["bank_account"] = ctx.call("POST", "/v1/accounts", "admin",
+                                       {"participant_id": ctx.ids["bank"], "kind": "holding"})["id"]
     ctx.log("participants and accounts opened")
 
 
@@ -305,7 +309,20 @@ def _step_aef_report(ctx: DemoContext) -> None:
             f"xlsx at /v1/reports/aef/{year}?format=xlsx")
 
 
-STEPS += [_step_article6_export, _step_aef_report]
+def _step_pledge(ctx: DemoContext) -> None:
+    """Story 6: the foundation pledges 500,000 kg of its registry units to its bank as collateral (lien id);
+    the bank accepts (the units become pledged: nothing moves them but the bank), then releases 200,000 kg."""
+    lien = ctx.call("POST", "/v1/liens", "proponent", {
+        "account_id": ctx.ids["foundation_account"], "pledgee_id": ctx.ids["bank"], "quantity_kg": 500_000,
+        "note": "demo: collateral for a working-capital loan"})
+    ctx.ids["lien"] = lien["id"]
+    ctx.call("POST", f"/v1/liens/{lien['id']}/accept", "bank")
+    lien = ctx.call("POST", f"/v1/liens/{lien['id']}/release", "bank", {"quantity_kg": 200_000})
+    ctx.log(f"story 6: the foundation pledged 500,000 kg to its bank as lien {lien['id']}; the bank released "
+            f"200,000 kg: {lien['remaining_kg']:,} kg stay pledged ({lien['status']})")
+
+
+STEPS += [_step_pledge, _step_article6_export, _step_aef_report]
 
 
 def demo_keys(reg: Registry, keys_path: Path) -> dict[str, str]:
@@ -341,8 +358,9 @@ def run_demo(reg: Registry, base_url: str, log: Callable[[str], None] = print) -
                           wallets=demo_wallets(reg.settings.data_dir / "demo-wallets.json"))
         _step_parties(ctx)
         for who, role in (("proponent", Role.PROPONENT), ("vvb", Role.VVB), ("company", Role.HOLDER),
-                          ("platform", Role.INTERMEDIARY)):
-            participant = {"proponent": "foundation", "vvb": "vvb", "company": "company", "platform": "platform"}[who]
+                          ("platform", Role.INTERMEDIARY), ("bank", Role.BANK)):
+            participant = {"proponent": "foundation", "vvb": "vvb", "company": "company", "platform": "platform",
+                           "bank": "bank"}[who]
             if who not in keys:
                 keys[who] = auth.create_key(reg, role, ctx.ids[participant], f"demo {who}")[1]
         keys_path.write_text(json.dumps(keys, indent=2))

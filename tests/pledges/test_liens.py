@@ -190,3 +190,24 @@ def test_forced_transfer_takes_free_units_first_then_the_newest_lien(bank_world:
     # beyond free + pledged: 4001
     body["quantity_kg"] = 2_500_001
     rejected(w, w.post("/v1/admin-transfers", "admin", body), 4001, journal_seq(w))
+
+
+def test_cli_lists_liens(bank_world: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from sovcarbon.cli import app as cli_app
+
+    reg = bank_world.reg
+    if reg.settings.database_url.startswith("postgresql"):
+        pytest.skip("the CLI reads the configured store; the SQLite run covers it")
+    lien = _active(bank_world, 12_345)
+    monkeypatch.setenv("SOVCARBON_DATA_DIR", str(reg.settings.data_dir))
+    monkeypatch.setenv("SOVCARBON_DATABASE_URL", reg.settings.database_url)
+    result = CliRunner().invoke(cli_app, ["liens", "list", "--status", "active"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    [row] = json.loads(result.output)
+    assert (row["id"], row["remaining_kg"], row["pledgee_id"]) == (lien["id"], 12_345, bank_world.ids["bank"])
+    result = CliRunner().invoke(cli_app, ["liens", "list", "--status", "released"])
+    assert result.exit_code == 0 and json.loads(result.output) == []

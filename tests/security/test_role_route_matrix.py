@@ -74,6 +74,12 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/peer/sync"): {"admin"},
     ("POST", "/v1/peer/reconciliations"): {"admin"},
     ("POST", "/v1/dvp-orders"): {"intermediary"},  # a licensed intermediary orders a DvP
+    ("POST", "/v1/liens"): {"company"},  # the holder's own account (company_acc)
+    ("POST", "/v1/liens/{lien_id}/accept"): {"bank"},  # the pledgee's acts: a bank key
+    ("POST", "/v1/liens/{lien_id}/release"): {"bank"},
+    ("POST", "/v1/liens/{lien_id}/default"): {"bank"},
+    ("POST", "/v1/liens/{lien_id}/enforce"): {"bank"},
+    ("POST", "/v1/liens/{lien_id}/withdraw"): {"proponent", "company", "intermediary", "bank"},  # the pledgor
 }
 # Operations whose valid body is written below; the others get "{}" and only the generic assertions.
 PERIOD = {"start": "2025-01-01", "end": "2025-12-31"}
@@ -116,6 +122,7 @@ def _bodies(w: Api) -> dict[tuple[str, str], Any]:
         ("POST", "/v1/reports/aef/{year}/submissions"): None,
         ("POST", "/v1/reconciliation"): None,
         ("POST", "/v1/bridge/dead-letters/{dead_letter_id}/retry"): None,
+        ("POST", "/v1/liens"): {"account_id": acc, "pledgee_id": w.ids["other"], "quantity_kg": 1},
     }
 
 
