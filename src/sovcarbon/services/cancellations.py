@@ -19,7 +19,7 @@ from sovcarbon.domain.accounts import require_active
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.model import HOLDING_ROLES, Actor, Role
-from sovcarbon.services import article6
+from sovcarbon.services import article6_use
 from sovcarbon.services.movements import blocks_of_txn, record, select_units
 from sovcarbon.services.queries import READ_ALL_ROLES
 from sovcarbon.services.registry import Registry
@@ -52,8 +52,9 @@ def request(reg: Registry, uow: UnitOfWork, actor: Actor, req: CancellationIn) -
         require_controls(actor, account, "cancel")
     require_active(account, "cancelling")
     # Check now that the units are there, so a doomed request fails early; approval checks again.
-    article6.check_domestic_exit(uow, select_units(uow, account.id, quantity_kg=req.quantity_kg, serials=req.serials,
-                                                   project_id=req.project_id, vintage=req.vintage), "a cancellation")
+    article6_use.check_domestic_exit(uow, select_units(uow, account.id, quantity_kg=req.quantity_kg,
+                                                       serials=req.serials, project_id=req.project_id,
+                                                       vintage=req.vintage), "a cancellation")
     cancellation_id = new_id("can")
     spec = {"serials": req.serials, "project_id": req.project_id, "vintage": req.vintage}
     uow.repo.insert(t.cancellations, id=cancellation_id, status="pending_approval", account_id=account.id,
@@ -77,7 +78,7 @@ def approve(reg: Registry, uow: UnitOfWork, actor: Actor, cancellation_id: str) 
     spec = json.loads(row["serials"]) if row["serials"] else {}
     picks = select_units(uow, account.id, quantity_kg=row["quantity_kg"], serials=spec.get("serials"),
                          project_id=spec.get("project_id"), vintage=spec.get("vintage"))
-    article6.check_domestic_exit(uow, picks, "a cancellation")  # 6007 / 6006 (Article 6 units never leave silently)
+    article6_use.check_domestic_exit(uow, picks, "a cancellation")  # 6007 / 6006 (Article 6 units never leave silently)
     txn_id = new_id("txn")
     movement = rules.plan_cancellation(picks, txn_id, lambda: new_id("blk"))
     record(uow, movement, txn_id, "cancellation", actor.key_id, account.id, None,

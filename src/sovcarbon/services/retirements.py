@@ -23,7 +23,7 @@ from sovcarbon.domain.holdings import Pick
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.journal import canonical_json, verify_signature
 from sovcarbon.domain.model import Actor, Purpose
-from sovcarbon.services import article6
+from sovcarbon.services import article6_use
 from sovcarbon.services.movements import blocks_of_txn, record, select_units
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.requests import RetirementIn
@@ -57,7 +57,7 @@ def record_retirement(reg: Registry, uow: UnitOfWork, *, actor_key: str, account
     """
     rules.check_claim_year(claim_year)
     rules.check_use(reg.profile, (p.block for p in picks), purpose)
-    a6_use = article6.plan_use(reg, uow, user_participant_id, picks, purpose)
+    a6_use = article6_use.plan_use(reg, uow, user_participant_id, picks, purpose)
     txn_id = new_id("txn")
     movement = rules.plan_retirement(picks, txn_id, lambda: new_id("blk"))
     retirement_id, certificate_id = new_id("ret"), new_id("cert")
