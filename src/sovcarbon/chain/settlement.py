@@ -9,6 +9,7 @@ nonce book and one send lock per chain). Integer satang and kg only: no floats a
 | DvpEscrow | a licensed intermediary | create a DvP order |
 | DvpEscrow | the seller / the buyer | fund the delivery / payment leg (from a pledge / lock) |
 | DvpEscrow | anyone | settle (strictly before the deadline), expire (at or after it) |
+| DvpEscrow | the buyer | fund the payment leg and settle in one transaction (delivery funded before) |
 | DvpEscrow | the operator or a party | cancel (before the deadline) |
 """
 
@@ -208,6 +209,10 @@ class DvpEscrowChain(ContractClient):
 
     def settle(self, caller: LocalAccount, dvp_id: bytes) -> TxResult:
         return self.send(caller, "settle", [dvp_id])
+
+    def fund_payment_and_settle(self, buyer: LocalAccount, dvp_id: bytes) -> TxResult:
+        """The buyer funds the payment leg and settles in one transaction (the delivery leg funded before)."""
+        return self.send(buyer, "fund_payment_and_settle", [dvp_id])
 
     def cancel(self, caller: LocalAccount, dvp_id: bytes) -> TxResult:
         return self.send(caller, "cancel", [dvp_id])
