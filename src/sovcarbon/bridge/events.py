@@ -3,6 +3,8 @@
 - A persisted cursor (``token_event_cursor``) names the next block to read, per contract.
 - Each event is applied in ONE NR transaction together with its ``token_events`` row, keyed by
   (tx hash, log index): re-reading a block after a crash finds the row and applies nothing twice.
+- ``Pledged`` / ``Released`` / ``Enforced`` / ``PledgeDelivered`` keep the ``liens`` rows of tokens pledged on
+  chain, with the chain evidence (``services/pledges.apply_chain_event``; the DvP escrow's own pledges are not liens);
 - ``Retired`` retires exact serials of the lot (lowest first) with the chain tx as evidence;
   ``Redeemed`` releases the lowest serials into the NR account named on chain; ``TransferSingle``
   (mint, transfer, burn) updates the token balances mirror.
@@ -27,17 +29,17 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sovcarbon.bridge import audit
 from sovcarbon.bridge.faults import fault
 from sovcarbon.chain import CarbonTokenChain, ChainEvent, ChainUnavailable
-from sovcarbon.chain.abi import lenient_text
+from sovcarbon.chain.adapter import lenient_text
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
-from sovcarbon.services import token_burns, token_lots, token_outbox, token_outcomes
+from sovcarbon.services import pledges, token_burns, tokens
 from sovcarbon.services.registry import Registry
 from sovcarbon.store import token_tables as tt
 from sovcarbon.store.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-EVENT_NAMES = ("TransferSingle", "Retired", "Redeemed", "BurnSettled")
+EVENT_NAMES = ("TransferSingle", "Retired", "Redeemed", "BurnSettled", *pledges.CHAIN_EVENTS)
 MAX_BLOCKS_PER_READ = 2_000
 DEAD_LETTER_RETRY_S = 5.0  # first retry of a dead letter; each failed attempt doubles the pause
 DEAD_LETTER_MAX_PAUSE_S = 3600.0
@@ -197,7 +199,7 @@ class EventConsumer:
             raise ValueError("burn request without seq, lot or amount")
         lot = uow.conn.execute(select(tt.token_lots.c.id).where(tt.token_lots.c.chain_lot_id
                                                                 == _chain_lot_id(event))).scalar()
-        outbox_id = token_outbox.enqueue(uow, "return_burn", {"kind": kind, "seq": int(event["seq"]),
+        outbox_id = tokens.enqueue(uow, "return_burn", {"kind": kind, "seq": int(event["seq"]),
                                                         "chain_lot_id": int(event["lot_id"])},
                                    None if lot is None else str(lot))
         token_burns.record_decision(uow, event, token_burns.REFUSED, reason, None,
@@ -229,21 +231,23 @@ class EventConsumer:
             kind, _ = token_burns.BURN_KINDS[name]
             if event.get("seq") is None:
                 raise ValueError(f"{name} without a request seq")
-            if token_lots.lot_by_chain_id(uow, int(event["lot_id"]))["frozen"]:
+            if tokens.lot_by_chain_id(uow, int(event["lot_id"]))["frozen"]:
                 # a frozen lot's tokens may be counterfeit: no burn takes its serials until officers unfreeze
                 raise RegistryError(4006, f"lot of chain lot {event['lot_id']} is frozen: burn request refused")
             if name == "Retired":
-                txn_id, seq = token_outcomes.apply_retired(self.reg, uow, event)
+                txn_id, seq = tokens.apply_retired(self.reg, uow, event)
             else:
-                txn_id, seq = token_outcomes.apply_redeemed(self.reg, uow, event)
-            lot_id = str(token_lots.lot_by_chain_id(uow, int(event["lot_id"]))["id"])
-            outbox_id = token_outbox.enqueue(uow, "complete_burn", {"kind": kind, "seq": int(event["seq"]),
+                txn_id, seq = tokens.apply_redeemed(self.reg, uow, event)
+            lot_id = str(tokens.lot_by_chain_id(uow, int(event["lot_id"]))["id"])
+            outbox_id = tokens.enqueue(uow, "complete_burn", {"kind": kind, "seq": int(event["seq"]),
                                                               "chain_lot_id": int(event["lot_id"])}, lot_id)
             token_burns.record_decision(uow, event, token_burns.ACCEPTED, None, txn_id, lot_id, outbox_id)
         elif name == "BurnSettled":
             token_burns.settle(uow, event)
+        elif name in pledges.CHAIN_EVENTS:  # liens of tokens (services/pledges.py); the escrow's own are skipped
+            seq = pledges.apply_chain_event(uow, event)
         elif name == "TransferSingle":
-            token_outcomes.apply_transfer(uow, int(event["lot_id"]), event.get("sender"), event.get("receiver"),
+            tokens.apply_transfer(uow, int(event["lot_id"]), event.get("sender"), event.get("receiver"),
                                   int(event["amount_kg"]))
         uow.repo.insert(tt.token_events, tx_hash=str(event["tx_hash"]), log_index=int(event["log_index"]),
                         name=name, block_number=int(event["block_number"]), chain_lot_id=_chain_lot_id(event),

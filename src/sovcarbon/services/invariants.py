@@ -15,21 +15,23 @@ from sqlalchemy import select
 from sovcarbon.domain import article6 as article6_rules
 from sovcarbon.domain import checkpoints as cpt
 from sovcarbon.domain import invariants as inv
+from sovcarbon.domain import pledge as pledge_rules
 from sovcarbon.domain import settlement as settlement_rules
 from sovcarbon.domain import tokenize as tokenize_rules
-from sovcarbon.services import article6, journal_admin, settlement, token_lots
+from sovcarbon.services import article6, journal_admin, pledges, settlement, tokens
 from sovcarbon.services.registry import Registry
 from sovcarbon.store import tables as t
 from sovcarbon.store.uow import UnitOfWork
 
 SNAPSHOT_LOADERS: tuple[Callable[[UnitOfWork, inv.LedgerSnapshot], None], ...] = (
-    token_lots.load_lot_facts,  # I4: NR lots, and the chain's figures when a bridge serves this store
+    tokens.load_lot_facts,  # I4: NR lots, and the chain's figures when a bridge serves this store
     article6.load_snapshot,  # I6: coverage, first transfers, corresponding adjustments
     journal_admin.load_checkpoint_facts,  # I5: signed checkpoints and the registry's key
     settlement.load_snapshot,  # ESCROW: DvP orders, applied escrow events, the escrow's holdings when attached
+    pledges.load_snapshot,  # LIEN: liens, pledged units per lien, balances of the pledged holdings
 )
 CHECKS: tuple[inv.Check, ...] = (tokenize_rules.check_mirror, article6_rules.check_i6, cpt.invariant_check,
-                                 settlement_rules.check_escrow)
+                                 settlement_rules.check_escrow, pledge_rules.check_lien_snapshot)
 
 
 def snapshot(uow: UnitOfWork) -> inv.LedgerSnapshot:
