@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sovcarbon.config import load_settings
 from sovcarbon.domain.article6 import FirstTransferEvent, LoaPurpose
 from sovcarbon.domain.model import Actor, KycStatus, ParticipantKind, Role
-from sovcarbon.services import aef, article6, article6_export, issuance, participants, projects
+from sovcarbon.services import aef, article6, article6_attach, article6_export, issuance, participants, projects
 from sovcarbon.services.article6_requests import AttachIn, AuthorizationIn, Destination, DocumentIn, ExportIn
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.requests import AccountIn, IssuanceIn, ParticipantIn, Period, ProjectIn, ValidationIn
@@ -79,7 +79,7 @@ def _build(reg: Registry, actions: int) -> str:
         serials = [f"{prefix}-{k * 2 * RANGE_KG + 1:012d}-{k * 2 * RANGE_KG + RANGE_KG:012d}"
                    for k in range(start, min(start + RANGES_PER_ATTACH, ranges))]
         with reg.store.write() as uow:
-            article6.attach(reg, uow, ADMIN, loa_id, AttachIn(serials=serials))
+            article6_attach.attach(reg, uow, ADMIN, loa_id, AttachIn(serials=serials))
     with reg.store.read() as uow:  # exports are the holder's act (domain.access)
         owner = Actor("key_bench_owner", Role.PROPONENT, uow.repo.account(account_id).participant_id, "bench owner")
     for k in range(0, min(ranges, 100)):

@@ -29,7 +29,7 @@ from sovcarbon.bridge import Bridge
 from sovcarbon.chain import make_op_id
 from sovcarbon.domain.ids import new_id, utc_now
 from sovcarbon.domain.model import Actor, Role
-from sovcarbon.services import participants, tokens
+from sovcarbon.services import participants, token_identity, token_lots, tokenization
 from sovcarbon.services.auth import SYSTEM_ACTOR
 from sovcarbon.services.requests import AccountIn, ParticipantIn, ParticipantUpdate
 from sovcarbon.services.token_requests import TokenHolderIn, TokenizationIn
@@ -57,7 +57,7 @@ def _world(reg: Any, bridge: Bridge) -> tuple[Actor, Actor, str, str, LocalAccou
     actor = Actor("key_bench_platform", Role.INTERMEDIARY, platform["id"], "bench platform")
     # Onboarding and tokenization are the holder's own acts (its key), naming the platform.
     holder_actor = Actor("key_bench_holder", Role.HOLDER, holder_id, "bench holder")
-    run_cmd(reg, lambda uow: tokens.onboard_holder(reg, uow, holder_actor, TokenHolderIn(
+    run_cmd(reg, lambda uow: token_identity.onboard_holder(reg, uow, holder_actor, TokenHolderIn(
         participant_id=holder_id, intermediary_id=platform["id"])))
     bridge.run_until_idle()
     return actor, holder_actor, accs[0], custody["id"], holder
@@ -65,7 +65,7 @@ def _world(reg: Any, bridge: Bridge) -> tuple[Actor, Actor, str, str, LocalAccou
 
 def retirement_latency(reg: Any, bridge: Bridge, samples: int) -> tuple[list[float], list[float]]:
     _platform, holder_actor, holder_acc, _custody, holder = _world(reg, bridge)
-    lot = run_cmd(reg, lambda uow: tokens.tokenize(reg, uow, holder_actor, TokenizationIn(
+    lot = run_cmd(reg, lambda uow: tokenization.tokenize(reg, uow, holder_actor, TokenizationIn(
         holder_account_id=holder_acc, quantity_kg=samples * 1_000)))
     bridge.run_until_idle()
     bridge.start()
@@ -151,7 +151,7 @@ def reconciliation_time(reg: Any, bridge: Bridge, lots: int,
     view calls alone (the same lotFigures calls, same lot ids, same block, same chain backend)."""
     bulk_lots(reg, bridge, lots)
     with reg.store.read() as uow:
-        at_block = tokens.event_cursor_block(uow, bridge.token.address)
+        at_block = token_lots.event_cursor_block(uow, bridge.token.address)
         chain_lot_ids = [int(r) for r in uow.conn.execute(select(tt.token_lots.c.chain_lot_id)
                                                            .order_by(tt.token_lots.c.chain_lot_id)).scalars()]
     assert at_block is not None
@@ -172,7 +172,7 @@ def reconciliation_time(reg: Any, bridge: Bridge, lots: int,
                 assert report["status"] == "ok" and report["lots_checked"] == lots, report["mismatches"][:3]
         started_s = time.perf_counter()
         with reg.store.read() as uow:
-            tokens.lot_facts(uow)  # the NR side alone
+            token_lots.lot_facts(uow)  # the NR side alone
         nr.append(time.perf_counter() - started_s)
     return statistics.median(total), statistics.median(nr), statistics.median(raw), report
 

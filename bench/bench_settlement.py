@@ -31,7 +31,7 @@ from sovcarbon.bridge.settlement_events import SettlementConsumer
 from sovcarbon.chain import make_op_id
 from sovcarbon.chain.settlement import CashTokenChain, DvpEscrowChain
 from sovcarbon.domain.model import Actor, Role
-from sovcarbon.services import participants, settlement, tokens
+from sovcarbon.services import participants, settlement, token_identity, tokenization
 from sovcarbon.services.auth import SYSTEM_ACTOR
 from sovcarbon.services.requests import ParticipantIn, ParticipantUpdate
 from sovcarbon.services.token_requests import TokenHolderIn, TokenizationIn
@@ -55,9 +55,9 @@ def _setup(reg: Any, bridge: Bridge, samples: int) -> dict[str, Any]:
     buyer = run_cmd(reg, lambda uow: participants.create_participant(reg, uow, SYSTEM_ACTOR, ParticipantIn(
         name="bench buyer", kind="company", country="TH", kyc_status="verified", wallet_address=buyer_key.address)))
     buyer_actor = Actor("key_bench_buyer", Role.HOLDER, buyer["id"], "bench buyer")
-    run_cmd(reg, lambda uow: tokens.onboard_holder(reg, uow, buyer_actor, TokenHolderIn(
+    run_cmd(reg, lambda uow: token_identity.onboard_holder(reg, uow, buyer_actor, TokenHolderIn(
         participant_id=buyer["id"], intermediary_id=platform_actor.participant_id)))
-    lot = run_cmd(reg, lambda uow: tokens.tokenize(reg, uow, holder_actor, TokenizationIn(
+    lot = run_cmd(reg, lambda uow: tokenization.tokenize(reg, uow, holder_actor, TokenizationIn(
         holder_account_id=holder_acc, quantity_kg=(2 * samples + 10) * TRADE_KG)))
     bridge.run_until_idle()
     token = bridge.token

@@ -258,6 +258,7 @@ class Article6TokenSimulator:
     handed: list[str] = field(default_factory=list)  # covered serials the company received
     covered_serials: list[tuple[str, str]] = field(default_factory=list)  # (LoA, serial) attached to the foundation
     outcomes: dict[str, int] = field(default_factory=dict)
+    dvp: Any = None  # DvpSimulator: DvP orders and escrow steps among the chain steps when set
 
     verbose: bool = False  # print each refusal (SOVCARBON_SIM_VERBOSE=1 with a replayed seed)
     KEYS = {"foundation": "proponent", "company": "company"}
@@ -322,6 +323,8 @@ class Article6TokenSimulator:
         return {"quantity_kg": self.quantity()} if self.rng.random() < 0.6 else {"serials": self.serials()}
 
     def step(self) -> str:
+        if self.dvp is not None and self.lots and self.rng.random() < 0.3:
+            return str(self.dvp.step())
         ids, r = self.api.ids, self.rng.random()
         if r < 0.05 or not self.loas:
             entities = [{"name": "Company", "party": "THA", "participant_id": ids["company"],
@@ -432,3 +435,152 @@ class Article6TokenSimulator:
             return "chain_refused"
         finally:
             self.bridge.run_until_idle()
+
+
+# --- DvP settlement: orders and escrow steps, each by its real role -------------------------------------------
+DVP_PRICE_SATANG_PER_T = 25_000
+
+
+@dataclass
+class DvpSimulator:
+    """DvP at random inside the Article 6 + token walk: the platform (a licensed intermediary) orders over HTTP
+    and creates the DvP on the escrow with its own key; the seller pledges its tokens to the escrow and funds
+    the delivery leg, the buyer's bank (the cash issuer) mints tokenized THB, the buyer locks it and funds the
+    payment leg (or funds and settles in one transaction); anyone settles or, once the chain's clock passed
+    the deadline, expires; a party or the operator cancels; a holder takes back what it pledged or locked
+    beyond its funded legs. Wrong roles, out-of-order steps, too many kg, a fraction of a satang and past
+    deadlines are among the draws; a refusal changes nothing (the registry's journal head, or the chain
+    reverts). The escrow's consumer is attached to the bridge: the shared checker's ESCROW conservation runs
+    after every step, and ``check`` compares each DvP's chain state with the registry's order."""
+
+    sim: Article6TokenSimulator
+    issuer: Any = None  # the buyer's bank: mints tokenized THB
+    platform: Any = None  # the platform's wallet (signs create / cancel)
+    escrow: Any = None
+    cash: Any = None
+    orders: list[dict[str, Any]] = field(default_factory=list)  # orders created on the escrow
+
+    def setup(self) -> None:
+        from eth_account import Account
+        from token_world import give_wallet
+
+        from sovcarbon.bridge.settlement_events import SettlementConsumer
+        from sovcarbon.chain.settlement import CashTokenChain, DvpEscrowChain
+
+        sim = self.sim
+        self.platform = give_wallet(sim.api, "platform")  # the registry pushes its licence to the chain
+        sim.bridge.run_until_idle()
+        token = sim.bridge.token
+        token.fund_gas(self.platform.address)
+        self.issuer = Account.create()
+        self.cash = CashTokenChain(token)
+        self.cash.deploy_cash(self.issuer)
+        self.escrow = DvpEscrowChain(token)
+        self.escrow.deploy_escrow(self.issuer, self.cash.address)
+        sim.bridge.attach_settlement(SettlementConsumer(sim.api.reg, self.escrow, self.cash, token.block_number()))
+
+    def chain_now(self) -> int:
+        return int(self.sim.bridge.token.w3.eth.get_block("latest")["timestamp"])
+
+    def step(self) -> str:
+        from sovcarbon.chain import ChainRejected
+
+        sim = self.sim
+        open_orders = [o for o in self.orders if self.escrow.state(o["dvp_id"]).status == 1]
+        try:
+            if not open_orders or sim.rng.random() < 0.3:
+                return self.order()
+            return self.advance(sim.rng.choice(open_orders))
+        except ChainRejected as refused:
+            sim.count(f"dvp_chain:{refused.code}")
+            return "dvp_refused"
+
+    def order(self) -> str:
+        from datetime import UTC, datetime
+
+        sim = self.sim
+        if not sim.lots:
+            return "dvp_none"
+        token, lot = sim.bridge.token, sim.rng.choice(sim.lots)
+        balances = {w: int(token.free_balance_of(sim.wallets[w].address, lot)) for w in ("foundation", "company")}
+        seller = max(balances, key=lambda w: balances[w]) if sim.rng.random() < 0.85 else sim.holder()
+        buyer = "company" if seller == "foundation" else "foundation"
+        kg = sim.rng.choice([TONNE_KG, 5 * TONNE_KG, max(balances[seller], 1), balances[seller] + 1, 1])
+        price = DVP_PRICE_SATANG_PER_T if sim.rng.random() < 0.9 else DVP_PRICE_SATANG_PER_T + 1  # 1003 at 1 kg
+        deadline_s = self.chain_now() + sim.rng.choice([300, 3600, 3600, -10])
+        who = "platform" if sim.rng.random() < 0.9 else sim.KEYS[seller]  # a holder cannot order (1002)
+        lots = sim.api.ok("GET", "/v1/lots", "admin")["data"]
+        lot_id = next(x["id"] for x in lots if x.get("chain_lot_id") == lot)
+        body = {"seller_id": sim.api.ids[seller], "buyer_id": sim.api.ids[buyer], "lot_id": lot_id,
+                "quantity_kg": kg, "price_satang_per_t": price,
+                "deadline_at": datetime.fromtimestamp(deadline_s, UTC).isoformat()}
+        order = sim.post("dvp_order", "/v1/dvp-orders", who, body)
+        if order is None:
+            return "dvp_order"
+        dvp_id = bytes.fromhex(order["chain_dvp_id"][2:])
+        self.escrow.create(self.platform, dvp_id, sim.wallets[seller].address, sim.wallets[buyer].address,
+                           order["chain_lot_id"], order["quantity_kg"], order["total_satang"], order["deadline_s"])
+        sim.count("dvp_create")
+        self.orders.append({**order, "dvp_id": dvp_id, "seller": seller, "buyer": buyer})
+        return "dvp_create"
+
+    def advance(self, o: dict[str, Any]) -> str:
+        from sovcarbon.chain import make_op_id
+        from sovcarbon.chain.settlement import set_next_block_timestamp
+
+        sim, token, escrow = self.sim, self.sim.bridge.token, self.escrow
+        seller, buyer = sim.wallets[o["seller"]], sim.wallets[o["buyer"]]
+        state = escrow.state(o["dvp_id"])
+        r = sim.rng.random()
+        if r < 0.3 and not state.delivery_funded:
+            token.pledge(seller, o["chain_lot_id"], o["quantity_kg"], escrow.address)
+            sim.count("dvp_pledge")
+            escrow.fund_delivery(seller if sim.rng.random() < 0.9 else buyer, o["dvp_id"])  # 1002 for the buyer
+            sim.count("dvp_fund_delivery")
+            return "dvp_fund_delivery"
+        if r < 0.6 and not state.payment_funded:
+            self.cash.mint(self.issuer, make_op_id(f"sim-cash-{o['id']}-{sim.rng.randrange(10**9)}"),
+                           buyer.address, o["total_satang"])
+            self.cash.lock(buyer, o["total_satang"], escrow.address)
+            if state.delivery_funded and sim.rng.random() < 0.5:
+                escrow.fund_payment_and_settle(buyer, o["dvp_id"])
+                sim.count("dvp_fund_and_settle")
+                return "dvp_fund_and_settle"
+            escrow.fund_payment(buyer, o["dvp_id"])
+            sim.count("dvp_fund_payment")
+            return "dvp_fund_payment"
+        if r < 0.75:
+            escrow.settle(sim.rng.choice([self.platform, seller, buyer]), o["dvp_id"])  # 1008 unless both funded
+            sim.count("dvp_settle")
+            return "dvp_settle"
+        if r < 0.85:
+            escrow.cancel(sim.rng.choice([self.platform, seller, buyer, self.issuer]), o["dvp_id"])  # issuer: 1002
+            sim.count("dvp_cancel")
+            return "dvp_cancel"
+        if r < 0.95:
+            if sim.rng.random() < 0.5 and state.deadline > self.chain_now():  # the chain's clock reaches it
+                set_next_block_timestamp(token, state.deadline)
+            escrow.expire(self.platform, o["dvp_id"])  # 1008 before the deadline
+            sim.count("dvp_expire")
+            return "dvp_expire"
+        for wallet in (seller, buyer):  # whatever is pledged / locked beyond funded legs goes back
+            escrow.withdraw_unassigned(wallet, o["chain_lot_id"])
+        sim.count("dvp_withdraw")
+        return "dvp_withdraw"
+
+    def check(self) -> list[str]:
+        """Each DvP's state on chain against the registry's order (call when the bridge is caught up)."""
+        names = {1: "open", 2: "settled", 3: "cancelled", 4: "expired"}
+        with self.sim.api.reg.store.read() as uow:
+            from sovcarbon.services import settlement
+
+            recorded = {o["id"]: o for o in settlement.all_orders(uow)}
+        problems = []
+        for o in self.orders:
+            chain = self.escrow.state(o["dvp_id"])
+            nr = recorded[o["id"]]
+            if names[chain.status] != nr["status"] or (chain.status == 1 and (
+                    chain.delivery_funded != nr["delivery_funded"] or chain.payment_funded != nr["payment_funded"])):
+                problems.append(f"{o['id']}: chain {names[chain.status]} {chain} vs registry {nr['status']} "
+                                f"delivery={nr['delivery_funded']} payment={nr['payment_funded']}")
+        return problems

@@ -169,11 +169,11 @@ def test_every_capability_invariant_is_wired() -> None:
     from sovcarbon.domain import article6, checkpoints, pledge, settlement, tokenize
     from sovcarbon.services import article6 as article6_service
     from sovcarbon.services import pledges
-    from sovcarbon.services import invariants, journal_admin, tokens
+    from sovcarbon.services import invariants, journal_admin, token_lots
     from sovcarbon.services import settlement as settlement_service
 
     assert set(invariants.CHECKS) == {tokenize.check_mirror, article6.check_i6, checkpoints.invariant_check,
                                       settlement.check_escrow, pledge.check_lien_snapshot}
-    assert set(invariants.SNAPSHOT_LOADERS) == {tokens.load_lot_facts, article6_service.load_snapshot,
+    assert set(invariants.SNAPSHOT_LOADERS) == {token_lots.load_lot_facts, article6_service.load_snapshot,
                                                 journal_admin.load_checkpoint_facts, settlement_service.load_snapshot,
                                                 pledges.load_snapshot}

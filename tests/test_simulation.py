@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 
 import pytest
-from simulation import Article6TokenSimulator, Simulator
+from simulation import Article6TokenSimulator, DvpSimulator, Simulator
 from token_world import CHAIN_BACKENDS, open_bridge
 from world import Api
 
@@ -57,6 +57,8 @@ def test_article6_and_token_operations_keep_every_invariant(world: Api, contract
     try:
         sim = Article6TokenSimulator(world, bridge, seed=SEED, verbose=bool(os.environ.get("SOVCARBON_SIM_VERBOSE")))
         sim.setup()
+        sim.dvp = DvpSimulator(sim)  # DvP orders and escrow steps too; ESCROW conservation in the checker
+        sim.dvp.setup()
         for step in range(A6_STEPS):
             kind = sim.step()
             bridge.run_until_idle()
@@ -64,6 +66,7 @@ def test_article6_and_token_operations_keep_every_invariant(world: Api, contract
             assert bridge.halted() is None, (*where, bridge.halted())
             violations = invariants.check(registry)
             assert not violations, (*where, violations)
+            assert not sim.dvp.check(), (*where, sim.dvp.check())
             replayed = ledger_audit.replay(registry)
             assert replayed.ok, (*where, replayed.message)
             with registry.store.read() as uow:

@@ -31,7 +31,9 @@ from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Actor, Role
 from sovcarbon.services import (
     article6,
+    article6_attach,
     article6_export,
+    article6_serials,
     cancellations,
     invariants,
     issuance,
@@ -209,7 +211,7 @@ class RegistryMachine(RuleBasedStateMachine):
         assert done is not None
         label = LabelIn(serials=[f"{done['serial_prefix']}-{1:012d}-{tonnes * 1000:012d}"], label="corsia_eligible",
                         reference="sim attestation")
-        assert self.run(lambda uow: article6.set_label(reg, uow, ADMIN, label), label) is not None
+        assert self.run(lambda uow: article6_serials.set_label(reg, uow, ADMIN, label), label) is not None
         self.free_kg[acc] += tonnes * 1000
         self.issued_kg += tonnes * 1000
 
@@ -240,7 +242,7 @@ class RegistryMachine(RuleBasedStateMachine):
     def attach(self, which: int, qty: int) -> None:
         reg, loa_id = self.reg, self.loas[which % len(self.loas)]
         body = AttachIn(account_id=self.a6_account, quantity_kg=qty)
-        done = self.run(lambda uow: article6.attach(reg, uow, ADMIN, loa_id, body), body)
+        done = self.run(lambda uow: article6_attach.attach(reg, uow, ADMIN, loa_id, body), body)
         if qty % 1000:  # off a tonne boundary: 6006 (4001 first when the account has not that many free kg)
             short = qty > self.free_kg[self.a6_account] - self.covered_kg
             assert done is None and self.last_code in ((4001, 6006) if short else (6006,)), (

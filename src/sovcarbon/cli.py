@@ -639,6 +639,50 @@ def dvp_list(status: Annotated[str | None, typer.Option(
     typer.echo(json.dumps(orders, indent=2))
 
 
+DVP_KEY_ENV = "SOVCARBON_API_KEY"
+
+
+@dvp_app.command("create")
+def dvp_create(
+        seller: Annotated[str, typer.Option(help="the seller's participant id (delivers the tokens)")],
+        buyer: Annotated[str, typer.Option(help="the buyer's participant id (pays in tokenized THB)")],
+        lot: Annotated[str, typer.Option(help="the token lot id (tlot_...)")],
+        kg: Annotated[int, typer.Option(help="quantity in kg (integer)")],
+        price_satang_per_t: Annotated[int, typer.Option(help="price in satang per tonne (integer)")],
+        deadline: Annotated[str, typer.Option(help="ISO 8601 with a UTC offset, e.g. 2026-06-16T12:00:00+00:00")],
+        idempotency_key: Annotated[str | None, typer.Option(help="a replay with the same key returns the first "
+                                                                 "order")] = None) -> None:
+    """A licensed intermediary orders a DvP (as POST /v1/dvp-orders). The intermediary's API key is read from
+    SOVCARBON_API_KEY (never from the command line); prints the order with chain_dvp_id and the exact
+    on-chain terms. Exit 1 with the registry's error code when the order is refused."""
+    import os
+
+    from pydantic import ValidationError
+
+    from sovcarbon.services import auth, settlement
+
+    key = os.environ.get(DVP_KEY_ENV, "").strip()
+    if not key:
+        _fail(f"{DVP_KEY_ENV} must hold the ordering intermediary's API key")
+    try:
+        body = settlement.DvpOrderIn(seller_id=seller, buyer_id=buyer, lot_id=lot, quantity_kg=kg,
+                                     price_satang_per_t=price_satang_per_t, deadline_at=deadline)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        _fail(f"1003 {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+    reg = _registry()
+    try:
+        actor = auth.authenticate(reg, key)
+        result = reg.execute(actor, "create_dvp_order", body.model_dump(mode="json"),
+                             lambda uow: settlement.create_order(uow, actor, body), idempotency_key=idempotency_key)
+    except RegistryError as exc:
+        typer.echo(json.dumps({"code": exc.code, "name": exc.name, "message": exc.message}), err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        reg.store.dispose()
+    typer.echo(json.dumps(result.body, indent=2))
+
+
 @liens_app.command("list")
 def liens_list(
         status: Annotated[str | None, typer.Option(

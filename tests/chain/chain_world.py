@@ -15,7 +15,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from sovcarbon.chain import CarbonTokenChain, Chain, make_op_id
-from sovcarbon.chain.adapter import ROLE_AGENT
+from sovcarbon.chain.token import ROLE_AGENT
 
 CHAIN_URL_ENV = "SOVCARBON_TEST_CHAIN_URL"
 CHAIN_KEY_ENV = "SOVCARBON_TEST_CHAIN_KEY"

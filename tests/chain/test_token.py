@@ -612,7 +612,7 @@ def test_lot_figures_reads_many_lots_in_one_call(world: TokenWorld) -> None:
 
 # ------------------------------------------------------------------ roles: one key each, changes time-locked
 def test_roles_are_separate_keys_and_role_changes_are_two_step_and_time_locked(world: TokenWorld) -> None:
-    from sovcarbon.chain.adapter import ROLE_BRIDGE, ROLE_OWNER
+    from sovcarbon.chain.token import ROLE_BRIDGE, ROLE_OWNER
 
     token = world.token
     assert token.owner is not None and token.agent is not None

@@ -186,7 +186,7 @@ def test_a_leaked_minting_key_cannot_steal_govern_or_hide(tw: TokenWorld) -> Non
     (whitelist itself, open a counterfeit lot) is caught by the audit before any of it is applied."""
     from eth_account import Account
 
-    from sovcarbon.chain.adapter import ROLE_BRIDGE, ROLE_OWNER
+    from sovcarbon.chain.token import ROLE_BRIDGE, ROLE_OWNER
 
     assert tw.bridge is not None
     api, token = tw.api, tw.bridge.token

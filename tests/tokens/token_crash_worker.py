@@ -21,7 +21,7 @@ from eth_account import Account
 from sovcarbon.bridge import Bridge
 from sovcarbon.bridge.faults import FAULT_ENV
 from sovcarbon.config import load_settings
-from sovcarbon.services import auth, tokens
+from sovcarbon.services import auth, tokenization
 from sovcarbon.services.participants import bootstrap
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.token_requests import TokenizationIn
@@ -41,7 +41,7 @@ def main() -> None:
         actor = auth.authenticate(reg, world["holder_api_key"])  # the holder's own request
         req = TokenizationIn(holder_account_id=world["holder_account_id"], quantity_kg=int(args[0]))
         result = reg.execute(actor, "tokenize", req.model_dump(mode="json"),
-                             lambda uow: tokens.tokenize(reg, uow, actor, req))
+                             lambda uow: tokenization.tokenize(reg, uow, actor, req))
         out["lot"] = result.body
     elif action in ("retire", "redeem"):
         holder = Account.from_key(world["holder_key"])

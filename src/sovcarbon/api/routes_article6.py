@@ -13,7 +13,17 @@ from sovcarbon.api.deps import ActorDep, IdemDep, PageDep, RegistryDep
 from sovcarbon.api.routes_core import IdPath, command
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.serials import parse_serial
-from sovcarbon.services import aef, article6, article6_export, ndc_period, queries, read_models
+from sovcarbon.services import (
+    aef,
+    aef_holdings,
+    article6,
+    article6_attach,
+    article6_export,
+    article6_serials,
+    ndc_period,
+    queries,
+    read_models,
+)
 from sovcarbon.services.article6_requests import (
     AttachIn,
     AuthorizationIn,
@@ -24,7 +34,7 @@ from sovcarbon.services.article6_requests import (
 from sovcarbon.services.requests import DecisionIn
 
 router = APIRouter(prefix="/v1")
-Year = Annotated[int, Path(ge=aef.MIN_YEAR, le=aef.MAX_YEAR)]
+Year = Annotated[int, Path(ge=aef_holdings.MIN_YEAR, le=aef_holdings.MAX_YEAR)]
 
 
 # --- authorizations -----------------------------------------------------------------------------------------
@@ -100,7 +110,7 @@ def revoke_authorization(reg: RegistryDep, actor: ActorDep, key: IdemDep, loa_id
 def attach_units(reg: RegistryDep, actor: ActorDep, key: IdemDep, loa_id: IdPath, body: AttachIn) -> JSONResponse:
     """Place issued Premium T-VER units under the LoA (serials, or a quantity from an account)."""
     return command(reg, actor, "attach_units", {"id": loa_id, **body.model_dump(mode="json")},
-                   lambda uow: article6.attach(reg, uow, actor, loa_id, body), key)
+                   lambda uow: article6_attach.attach(reg, uow, actor, loa_id, body), key)
 
 
 # --- exports ------------------------------------------------------------------------------------------------
@@ -131,27 +141,27 @@ def get_export(reg: RegistryDep, actor: ActorDep, export_id: IdPath) -> dict[str
 def set_label(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: LabelIn) -> JSONResponse:
     """Label units CORSIA-eligible (with the host attestation reference) or ICVCM CCP."""
     return command(reg, actor, "set_label", body.model_dump(mode="json"),
-                   lambda uow: article6.set_label(reg, uow, actor, body), key)
+                   lambda uow: article6_serials.set_label(reg, uow, actor, body), key)
 
 
 @router.get("/labels", tags=["article 6"])
 def get_labels(reg: RegistryDep, serial: Annotated[str, Query(max_length=80)]) -> dict[str, Any]:
     with reg.store.read() as uow:
-        return {"serial": serial, "data": article6.labels_of(uow, parse_serial(serial))}
+        return {"serial": serial, "data": article6_serials.labels_of(uow, parse_serial(serial))}
 
 
 @router.get("/article6/serials/{serial}", tags=["article 6"])
 def get_serial_article6(reg: RegistryDep, serial: Annotated[str, Path(max_length=80)]) -> dict[str, Any]:
     """Authorization, first transfers, labels and ITMO unique ids of a serial range."""
     with reg.store.read() as uow:
-        return article6.serial_status(reg, uow, parse_serial(serial))
+        return article6_serials.serial_status(reg, uow, parse_serial(serial))
 
 
 @router.get("/itmos/{itmo_id}", tags=["article 6"])
 def get_itmo(reg: RegistryDep, itmo_id: Annotated[str, Path(max_length=80)]) -> dict[str, Any]:
     """Resolve an ITMO unique id back to its serial, state, authorization and first transfer."""
     with reg.store.read() as uow:
-        return article6.itmo(reg, uow, itmo_id)
+        return article6_serials.itmo(reg, uow, itmo_id)
 
 
 # --- AEF ----------------------------------------------------------------------------------------------------
@@ -173,7 +183,7 @@ def set_ndc_period(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: ndc_pe
 def close_year(reg: RegistryDep, actor: ActorDep, key: IdemDep, year: Year) -> JSONResponse:
     """Close the reporting year: holdings at 31 December are frozen and never recomputed."""
     return command(reg, actor, "close_year", {"year": year},
-                   lambda uow: aef.close_year(reg, uow, actor, year), key)
+                   lambda uow: aef_holdings.close_year(reg, uow, actor, year), key)
 
 
 @router.post("/reports/aef/{year}/submissions", status_code=201, tags=["article 6"])

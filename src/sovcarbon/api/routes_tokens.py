@@ -16,7 +16,7 @@ from sovcarbon.bridge.reconcile import latest_reports
 from sovcarbon.domain.access import require_role
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Role
-from sovcarbon.services import bridge_officer, read_models, token_consents, tokens
+from sovcarbon.services import bridge_officer, read_models, token_consents, token_identity, tokenization
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.token_requests import DeadLetterStatus, OutboxStatus, TokenHolderIn, TokenizationIn
 
@@ -36,7 +36,7 @@ def onboard_holder(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: TokenH
     """The holder's own act (its key) names the licensed intermediary serving it; the chain's identity registry
     follows. Neither an intermediary nor an officer onboards a holder (1002)."""
     return command(reg, actor, "onboard_token_holder", body.model_dump(mode="json"),
-                   lambda uow: tokens.onboard_holder(reg, uow, actor, body), key)
+                   lambda uow: token_identity.onboard_holder(reg, uow, actor, body), key)
 
 
 @router.post("/token-consents", status_code=201, tags=["tokens"])
@@ -65,7 +65,7 @@ def tokenize(reg: RegistryDep, actor: ActorDep, key: IdemDep, body: Tokenization
     """The holder's request (its key, its account): immobilize units in the custody account of the intermediary
     serving it as a lot; the bridge mints 1 token per kg. An intermediary cannot tokenize a holder's units (1002)."""
     return command(reg, actor, "tokenize", body.model_dump(mode="json"),
-                   lambda uow: tokens.tokenize(reg, uow, actor, body), key)
+                   lambda uow: tokenization.tokenize(reg, uow, actor, body), key)
 
 
 @router.get("/lots", tags=["tokens"])

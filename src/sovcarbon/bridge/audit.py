@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 
 from sovcarbon.chain import ChainEvent
-from sovcarbon.services import tokens
+from sovcarbon.services import token_lots
 from sovcarbon.store import token_tables as tt
 from sovcarbon.store.uow import UnitOfWork
 
@@ -110,7 +110,7 @@ def halt(uow: UnitOfWork, findings: list[dict[str, Any]]) -> None:
         if f["event"] in ("Minted", "LotIncreased", "ForcedTransfer") and isinstance(lot_id, int):
             row = uow.conn.execute(select(tt.token_lots.c.id).where(tt.token_lots.c.chain_lot_id == lot_id)
                                    ).first() if lot_id < 2**63 else None
-            if row is not None and tokens.freeze_lot(uow, str(row[0]), f"unordered {f['event']} on chain", "audit"):
+            if row is not None and token_lots.freeze_lot(uow, str(row[0]), f"unordered {f['event']} on chain", "audit"):
                 frozen.append(str(row[0]))
     record = {"code": 7001, "reason": "acts on the contract that the registry did not order", "at": uow.now,
               "findings": findings, "frozen_lots": frozen}

@@ -30,7 +30,7 @@ from sovcarbon.bridge import audit
 from sovcarbon.bridge.reconcile import chain_reader
 from sovcarbon.chain import BytecodeMismatch, CarbonTokenChain, Chain, ChainUnavailable, open_chain
 from sovcarbon.domain.tokenize import lot_mismatches
-from sovcarbon.services import tokens
+from sovcarbon.services import token_lots
 from sovcarbon.services.registry import Registry
 from sovcarbon.store import token_tables as tt
 
@@ -103,8 +103,8 @@ def _check(reg: Registry, chain: Chain, chain_id: int, address: str, directory: 
     head = token.block_number()
     events = token.get_events(deploy_block, head, names=audit.AUDIT_NAMES)
     with reg.store.read() as uow:
-        at_block = tokens.event_cursor_block(uow, token.address)
-        facts = tokens.lot_facts(uow, chain_reader(token), at_block)
+        at_block = token_lots.event_cursor_block(uow, token.address)
+        facts = token_lots.lot_facts(uow, chain_reader(token), at_block)
         findings = audit.unordered(uow, events, deploy_block)
         halted = audit.halted(uow)
     for f in facts:

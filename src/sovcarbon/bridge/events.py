@@ -29,10 +29,10 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sovcarbon.bridge import audit
 from sovcarbon.bridge.faults import fault
 from sovcarbon.chain import CarbonTokenChain, ChainEvent, ChainUnavailable
-from sovcarbon.chain.adapter import lenient_text
+from sovcarbon.chain.abi import lenient_text
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
-from sovcarbon.services import pledges, token_burns, tokens
+from sovcarbon.services import pledges, token_burns, token_lots, token_outbox, token_outcomes
 from sovcarbon.services.registry import Registry
 from sovcarbon.store import token_tables as tt
 from sovcarbon.store.uow import UnitOfWork
@@ -199,7 +199,7 @@ class EventConsumer:
             raise ValueError("burn request without seq, lot or amount")
         lot = uow.conn.execute(select(tt.token_lots.c.id).where(tt.token_lots.c.chain_lot_id
                                                                 == _chain_lot_id(event))).scalar()
-        outbox_id = tokens.enqueue(uow, "return_burn", {"kind": kind, "seq": int(event["seq"]),
+        outbox_id = token_outbox.enqueue(uow, "return_burn", {"kind": kind, "seq": int(event["seq"]),
                                                         "chain_lot_id": int(event["lot_id"])},
                                    None if lot is None else str(lot))
         token_burns.record_decision(uow, event, token_burns.REFUSED, reason, None,
@@ -231,15 +231,15 @@ class EventConsumer:
             kind, _ = token_burns.BURN_KINDS[name]
             if event.get("seq") is None:
                 raise ValueError(f"{name} without a request seq")
-            if tokens.lot_by_chain_id(uow, int(event["lot_id"]))["frozen"]:
+            if token_lots.lot_by_chain_id(uow, int(event["lot_id"]))["frozen"]:
                 # a frozen lot's tokens may be counterfeit: no burn takes its serials until officers unfreeze
                 raise RegistryError(4006, f"lot of chain lot {event['lot_id']} is frozen: burn request refused")
             if name == "Retired":
-                txn_id, seq = tokens.apply_retired(self.reg, uow, event)
+                txn_id, seq = token_outcomes.apply_retired(self.reg, uow, event)
             else:
-                txn_id, seq = tokens.apply_redeemed(self.reg, uow, event)
-            lot_id = str(tokens.lot_by_chain_id(uow, int(event["lot_id"]))["id"])
-            outbox_id = tokens.enqueue(uow, "complete_burn", {"kind": kind, "seq": int(event["seq"]),
+                txn_id, seq = token_outcomes.apply_redeemed(self.reg, uow, event)
+            lot_id = str(token_lots.lot_by_chain_id(uow, int(event["lot_id"]))["id"])
+            outbox_id = token_outbox.enqueue(uow, "complete_burn", {"kind": kind, "seq": int(event["seq"]),
                                                               "chain_lot_id": int(event["lot_id"])}, lot_id)
             token_burns.record_decision(uow, event, token_burns.ACCEPTED, None, txn_id, lot_id, outbox_id)
         elif name == "BurnSettled":
@@ -247,7 +247,7 @@ class EventConsumer:
         elif name in pledges.CHAIN_EVENTS:  # liens of tokens (services/pledges.py); the escrow's own are skipped
             seq = pledges.apply_chain_event(uow, event)
         elif name == "TransferSingle":
-            tokens.apply_transfer(uow, int(event["lot_id"]), event.get("sender"), event.get("receiver"),
+            token_outcomes.apply_transfer(uow, int(event["lot_id"]), event.get("sender"), event.get("receiver"),
                                   int(event["amount_kg"]))
         uow.repo.insert(tt.token_events, tx_hash=str(event["tx_hash"]), log_index=int(event["log_index"]),
                         name=name, block_number=int(event["block_number"]), chain_lot_id=_chain_lot_id(event),

@@ -5,7 +5,8 @@ Format: ``POINT[:KIND][@N]`` - die at the N-th time (default the first) the brid
 only operations of KIND (an outbox kind such as ``mint``, or an event name such as ``Retired``) when given.
 Points: after_outbox_commit, after_tx_hash_recorded, after_send, after_receipt, after_confirm (outbox);
 after_events_read, after_event_applied, after_dead_letter, after_cursor_saved (events);
-after_escrow_event_applied (inside the transaction), after_escrow_cursor_saved (DvP escrow events).
+after_escrow_events_read (read, nothing applied), after_escrow_event_applied (inside the transaction),
+after_escrow_cursor_saved (DvP escrow events).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ FAULT_ENV = "SOVCARBON_FAULT"
 CRASH_EXIT_CODE = 137
 POINTS = frozenset({"after_outbox_commit", "after_tx_hash_recorded", "after_send", "after_receipt",
                     "after_confirm", "after_events_read", "after_event_applied", "after_dead_letter",
-                    "after_cursor_saved", "after_escrow_event_applied", "after_escrow_cursor_saved"})
+                    "after_cursor_saved", "after_escrow_events_read", "after_escrow_event_applied",
+                    "after_escrow_cursor_saved"})
 _hits: dict[str, int] = {}
 
 

@@ -30,7 +30,7 @@ from web3.exceptions import TransactionNotFound
 
 from sovcarbon.bridge.faults import fault
 from sovcarbon.chain import CarbonTokenChain, ChainRejected
-from sovcarbon.services import tokens
+from sovcarbon.services import token_outbox, token_outcomes
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.token_burns import KIND_NUMBER
 from sovcarbon.store import token_tables as tt
@@ -76,14 +76,14 @@ class OutboxWorker:
 
     def _next_row(self, only_kinds: frozenset[str] | None = None) -> RowMapping | None:
         c = tt.token_outbox.c
-        q = select(tt.token_outbox).where(c.status.in_([tokens.PENDING, tokens.SENT]))
+        q = select(tt.token_outbox).where(c.status.in_([token_outbox.PENDING, token_outbox.SENT]))
         if only_kinds is not None:
             q = q.where(c.kind.in_(sorted(only_kinds)))
         with self.reg.store.read() as uow:
             return uow.conn.execute(q.order_by(c.seq).limit(1)).mappings().first()
 
     def process(self, row: RowMapping) -> None:
-        if row["status"] == tokens.SENT:
+        if row["status"] == token_outbox.SENT:
             outcome = self._resolve(row)
             if outcome.status == "confirmed":
                 self._confirm(row, row["tx_hash"], outcome.block_number)
@@ -104,7 +104,7 @@ class OutboxWorker:
         with self.token.send_lock:  # the bridge key's nonces: sign and send in one order
             signed = self.token.sign_call(function, args, signer)
             with self.reg.store.write() as uow:
-                tokens.set_outbox(uow, row["id"], status=tokens.SENT, tx_hash=signed.tx_hash,
+                token_outbox.set_outbox(uow, row["id"], status=token_outbox.SENT, tx_hash=signed.tx_hash,
                                   attempts=int(row["attempts"]) + 1, last_error=None)
             fault("after_tx_hash_recorded", row["kind"])
             try:
@@ -114,7 +114,7 @@ class OutboxWorker:
                 return
         if tx_hash != signed.tx_hash:  # re-signed after a nonce conflict: remember the hash really sent
             with self.reg.store.write() as uow:
-                tokens.set_outbox(uow, row["id"], tx_hash=tx_hash)
+                token_outbox.set_outbox(uow, row["id"], tx_hash=tx_hash)
         fault("after_send", row["kind"])
         try:
             result = self.token.wait_receipt(tx_hash)
@@ -148,7 +148,8 @@ class OutboxWorker:
             self._fail(row, exc.code, f"refused {MAX_SEND_ATTEMPTS} times: {exc.reason}")
         else:  # refused without a trace on chain (fee, funds, transport): back to pending, tried again
             with self.reg.store.write() as uow:
-                tokens.set_outbox(uow, row["id"], status=tokens.PENDING, last_error=f"{exc.code}: {exc.reason}")
+                token_outbox.set_outbox(uow, row["id"], status=token_outbox.PENDING,
+                                        last_error=f"{exc.code}: {exc.reason}")
             raise ChainBusy(f"chain refused {row['kind']} {row['id']}: {exc.code} {exc.reason}") from exc
 
     def _resolve(self, row: Mapping[Any, Any]) -> Outcome:
@@ -197,7 +198,7 @@ class OutboxWorker:
 
     def _confirm(self, row: RowMapping, tx_hash: str | None, block_number: int | None) -> None:
         with self.reg.store.write() as uow:
-            tokens.confirm(uow, row["id"], tx_hash, block_number)
+            token_outcomes.confirm(uow, row["id"], tx_hash, block_number)
         fault("after_confirm", row["kind"])
         payload = json.loads(row["payload"])
         if row["kind"] == "set_identity" and payload["kyc_verified"] and self.fund_holders_wei:
@@ -206,7 +207,7 @@ class OutboxWorker:
     def _fail(self, row: RowMapping, code: int, reason: str) -> None:
         log.warning("chain rejected %s %s: %s %s", row["kind"], row["id"], code, reason)
         with self.reg.store.write() as uow:
-            tokens.fail(uow, row["id"], code, reason)
+            token_outcomes.fail(uow, row["id"], code, reason)
 
     def _fund(self, address: str) -> None:
         """Holders sign their own transfers, retirements and redemptions: give them gas once. Only externally

@@ -23,7 +23,7 @@ from sovcarbon.bridge import audit
 from sovcarbon.chain import CarbonTokenChain
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.tokenize import ChainLotFigures, lot_mismatches
-from sovcarbon.services import bridge_officer, tokens
+from sovcarbon.services import bridge_officer, token_identity, token_lots, token_outbox
 from sovcarbon.services.registry import Registry
 from sovcarbon.store import token_tables as tt
 from sovcarbon.store.uow import UnitOfWork
@@ -31,7 +31,7 @@ from sovcarbon.store.uow import UnitOfWork
 SUPPLY_MISMATCH = 7001
 
 
-def chain_reader(token: CarbonTokenChain) -> tokens.ChainReader:
+def chain_reader(token: CarbonTokenChain) -> token_lots.ChainReader:
     """Read (supply, retired, redeemed, frozen) of chain lots at one block, 256 lots per eth_call."""
     def read(chain_lot_ids: Sequence[int], at_block: int) -> dict[int, ChainLotFigures]:
         figures = token.lot_figures(list(chain_lot_ids), at_block)
@@ -44,8 +44,8 @@ def reconcile(reg: Registry, token: CarbonTokenChain) -> dict[str, Any]:
     started_s = time.perf_counter()
     reader = chain_reader(token)
     with reg.store.read() as uow:
-        at_block = tokens.event_cursor_block(uow, token.address)
-        facts = tokens.lot_facts(uow, reader, at_block)
+        at_block = token_lots.event_cursor_block(uow, token.address)
+        facts = token_lots.lot_facts(uow, reader, at_block)
     report_id = new_id("rep")
     mismatches: list[dict[str, Any]] = []
     in_flight = 0
@@ -74,7 +74,7 @@ def reconcile(reg: Registry, token: CarbonTokenChain) -> dict[str, Any]:
                 for address in offenders:
                     bridge_officer.freeze_address(uow, address, "; ".join(m["problems"]), report_id)
             else:
-                m["frozen_now"] = tokens.freeze_lot(uow, m["lot_id"], "; ".join(m["problems"]), report_id)
+                m["frozen_now"] = token_lots.freeze_lot(uow, m["lot_id"], "; ".join(m["problems"]), report_id)
         report = {"id": report_id, "status": status, "code": SUPPLY_MISMATCH if status == "mismatch" else None,
                   "halted": halted, "state_drift": drift,
                   "chain_block": at_block if at_block is not None else -1, "contract": token.address,
@@ -96,20 +96,20 @@ def state_drift(reg: Registry, token: CarbonTokenChain, facts: Sequence[Any]) ->
     s, c = tt.token_identity_sync.c, tt.token_outbox.c
     with reg.store.read() as uow:
         rows = list(uow.conn.execute(select(tt.token_identity_sync).where(
-            s.status.not_in([tokens.PENDING, tokens.SENT]))).mappings())
+            s.status.not_in([token_outbox.PENDING, token_outbox.SENT]))).mappings())
         nr_frozen = {str(r[0]): bool(r[1]) for r in uow.conn.execute(select(tt.token_lots.c.id,
                                                                              tt.token_lots.c.frozen))}
         busy_lots = {str(r[0]) for r in uow.conn.execute(select(c.lot_id).where(
-            c.status.in_([tokens.PENDING, tokens.SENT]), c.kind.in_(["freeze_lot", "unfreeze_lot"])))}
+            c.status.in_([token_outbox.PENDING, token_outbox.SENT]), c.kind.in_(["freeze_lot", "unfreeze_lot"])))}
         # address freezes as the NR ordered them: the last freeze/unfreeze per address (in flight: skipped)
         nr_address_frozen: dict[str, bool] = {}
         busy_addresses: set[str] = set()
         for kind, payload, status in uow.conn.execute(select(c.kind, c.payload, c.status).where(
                 c.kind.in_(["freeze_address", "unfreeze_address"])).order_by(c.seq)):
             holder = str(json.loads(payload)["holder"]).lower()
-            if status in (tokens.PENDING, tokens.SENT):
+            if status in (token_outbox.PENDING, token_outbox.SENT):
                 busy_addresses.add(holder)
-            elif status == tokens.CONFIRMED:
+            elif status == token_outbox.CONFIRMED:
                 nr_address_frozen[holder] = kind == "freeze_address"
     for r in rows:
         address, eligible = str(r["address"]), bool(r["eligible"])
@@ -146,14 +146,14 @@ def repush_drift(uow: UnitOfWork, drift: Sequence[Mapping[str, Any]]) -> None:
     """The NR is the registry of record: push its state again through the outbox (journaled)."""
     for d in drift:
         if d["kind"] in ("identity", "licence"):
-            tokens._want_identity(uow, str(d["participant_id"]), str(d["address"]), str(d["role"]), bool(d["nr"]),
-                                  d["intermediary_address"])
+            token_identity.want_identity(uow, str(d["participant_id"]), str(d["address"]), str(d["role"]),
+                                         bool(d["nr"]), d["intermediary_address"])
         elif d["kind"] == "address_freeze":
             kind = "freeze_address" if d["nr"] else "unfreeze_address"
-            tokens.enqueue(uow, kind, {"holder": str(d["address"]).lower()})
+            token_outbox.enqueue(uow, kind, {"holder": str(d["address"]).lower()})
         else:
             kind = "freeze_lot" if d["nr"] else "unfreeze_lot"
-            tokens.enqueue(uow, kind, {"chain_lot_id": d["chain_lot_id"]}, str(d["lot_id"]))
+            token_outbox.enqueue(uow, kind, {"chain_lot_id": d["chain_lot_id"]}, str(d["lot_id"]))
     if drift:
         uow.append("chain_state_repushed", {"drift": [dict(d) for d in drift]})
 

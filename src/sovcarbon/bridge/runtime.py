@@ -37,9 +37,9 @@ from sovcarbon.bridge.reconcile import chain_reader, reconcile, repush_drift, st
 from sovcarbon.bridge.settlement_events import SettlementConsumer
 from sovcarbon.bridge.settlement_setup import status as settlement_status
 from sovcarbon.chain import CarbonTokenChain, Chain, ChainUnavailable, load_or_create_key, open_chain
-from sovcarbon.chain.adapter import DEFAULT_ROLE_DELAY_S
+from sovcarbon.chain.token import DEFAULT_ROLE_DELAY_S
 from sovcarbon.services import settlement as settlement_service
-from sovcarbon.services import tokens
+from sovcarbon.services import token_lots, token_outbox
 from sovcarbon.services.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -143,10 +143,10 @@ class Bridge:
         self.settlement: SettlementConsumer | None = None  # attach_settlement: the escrow's event consumer
         self.cash_issuer: Any = None  # the cash issuer's key when this process holds it (settlement_setup)
         self._record_contract()
-        tokens.CHAIN_READERS[reg.store] = self._reader_source
-        # Woken by the commit of a transaction that enqueued chain work (tokens.enqueue), not by every commit:
+        token_lots.CHAIN_READERS[reg.store] = self._reader_source
+        # Woken by the commit of a transaction that enqueued chain work (token_outbox.enqueue), not by every commit:
         # a transfer or a retirement of untokenized units must not make the worker run a cycle.
-        tokens.OUTBOX_WAKERS[reg.store] = self.wake
+        token_outbox.OUTBOX_WAKERS[reg.store] = self.wake
         _ATTACHED[id(reg)] = self
 
     @classmethod
@@ -207,7 +207,7 @@ class Bridge:
             settlement_service.ESCROW_READERS[self.reg.store] = (consumer.escrow.address, consumer.holdings_at)
         self.wake()
 
-    def _reader_source(self) -> tuple[tokens.ChainReader, str] | None:
+    def _reader_source(self) -> tuple[token_lots.ChainReader, str] | None:
         return None if self._closed else (chain_reader(self.token), self.token.address)
 
     # ------------------------------------------------------------------------------------ cycles
@@ -238,8 +238,8 @@ class Bridge:
             if self.halted() is not None:
                 return []
             with self.reg.store.read() as uow:
-                at_block = tokens.event_cursor_block(uow, self.token.address)
-                facts = tokens.lot_facts(uow, chain_reader(self.token), at_block)
+                at_block = token_lots.event_cursor_block(uow, self.token.address)
+                facts = token_lots.lot_facts(uow, chain_reader(self.token), at_block)
             drift = state_drift(self.reg, self.token, facts)
             if drift:
                 with self.reg.store.write() as uow:
@@ -341,9 +341,9 @@ class Bridge:
         self.stop()
         with self.cycle_lock:
             self._closed = True
-            if tokens.OUTBOX_WAKERS.get(self.reg.store) == self.wake:
-                del tokens.OUTBOX_WAKERS[self.reg.store]
-            tokens.CHAIN_READERS.pop(self.reg.store, None)
+            if token_outbox.OUTBOX_WAKERS.get(self.reg.store) == self.wake:
+                del token_outbox.OUTBOX_WAKERS[self.reg.store]
+            token_lots.CHAIN_READERS.pop(self.reg.store, None)
             if self.settlement is not None:
                 settlement_service.ESCROW_READERS.pop(self.reg.store, None)
             if _ATTACHED.get(id(self.reg)) is self:

@@ -11,8 +11,8 @@ This module owns *where the chain runs*:
   chain class over the same database, which resumes at the stored canonical head.
 - `ExternalChain`: any EVM JSON-RPC URL (Hardhat for integration, Besu/QBFT in production).
 
-`open_chain(chain_url, data_dir)` picks one. Both expose a `web3.Web3` instance; signing,
-nonces and contract calls live in `adapter.py`.
+`open_chain(chain_url, data_dir)` picks one. Both expose a `web3.Web3` instance; signing and
+nonces live in `transactions.py`, contract calls in `token.py` and `settlement.py`.
 """
 
 from __future__ import annotations

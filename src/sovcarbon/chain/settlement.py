@@ -1,6 +1,6 @@
 """The settlement contracts on chain: the cash token (``CashToken.vy``, THB in satang) and the DvP escrow
-(``DvpEscrow.vy``), driven through the carbon token adapter's signing machinery (one nonce book and one send
-lock per chain). Integer satang and kg only: no floats anywhere in money.
+(``DvpEscrow.vy``), driven through the carbon token client's signing machinery (``chain.transactions``: one
+nonce book and one send lock per chain). Integer satang and kg only: no floats anywhere in money.
 
 | contract | who may | what |
 |---|---|---|
@@ -9,6 +9,7 @@ lock per chain). Integer satang and kg only: no floats anywhere in money.
 | DvpEscrow | a licensed intermediary | create a DvP order |
 | DvpEscrow | the seller / the buyer | fund the delivery / payment leg (from a pledge / lock) |
 | DvpEscrow | anyone | settle (strictly before the deadline), expire (at or after it) |
+| DvpEscrow | the buyer | fund the payment leg and settle in one transaction (delivery funded before) |
 | DvpEscrow | the operator or a party | cancel (before the deadline) |
 """
 
@@ -24,18 +25,10 @@ from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
-from sovcarbon.chain.adapter import (
-    CHAIN_REJECTED,
-    DEPLOY_GAS,
-    CarbonTokenChain,
-    ChainRejected,
-    TxResult,
-    _hex,
-    _index_abi,
-    _normalize,
-    parse_revert,
-)
+from sovcarbon.chain.abi import CHAIN_REJECTED, DEPLOY_GAS, ChainRejected, index_abi, normalize, parse_revert, to_hex
 from sovcarbon.chain.compiler import CompiledContract, compile_contract, verify_runtime_code
+from sovcarbon.chain.token import CarbonTokenChain
+from sovcarbon.chain.transactions import TxResult
 
 CASH_CONTRACT = "CashToken"
 ESCROW_CONTRACT = "DvpEscrow"
@@ -55,14 +48,14 @@ class ContractEvent:
 
 
 class ContractClient:
-    """One of our contracts at an address, signing through the carbon token adapter (shared nonces)."""
+    """One of our contracts at an address, signing through the carbon token client (shared nonces)."""
 
     def __init__(self, token: CarbonTokenChain, name: str, *, cache_dir: Path | None = None) -> None:
         self.token = token
         self.w3 = token.w3
         self.compiled: CompiledContract = compile_contract(
             cache_dir if cache_dir is not None else token.chain.data_dir / "contracts-cache", name)
-        self._functions, self._events = _index_abi(self.compiled.abi)
+        self._functions, self._events = index_abi(self.compiled.abi)
         self._address: str | None = None
 
     @property
@@ -90,7 +83,7 @@ class ContractClient:
         fn = self._functions[function]
         data = fn.selector + abi_encode(list(fn.input_types), list(args))
         try:
-            raw = self.w3.eth.call(cast(Any, {"to": self.address, "data": _hex(data)}), cast(Any, block))
+            raw = self.w3.eth.call(cast(Any, {"to": self.address, "data": to_hex(data)}), cast(Any, block))
         except Exception as exc:  # node-specific revert exception types
             code, reason = parse_revert(str(exc))
             raise ChainRejected(code, reason) from exc
@@ -115,7 +108,7 @@ class ContractClient:
         block's successor's time: deadline checks fail the same way, which a replay on the state BEFORE the
         block (an earlier timestamp) would not show."""
         try:
-            self.w3.eth.call(cast(Any, {"from": signer.address, "to": self.address, "data": _hex(data),
+            self.w3.eth.call(cast(Any, {"from": signer.address, "to": self.address, "data": to_hex(data),
                                         "gas": SETTLEMENT_GAS}), cast(Any, block_number))
         except Exception as exc:  # node-specific revert exception types
             return parse_revert(str(exc))
@@ -135,11 +128,11 @@ class ContractClient:
                 continue
             args: dict[str, Any] = {}
             for (name, kind), topic in zip(event.indexed, topics[1:], strict=True):
-                args[name] = _normalize(kind, abi_decode([kind], topic)[0])
+                args[name] = normalize(kind, abi_decode([kind], topic)[0])
             values = abi_decode([k for _, k in event.data], bytes(log["data"])) if event.data else ()
             for (name, kind), value in zip(event.data, values, strict=True):
-                args[name] = _normalize(kind, value)
-            out.append(ContractEvent(event.name, int(log["blockNumber"]), _hex(log["transactionHash"]),
+                args[name] = normalize(kind, value)
+            out.append(ContractEvent(event.name, int(log["blockNumber"]), to_hex(log["transactionHash"]),
                                      int(log["logIndex"]), args))
         out.sort(key=lambda e: (e.block_number, e.log_index))
         return out
@@ -216,6 +209,10 @@ class DvpEscrowChain(ContractClient):
 
     def settle(self, caller: LocalAccount, dvp_id: bytes) -> TxResult:
         return self.send(caller, "settle", [dvp_id])
+
+    def fund_payment_and_settle(self, buyer: LocalAccount, dvp_id: bytes) -> TxResult:
+        """The buyer funds the payment leg and settles in one transaction (the delivery leg funded before)."""
+        return self.send(buyer, "fund_payment_and_settle", [dvp_id])
 
     def cancel(self, caller: LocalAccount, dvp_id: bytes) -> TxResult:
         return self.send(caller, "cancel", [dvp_id])

@@ -35,6 +35,7 @@ from sovcarbon.domain.model import Actor, Block, BlockState
 from sovcarbon.domain.quantities import require_quantity
 from sovcarbon.domain.serials import SerialRange
 from sovcarbon.services import article6 as a6s
+from sovcarbon.services import article6_first_transfer
 from sovcarbon.services.article6_requests import ExportIn
 from sovcarbon.services.movements import blocks_of_txn, record, select_units
 from sovcarbon.services.registry import Registry
@@ -96,7 +97,7 @@ def export(reg: Registry, uow: UnitOfWork, actor: Actor, req: ExportIn) -> dict[
         picks = select_units(uow, account.id, quantity_kg=None, serials=req.serials)
     else:
         picks = covered_picks(uow, account.id, loa.id, require_quantity(req.quantity_kg), req.project_id, req.vintage)
-    pieces: list[a6s.Piece] = []
+    pieces: list[article6_first_transfer.Piece] = []
     for pick in picks:
         rng = SerialRange(pick.block.serial_prefix, pick.first_kg, pick.last_kg)
         rules.require_exportable(reg.profile, pick.block.standard, str(rng))
@@ -105,8 +106,8 @@ def export(reg: Registry, uow: UnitOfWork, actor: Actor, req: ExportIn) -> dict[
             raise RegistryError(6001, f"units are not covered by authorization {loa.id}", serial=str(rng),
                                 authorization_id=loa.id)
         rules.require_whole_itmos(rng, "an export of ITMOs")
-        pieces.append(a6s.Piece(rng, pick.block.vintage, loa.id))
-    plan = (a6s.plan_first_transfer(uow, loa, pieces, "international_transfer", req.purpose)
+        pieces.append(article6_first_transfer.Piece(rng, pick.block.vintage, loa.id))
+    plan = (article6_first_transfer.plan_first_transfer(uow, loa, pieces, "international_transfer", req.purpose)
             if rules.first_transfer_at_export(loa, req.purpose) else None)
     rid = a6s.registry_id(reg, uow)
     txn_id, export_id = new_id("txn"), new_id("exp")
@@ -130,10 +131,10 @@ def export(reg: Registry, uow: UnitOfWork, actor: Actor, req: ExportIn) -> dict[
                     created_at=uow.now)
     parties = {"transferring_party": party, "acquiring_party": req.destination.party,
                "acquiring_registry": req.destination.registry_id, "acquiring_entity": req.destination.entity}
-    a6s.insert_actions(uow, rules.ActionType.TRANSFER, pieces, seq, txn_id,
+    article6_first_transfer.insert_actions(uow, rules.ActionType.TRANSFER, pieces, seq, txn_id,
                        {**parties, "purpose": str(req.purpose), "first_transfer": plan is not None})
     if plan is not None:
-        a6s.apply_first_transfer(uow, plan, party, seq, txn_id, parties)
+        article6_first_transfer.apply_first_transfer(uow, plan, party, seq, txn_id, parties)
     return view(reg, uow, export_id)
 
 

@@ -28,7 +28,7 @@ from sovcarbon.domain.access import require_four_eyes, require_role
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.model import Actor, Role
-from sovcarbon.services import tokens
+from sovcarbon.services import token_lots, token_outbox
 from sovcarbon.services.requests import Command
 from sovcarbon.services.token_burns import _update
 from sovcarbon.store import token_tables as tt
@@ -54,7 +54,7 @@ def action_view(r: Mapping[Any, Any]) -> dict[str, Any]:
 
 def _check_target(uow: UnitOfWork, kind: str, target: str) -> str:
     if kind == "unfreeze_lot":
-        lot = tokens.lot_row(uow, target)
+        lot = token_lots.lot_row(uow, target)
         if not lot["frozen"]:
             raise RegistryError(1008, f"lot {target} is not frozen", lot_id=target)
         return target
@@ -113,11 +113,11 @@ def approve_action(uow: UnitOfWork, actor: Actor, action_id: str) -> dict[str, A
     kind, target = str(row["kind"]), str(row["target"])
     _check_target(uow, kind, target)
     if kind == "unfreeze_lot":
-        lot = tokens.lot_row(uow, target)
+        lot = token_lots.lot_row(uow, target)
         _update(uow, tt.token_lots, [tt.token_lots.c.id == target], frozen=False, updated_at=uow.now)
-        result = tokens.enqueue(uow, "unfreeze_lot", {"chain_lot_id": lot["chain_lot_id"]}, target)
+        result = token_outbox.enqueue(uow, "unfreeze_lot", {"chain_lot_id": lot["chain_lot_id"]}, target)
     elif kind == "unfreeze_address":
-        result = tokens.enqueue(uow, "unfreeze_address", {"holder": target})
+        result = token_outbox.enqueue(uow, "unfreeze_address", {"holder": target})
     elif kind == "resume_bridge":
         from sovcarbon.bridge import audit
 
@@ -136,7 +136,7 @@ def approve_action(uow: UnitOfWork, actor: Actor, action_id: str) -> dict[str, A
 
 def freeze_address(uow: UnitOfWork, address: str, reason: str, report_id: str) -> str:
     """Freeze one holder's address on chain (the offending part of a mismatch), journaled."""
-    outbox_id = tokens.enqueue(uow, "freeze_address", {"holder": address.lower()})
+    outbox_id = token_outbox.enqueue(uow, "freeze_address", {"holder": address.lower()})
     uow.append("token_address_frozen", {"address": address.lower(), "code": 7001, "reason": reason,
                                         "reconciliation_id": report_id, "outbox_id": outbox_id})
     return outbox_id

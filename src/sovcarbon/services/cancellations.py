@@ -14,21 +14,17 @@ import json
 from typing import Any
 
 from sovcarbon.domain import cancel as rules
-from sovcarbon.domain.access import require_controls, require_four_eyes, require_role
-from sovcarbon.domain.accounts import require_active
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
-from sovcarbon.domain.model import HOLDING_ROLES, Actor, Role
-from sovcarbon.services import article6
-from sovcarbon.services.movements import blocks_of_txn, record, select_units
+from sovcarbon.domain.model import Actor
+from sovcarbon.services import article6_use
+from sovcarbon.services.movements import blocks_of_txn, load_selection, record
 from sovcarbon.services.queries import READ_ALL_ROLES
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.requests import CancellationIn, DecisionIn
 from sovcarbon.services.views import block_view, cancellation_view
 from sovcarbon.store import tables as t
 from sovcarbon.store.uow import UnitOfWork
-
-DECIDERS = (Role.REGISTRY_APPROVER, Role.REGISTRY_ADMIN)  # early gate; require_four_eyes decides
 
 
 def view(uow: UnitOfWork, cancellation_id: str) -> dict[str, Any]:
@@ -45,15 +41,20 @@ def get(uow: UnitOfWork, actor: Actor, cancellation_id: str) -> dict[str, Any]:
     return view(uow, cancellation_id)
 
 
+def load_request_facts(uow: UnitOfWork, actor: Actor, req: CancellationIn) -> rules.RequestFacts:
+    account = uow.repo.find_account(req.account_id)
+    units = None
+    if account is not None:
+        units = load_selection(uow, account.id, quantity_kg=req.quantity_kg, serials=req.serials,
+                               project_id=req.project_id, vintage=req.vintage)
+    return rules.RequestFacts(actor=actor, account_id=req.account_id, account=account, units=units)
+
+
 def request(reg: Registry, uow: UnitOfWork, actor: Actor, req: CancellationIn) -> dict[str, Any]:
-    require_role(actor, [Role.REGISTRY_ADMIN, *HOLDING_ROLES], "request cancellation")
-    account = uow.repo.account(req.account_id)
-    if actor.role != Role.REGISTRY_ADMIN:
-        require_controls(actor, account, "cancel")
-    require_active(account, "cancelling")
-    # Check now that the units are there, so a doomed request fails early; approval checks again.
-    article6.check_domestic_exit(uow, select_units(uow, account.id, quantity_kg=req.quantity_kg, serials=req.serials,
-                                                   project_id=req.project_id, vintage=req.vintage), "a cancellation")
+    # The units are checked now, so that a doomed request fails early; approval checks again.
+    plan = rules.check_request(load_request_facts(uow, actor, req))
+    account = plan.account
+    article6_use.check_domestic_exit(uow, list(plan.picks), "a cancellation")
     cancellation_id = new_id("can")
     spec = {"serials": req.serials, "project_id": req.project_id, "vintage": req.vintage}
     uow.repo.insert(t.cancellations, id=cancellation_id, status="pending_approval", account_id=account.id,
@@ -67,20 +68,31 @@ def request(reg: Registry, uow: UnitOfWork, actor: Actor, req: CancellationIn) -
     return view(uow, cancellation_id)
 
 
+def _pending(row: Any) -> rules.Pending | None:
+    return None if row is None else rules.Pending(id=row["id"], status=row["status"],
+                                                  requested_by_key=row["requested_by_key"],
+                                                  requested_by_name=row["requested_by_name"])
+
+
+def load_approval_facts(uow: UnitOfWork, actor: Actor, cancellation_id: str) -> rules.ApprovalFacts:
+    row = uow.repo.find(t.cancellations, cancellation_id)
+    account = uow.repo.find_account(row["account_id"]) if row is not None else None
+    units = None
+    if row is not None and account is not None and row["status"] == "pending_approval":
+        spec = json.loads(row["serials"]) if row["serials"] else {}
+        units = load_selection(uow, account.id, quantity_kg=row["quantity_kg"], serials=spec.get("serials"),
+                               project_id=spec.get("project_id"), vintage=spec.get("vintage"))
+    return rules.ApprovalFacts(actor=actor, cancellation_id=cancellation_id, cancellation=_pending(row),
+                               account=account, units=units)
+
+
 def approve(reg: Registry, uow: UnitOfWork, actor: Actor, cancellation_id: str) -> dict[str, Any]:
-    require_role(actor, DECIDERS, "approve cancellation")
+    plan = rules.check_approval(load_approval_facts(uow, actor, cancellation_id))
+    article6_use.check_domestic_exit(uow, list(plan.picks), "a cancellation")  # 6007 / 6006
     row = uow.repo.one(t.cancellations, cancellation_id, "cancellation")
-    rules.require_pending(row["status"], cancellation_id)
-    require_four_eyes(actor, row["requested_by_key"], row["requested_by_name"], "approve cancellation")
-    account = uow.repo.account(row["account_id"])
-    require_active(account, "cancelling")
-    spec = json.loads(row["serials"]) if row["serials"] else {}
-    picks = select_units(uow, account.id, quantity_kg=row["quantity_kg"], serials=spec.get("serials"),
-                         project_id=spec.get("project_id"), vintage=spec.get("vintage"))
-    article6.check_domestic_exit(uow, picks, "a cancellation")  # 6007 / 6006 (Article 6 units never leave silently)
     txn_id = new_id("txn")
-    movement = rules.plan_cancellation(picks, txn_id, lambda: new_id("blk"))
-    record(uow, movement, txn_id, "cancellation", actor.key_id, account.id, None,
+    movement = plan.movement(txn_id, lambda: new_id("blk"))
+    record(uow, movement, txn_id, "cancellation", actor.key_id, plan.account.id, None,
            {"cancellation_id": cancellation_id, "reason": row["reason"], "requested_by": row["requested_by_key"]})
     uow.repo.update(t.cancellations, [t.cancellations.c.id == cancellation_id],
                     status="cancelled", decided_by_key=actor.key_id, txn_id=txn_id, decided_at=uow.now,
@@ -89,10 +101,8 @@ def approve(reg: Registry, uow: UnitOfWork, actor: Actor, cancellation_id: str) 
 
 
 def reject(reg: Registry, uow: UnitOfWork, actor: Actor, cancellation_id: str, req: DecisionIn) -> dict[str, Any]:
-    require_role(actor, DECIDERS, "reject cancellation")
-    row = uow.repo.one(t.cancellations, cancellation_id, "cancellation")
-    rules.require_pending(row["status"], cancellation_id)
-    require_four_eyes(actor, row["requested_by_key"], row["requested_by_name"], "reject cancellation")
+    rules.check_decision(actor, cancellation_id, _pending(uow.repo.find(t.cancellations, cancellation_id)),
+                         "reject cancellation")
     uow.repo.update(t.cancellations, [t.cancellations.c.id == cancellation_id],
                     status="rejected", decided_by_key=actor.key_id, decided_at=uow.now)
     uow.append("cancellation_rejected", {"actor": actor.key_id, "cancellation_id": cancellation_id,

@@ -40,7 +40,7 @@ from sovcarbon.domain.model import AccountKind, Actor, Block, BlockState, Role
 from sovcarbon.domain.serials import SerialRange, format_serial, parse_serial
 from sovcarbon.peers import client, jws
 from sovcarbon.peers.faults import fault
-from sovcarbon.services import aef, article6_export
+from sovcarbon.services import aef_tables, article6_export
 from sovcarbon.services import article6 as a6s
 from sovcarbon.services.article6_requests import Destination, ExportIn
 from sovcarbon.services.movements import record, select_units
@@ -487,7 +487,7 @@ def itmo_description(reg: Registry, uow: UnitOfWork, loa_id: str | None,
     if loa_id is None:
         return None
     loa = a6s.current(uow, loa_id)
-    recorded = aef.mitigation_types(uow)
+    recorded = aef_tables.mitigation_types(uow)
     return {"cooperative_approach_id": loa.cooperative_approach_id,
             "authorization_id": str(loa.body.get("reference", loa.id)), "registry_id": a6s.registry_id(reg, uow),
             "party": reg.profile.party_code, "gwp": str(loa.body.get("gwp") or "AR5"),

@@ -18,13 +18,13 @@ from sovcarbon.domain import invariants as inv
 from sovcarbon.domain import pledge as pledge_rules
 from sovcarbon.domain import settlement as settlement_rules
 from sovcarbon.domain import tokenize as tokenize_rules
-from sovcarbon.services import article6, journal_admin, pledges, settlement, tokens
+from sovcarbon.services import article6, journal_admin, pledges, settlement, token_lots
 from sovcarbon.services.registry import Registry
 from sovcarbon.store import tables as t
 from sovcarbon.store.uow import UnitOfWork
 
 SNAPSHOT_LOADERS: tuple[Callable[[UnitOfWork, inv.LedgerSnapshot], None], ...] = (
-    tokens.load_lot_facts,  # I4: NR lots, and the chain's figures when a bridge serves this store
+    token_lots.load_lot_facts,  # I4: NR lots, and the chain's figures when a bridge serves this store
     article6.load_snapshot,  # I6: coverage, first transfers, corresponding adjustments
     journal_admin.load_checkpoint_facts,  # I5: signed checkpoints and the registry's key
     settlement.load_snapshot,  # ESCROW: DvP orders, applied escrow events, the escrow's holdings when attached

@@ -5,15 +5,15 @@ Shared by transfer, retirement, cancellation, and every later movement (tokenize
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
 
 from sovcarbon.domain.errors import RegistryError
-from sovcarbon.domain.holdings import Movement, Pick, pick_by_quantity, pick_by_serials
+from sovcarbon.domain.holdings import IssuedPrefix, Movement, Pick, SelectionFacts, check_selection, require_issued
 from sovcarbon.domain.model import Block, BlockState
-from sovcarbon.domain.quantities import require_quantity
 from sovcarbon.domain.serials import SerialRange, parse_serial_list
 from sovcarbon.services.views import block_view
 from sovcarbon.store import tables as t
@@ -21,53 +21,79 @@ from sovcarbon.store.repository import block_from_row
 from sovcarbon.store.uow import UnitOfWork
 
 
+def load_selection(uow: UnitOfWork, account_id: str, *, quantity_kg: object, serials: Sequence[object] | None,
+                   project_id: str | None = None, vintage: int | None = None,
+                   standards: Sequence[str] | None = None, state: BlockState = BlockState.HELD,
+                   lot_id: str | None = None) -> SelectionFacts:
+    """Read what ``holdings.check_selection`` checks; no rule runs here. The reads are the ones the check
+    needs and no more: the leaves of a quantity are read in batches only until they cover it."""
+    project_found = project_id is None or uow.repo.find(t.projects, project_id) is not None
+    base = SelectionFacts(account_id=account_id, allow_state=state, project_id=project_id,
+                          project_found=project_found, quantity_kg=quantity_kg,
+                          standards=tuple(standards) if standards is not None else None,
+                          serials=tuple(serials) if serials is not None else None)
+    if not project_found:
+        return base
+    if serials is not None:
+        try:
+            ranges = parse_serial_list(list(serials))
+        except RegistryError:
+            return base  # the check raises it in its place
+        issuances = {rng.prefix: issued_prefix(uow, rng.prefix) for rng in ranges}
+        if any(not _inside(rng, issuances[rng.prefix]) for rng in ranges):
+            return replace(base, issuances=issuances)
+        leaves = tuple(tuple(uow.repo.leaves_overlapping(r.prefix, r.first_kg, r.last_kg)) for r in ranges)
+        return replace(base, issuances=issuances, leaves=leaves)
+    if isinstance(quantity_kg, bool) or not isinstance(quantity_kg, int) or quantity_kg <= 0:
+        return base
+    candidates = _covering(uow.repo.free_leaves(account_id, state, project_id=project_id, vintage=vintage,
+                                                standards=standards, lot_id=lot_id), quantity_kg)
+    free_any_kg = None
+    if standards is not None and sum(b.quantity_kg for b in candidates) < quantity_kg:
+        free_any_kg = sum(b.quantity_kg for b in uow.repo.free_leaves(account_id, state, project_id=project_id,
+                                                                      vintage=vintage, lot_id=lot_id))
+    pledged_kg = None
+    if state == BlockState.HELD and sum(b.quantity_kg for b in candidates) < quantity_kg:  # the error path only
+        pledged_kg = sum(b.quantity_kg for b in uow.repo.free_leaves(account_id, BlockState.PLEDGED,
+                                                                      project_id=project_id, vintage=vintage,
+                                                                      standards=standards, lot_id=lot_id))
+    return replace(base, candidates=candidates, free_any_kg=free_any_kg, pledged_kg=pledged_kg)
+
+
 def select_units(uow: UnitOfWork, account_id: str, *, quantity_kg: int | None, serials: Sequence[str] | None,
                  project_id: str | None = None, vintage: int | None = None,
                  standards: Sequence[str] | None = None, state: BlockState = BlockState.HELD,
                  lot_id: str | None = None) -> list[Pick]:
-    """Pick the units; ``standards`` restricts a quantity to units of those standards (use rules).
+    """Pick the units (``holdings.check_selection`` over ``load_selection``); ``standards`` restricts a
+    quantity to units of those standards (use rules)."""
+    return check_selection(load_selection(uow, account_id, quantity_kg=quantity_kg, serials=serials,
+                                          project_id=project_id, vintage=vintage, standards=standards, state=state,
+                                          lot_id=lot_id))
 
-    A ``project_id`` filter naming no project is 1005 NOT_FOUND (not an empty selection: 4001)."""
-    if project_id is not None:
-        uow.repo.project(project_id)
-    if serials is not None:
-        ranges = parse_serial_list(list(serials))
-        for rng in ranges:
-            require_issued_range(uow, rng)
-        allow = frozenset({state})
-        return pick_by_serials(ranges, lambda r: uow.repo.leaves_overlapping(r.prefix, r.first_kg, r.last_kg),
-                               account_id, allow_states=allow)
-    quantity = require_quantity(quantity_kg)
-    picks = pick_by_quantity(uow.repo.free_leaves(account_id, state, project_id=project_id, vintage=vintage,
-                                                  standards=standards, lot_id=lot_id), quantity)
-    got = sum(p.quantity_kg for p in picks)
-    if got < quantity:
-        if standards is not None:
-            free_any = sum(b.quantity_kg for b in uow.repo.free_leaves(account_id, state, project_id=project_id,
-                                                                        vintage=vintage, lot_id=lot_id))
-            if free_any >= quantity:
-                raise RegistryError(5001, "the account's free units of a standard allowed for this use are short",
-                                    requested_kg=quantity, eligible_kg=got, allowed_standards=list(standards))
-        if state == BlockState.HELD:  # the error path only: the hot path reads nothing more
-            pledged = sum(b.quantity_kg for b in uow.repo.free_leaves(account_id, BlockState.PLEDGED,
-                                                                       project_id=project_id, vintage=vintage,
-                                                                       standards=standards, lot_id=lot_id))
-            if got + pledged >= quantity:
-                raise RegistryError(4003, "the quantity fits only with pledged units: pledged kg move only by "
-                                          "release or enforcement of their lien", requested_kg=quantity,
-                                    available_kg=got, pledged_kg=pledged, account_id=account_id)
-        raise RegistryError(4001, "quantity above the account's free balance", requested_kg=quantity,
-                            available_kg=got, account_id=account_id)
-    return picks
+
+def _covering(leaves: Iterator[Block], quantity_kg: int) -> tuple[Block, ...]:
+    """The leaves, in order, until they cover ``quantity_kg`` (no batch read beyond that)."""
+    out: list[Block] = []
+    got = 0
+    for block in leaves:
+        out.append(block)
+        got += block.quantity_kg
+        if got >= quantity_kg:
+            break
+    return tuple(out)
+
+
+def _inside(rng: SerialRange, issued: IssuedPrefix | None) -> bool:
+    return issued is not None and issued.status == "issued" and rng.last_kg <= issued.quantity_kg
+
+
+def issued_prefix(uow: UnitOfWork, prefix: str) -> IssuedPrefix | None:
+    row = uow.repo.issuance_by_prefix(prefix)
+    return None if row is None else IssuedPrefix(status=row["status"], quantity_kg=row["quantity_kg"])
 
 
 def require_issued_range(uow: UnitOfWork, rng: SerialRange) -> None:
-    issuance = uow.repo.issuance_by_prefix(rng.prefix)
-    if issuance is None or issuance["status"] != "issued":
-        raise RegistryError(4002, "no issued units carry these serials", serial=str(rng))
-    if rng.last_kg > issuance["quantity_kg"]:
-        raise RegistryError(2002, "serial range runs past the end of its issuance", serial=str(rng),
-                            issued_kg=issuance["quantity_kg"])
+    require_issued(rng, issued_prefix(uow, rng.prefix))
 
 
 def record(uow: UnitOfWork, movement: Movement, txn_id: str, kind: str, actor_key: str, account_id: str | None,

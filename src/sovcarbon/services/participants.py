@@ -18,7 +18,7 @@ from sovcarbon.domain.model import (
     ParticipantStatus,
     Role,
 )
-from sovcarbon.services import tokens
+from sovcarbon.services import token_identity
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.requests import AccountIn, AccountStatusIn, ParticipantIn, ParticipantUpdate
 from sovcarbon.services.views import account_view, participant_view
@@ -60,7 +60,7 @@ def create_participant(reg: Registry, uow: UnitOfWork, actor: Actor, req: Partic
     uow.repo.insert(t.participants, **row)
     view = participant_view(row)
     uow.append("participant_created", {"actor": actor.key_id, "participant": view})
-    tokens.sync_identity(uow, participant_id)  # an intermediary's licence reaches the chain's identity registry
+    token_identity.sync_identity(uow, participant_id)  # an intermediary's licence reaches the chain's identity registry
     return view
 
 
@@ -89,7 +89,7 @@ def update_participant(reg: Registry, uow: UnitOfWork, actor: Actor, participant
     uow.repo.update(t.participants, [t.participants.c.id == participant_id], **changes)
     view = participant_view(uow.repo.one(t.participants, participant_id, "participant"))
     uow.append("participant_updated", {"actor": actor.key_id, "participant_id": participant_id, "changes": changes})
-    tokens.sync_identity(uow, participant_id, previous=current)  # KYC, licence, suspension, address -> chain
+    token_identity.sync_identity(uow, participant_id, previous=current)  # KYC, licence, suspension, address -> chain
     return view
 
 

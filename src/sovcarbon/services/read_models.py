@@ -11,7 +11,16 @@ from sqlalchemy import or_, select
 
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import Actor
-from sovcarbon.services import article6, article6_export, bridge_officer, projects, queries, retirements, tokens
+from sovcarbon.services import (
+    article6,
+    article6_export,
+    bridge_officer,
+    projects,
+    queries,
+    retirements,
+    token_lots,
+    token_outbox,
+)
 from sovcarbon.services.movements import blocks_of_txn
 from sovcarbon.services.queries import READ_ALL_ROLES, can_read_account
 from sovcarbon.services.registry import Registry
@@ -109,7 +118,7 @@ def _lot_scope(actor: Actor) -> list[Any]:
 
 def lots_page(reg: Registry, actor: Actor, limit: int, cursor: str | None) -> Page:
     with reg.store.read() as uow:
-        return tokens.list_lots(uow, limit=limit, cursor=cursor, where=_lot_scope(actor))
+        return token_lots.list_lots(uow, limit=limit, cursor=cursor, where=_lot_scope(actor))
 
 
 def lot(reg: Registry, actor: Actor, lot_id: str) -> dict[str, Any]:
@@ -118,12 +127,12 @@ def lot(reg: Registry, actor: Actor, lot_id: str) -> dict[str, Any]:
         if uow.conn.execute(select(tt.token_lots.c.id).where(tt.token_lots.c.id == lot_id, *_lot_scope(actor))
                             ).first() is None:
             raise RegistryError(7003, f"lot {lot_id} not found", lot_id=lot_id)
-        return tokens.lot_view(uow, lot_id, with_blocks=True)
+        return token_lots.lot_view(uow, lot_id, with_blocks=True)
 
 
 def outbox_page(reg: Registry, status: str | None, limit: int, cursor: str | None) -> Page:
     where = [] if status is None else [tt.token_outbox.c.status == status]
-    return _page(reg, tt.token_outbox, tokens.outbox_view, limit, cursor, where)
+    return _page(reg, tt.token_outbox, token_outbox.outbox_view, limit, cursor, where)
 
 
 def dead_letter_rows_page(reg: Registry, status: str | None, limit: int, cursor: str | None) -> Page:

@@ -16,15 +16,13 @@ from typing import Any
 from sqlalchemy import select
 
 from sovcarbon.domain import retire as rules
-from sovcarbon.domain.access import require_controls
-from sovcarbon.domain.accounts import require_active
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.holdings import Pick
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.journal import canonical_json, verify_signature
 from sovcarbon.domain.model import Actor, Purpose
-from sovcarbon.services import article6
-from sovcarbon.services.movements import blocks_of_txn, record, select_units
+from sovcarbon.services import article6_use
+from sovcarbon.services.movements import blocks_of_txn, load_selection, record
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.requests import RetirementIn
 from sovcarbon.services.views import block_view, retirement_view
@@ -32,17 +30,23 @@ from sovcarbon.store import tables as t
 from sovcarbon.store.uow import UnitOfWork
 
 
+def load_facts(reg: Registry, uow: UnitOfWork, actor: Actor, req: RetirementIn) -> rules.RetirementFacts:
+    account = uow.repo.find_account(req.account_id)
+    units = None
+    if account is not None:
+        eligible = [s.code for s in reg.profile.standards.values() if req.purpose in s.allowed_purposes]
+        units = load_selection(uow, account.id, quantity_kg=req.quantity_kg, serials=req.serials,
+                               project_id=req.project_id, vintage=req.vintage, standards=eligible)
+    return rules.RetirementFacts(actor=actor, account_id=req.account_id, account=account, units=units)
+
+
 def retire(reg: Registry, uow: UnitOfWork, actor: Actor, req: RetirementIn) -> dict[str, Any]:
-    account = uow.repo.account(req.account_id)
-    require_controls(actor, account, "retire")
-    require_active(account, "retiring")
-    eligible = [s.code for s in reg.profile.standards.values() if req.purpose in s.allowed_purposes]
-    picks = select_units(uow, account.id, quantity_kg=req.quantity_kg, serials=req.serials,
-                         project_id=req.project_id, vintage=req.vintage, standards=eligible)
+    plan = rules.check_retirement(load_facts(reg, uow, actor, req))
+    account = plan.account
     retirement_id, _, _ = record_retirement(
         reg, uow, actor_key=actor.key_id, account_id=account.id, user_participant_id=account.participant_id,
-        picks=picks, beneficiary=req.beneficiary.model_dump(), purpose=req.purpose, claim_year=req.claim_year,
-        note=req.note, evidence={})
+        picks=list(plan.picks), beneficiary=req.beneficiary.model_dump(), purpose=req.purpose,
+        claim_year=req.claim_year, note=req.note, evidence={})
     return view(uow, retirement_id)
 
 
@@ -55,9 +59,8 @@ def record_retirement(reg: Registry, uow: UnitOfWork, *, actor_key: str, account
     first-transferred units, and the first transfer + CA a use may cause) run here, so every path to a
     retirement obeys them, in the same transaction and journal entry.
     """
-    rules.check_claim_year(claim_year)
-    rules.check_use(reg.profile, (p.block for p in picks), purpose)
-    a6_use = article6.plan_use(reg, uow, user_participant_id, picks, purpose)
+    rules.check_use_of(reg.profile, picks, purpose, claim_year)
+    a6_use = article6_use.plan_use(reg, uow, user_participant_id, picks, purpose)
     txn_id = new_id("txn")
     movement = rules.plan_retirement(picks, txn_id, lambda: new_id("blk"))
     retirement_id, certificate_id = new_id("ret"), new_id("cert")

@@ -161,8 +161,11 @@ class Repository:
             self._record(g.name, g.key_of(list(r)), False)
         return len(returned)
 
+    def find(self, table: Any, id_: str) -> RowMapping | None:
+        return self.conn.execute(select(table).where(table.c.id == id_)).mappings().first()
+
     def one(self, table: Any, id_: str, what: str) -> RowMapping:
-        row = self.conn.execute(select(table).where(table.c.id == id_)).mappings().first()
+        row = self.find(table, id_)
         if row is None:
             raise RegistryError(1005, f"{what} {id_} not found", id=id_)
         return row
@@ -184,9 +187,15 @@ class Repository:
                            license_kind=r["license_kind"], license_number=r["license_number"])
 
     def account(self, id_: str) -> Account:
+        found = self.find_account(id_)
+        if found is None:
+            raise RegistryError(1005, f"account {id_} not found", id=id_)
+        return found
+
+    def find_account(self, id_: str) -> Account | None:
         r = self.hot.one("SELECT id, participant_id, kind, status, name FROM accounts WHERE id = ?", (id_,))
         if r is None:
-            raise RegistryError(1005, f"account {id_} not found", id=id_)
+            return None
         return Account(id=r[0], participant_id=r[1], kind=AccountKind(r[2]), status=AccountStatus(r[3]), name=r[4])
 
     def account_pair(self, first_id: str, second_id: str) -> tuple[Account | None, Account | None]:

@@ -6,6 +6,7 @@
 
             created --fund_delivery / fund_payment--> one leg funded --the other--> both funded
             both funded --settle (block time < deadline, compliance re-checked)--> SETTLED
+            delivery funded --fund_payment_and_settle (the buyer; the same checks)--> SETTLED (one transaction)
             any open state --cancel (operator or a party, before the deadline)--> CANCELLED (legs refunded)
             any open state --expire (block time >= deadline, anyone)--> EXPIRED (legs refunded, 7005)
 
@@ -157,9 +158,8 @@ def fund_delivery(dvp_id: bytes32):
     log DeliveryFunded(dvp_id=dvp_id, seller=d.seller, lot_id=d.lot_id, amount_kg=d.amount_kg)
 
 
-@external
-def fund_payment(dvp_id: bytes32):
-    """@notice The buyer assigns satang it locked for this escrow to the DvP's payment leg."""
+@internal
+def _fund_payment(dvp_id: bytes32) -> Dvp:
     d: Dvp = self._open(dvp_id)
     assert msg.sender == d.buyer, "1002:forbidden"
     assert block.timestamp < d.deadline, "7005:deadline passed"
@@ -170,6 +170,14 @@ def fund_payment(dvp_id: bytes32):
     self.escrowedSatang += d.price_satang
     self.dvps[dvp_id].payment_funded = True
     log PaymentFunded(dvp_id=dvp_id, buyer=d.buyer, price_satang=d.price_satang)
+    d.payment_funded = True
+    return d
+
+
+@external
+def fund_payment(dvp_id: bytes32):
+    """@notice The buyer assigns satang it locked for this escrow to the DvP's payment leg."""
+    self._fund_payment(dvp_id)
 
 
 @internal
@@ -196,11 +204,8 @@ def _refund(d: Dvp) -> (uint256, uint256):
     return kg, satang
 
 
-@external
-def settle(dvp_id: bytes32):
-    """@notice Both legs in one transaction, strictly before the deadline; compliance is re-checked by both
-            tokens (seller, buyer, licences, freezes, lot freeze) and the operator's licence here."""
-    d: Dvp = self._open(dvp_id)
+@internal
+def _settle(dvp_id: bytes32, d: Dvp):
     assert block.timestamp < d.deadline, "7005:deadline passed"
     assert d.delivery_funded and d.payment_funded, "1008:legs not funded"
     assert staticcall CarbonToken(self.carbon).licensed(d.operator), "5005:intermediary not licensed"
@@ -210,6 +215,21 @@ def settle(dvp_id: bytes32):
     extcall CashToken(self.cash).deliver_lock(d.buyer, d.price_satang, d.seller)
     log DvpSettled(dvp_id=dvp_id, seller=d.seller, buyer=d.buyer, lot_id=d.lot_id, amount_kg=d.amount_kg,
                    price_satang=d.price_satang)
+
+
+@external
+def settle(dvp_id: bytes32):
+    """@notice Both legs in one transaction, strictly before the deadline; compliance is re-checked by both
+            tokens (seller, buyer, licences, freezes, lot freeze) and the operator's licence here."""
+    self._settle(dvp_id, self._open(dvp_id))
+
+
+@external
+def fund_payment_and_settle(dvp_id: bytes32):
+    """@notice The buyer funds the payment leg and settles in the same transaction (the delivery leg must be
+            funded already): exactly fund_payment then settle, all or nothing - a failed settlement (deadline,
+            compliance) reverts the funding too, and the payment leg stays unfunded."""
+    self._settle(dvp_id, self._fund_payment(dvp_id))
 
 
 @external

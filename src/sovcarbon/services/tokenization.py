@@ -1,0 +1,96 @@
+"""Tokenizing: immobilize a holder's units in its intermediary's custody account as a new lot and enqueue
+open-lot and mint in the same transaction. Rules: ``domain.tokenize``.
+
+The chain itself is never called from here: what must happen on chain is written to ``token_outbox``
+in the same transaction as the NR change; ``sovcarbon.bridge`` sends it and reports back through
+``services.token_outcomes``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from sovcarbon.domain import tokenize as rules
+from sovcarbon.domain.access import require_controls
+from sovcarbon.domain.accounts import require_active
+from sovcarbon.domain.errors import RegistryError
+from sovcarbon.domain.ids import new_id
+from sovcarbon.domain.model import AccountKind, Actor, Role
+from sovcarbon.domain.tokenize import LotStatus
+from sovcarbon.services import token_consents
+from sovcarbon.services.movements import record, select_units
+from sovcarbon.services.registry import Registry
+from sovcarbon.services.token_identity import serving_intermediary, wallet_of
+from sovcarbon.services.token_lots import lot_view
+from sovcarbon.services.token_outbox import dumps, enqueue
+from sovcarbon.services.token_requests import TokenizationIn
+from sovcarbon.services.views import block_view
+from sovcarbon.store import tables as t
+from sovcarbon.store import token_tables as tt
+from sovcarbon.store.uow import UnitOfWork
+
+
+# ------------------------------------------------------------------------------------------- tokenize
+def _custody_account(uow: UnitOfWork, intermediary_id: str, custody_account_id: str | None) -> str:
+    if custody_account_id is not None:
+        return custody_account_id
+    c = t.accounts.c
+    ids = list(uow.conn.execute(select(c.id).where(c.participant_id == intermediary_id,
+                                                   c.kind == str(AccountKind.CUSTODY))).scalars())
+    if len(ids) != 1:
+        raise RegistryError(1003, "name custody_account_id: the intermediary has "
+                                  f"{len(ids)} custody accounts", intermediary_id=intermediary_id)
+    return str(ids[0])
+
+
+def tokenize(reg: Registry, uow: UnitOfWork, actor: Actor, req: TokenizationIn) -> dict[str, Any]:
+    """Immobilize units in the custody account of the intermediary serving the holder as a new lot; enqueue
+    open-lot and mint. Needs the holder's act: its own request (its key, its account), or the intermediary
+    presenting the holder's consent for this account (``consent_id``; the kg count against it). Nobody else
+    tokenizes a holder's units (1002)."""
+    holder_account = uow.repo.account(req.holder_account_id)
+    consent: dict[str, Any] | None = None
+    if actor.role == Role.INTERMEDIARY and actor.participant_id != holder_account.participant_id:
+        consent = token_consents.require_consent(uow, actor, req.consent_id, holder_account.participant_id,
+                                                 holder_account)
+        if req.intermediary_id not in (None, actor.participant_id):
+            raise RegistryError(1002, "an intermediary tokenizes under a consent for itself only")
+        intermediary_id: str | None = actor.participant_id
+    else:
+        require_controls(actor, holder_account, "tokenize")
+        intermediary_id = req.intermediary_id or serving_intermediary(uow, holder_account.participant_id)
+    holder = uow.repo.participant(holder_account.participant_id)
+    if intermediary_id is None:
+        raise RegistryError(5004, f"holder {holder.id} is not onboarded with an intermediary", participant_id=holder.id)
+    intermediary = uow.repo.participant(intermediary_id)
+    intermediary_wallet = wallet_of(uow, intermediary.id)
+    rules.check_intermediary(intermediary, intermediary_wallet)
+    holder_wallet = wallet_of(uow, holder.id)
+    rules.check_holder(holder, holder_wallet, serving_intermediary(uow, holder.id), intermediary.id)
+    assert holder_wallet is not None
+    require_active(holder_account, "holder")
+    custody = uow.repo.account(_custody_account(uow, intermediary.id, req.custody_account_id))
+    rules.check_custody(custody, intermediary.id)
+    picks = select_units(uow, holder_account.id, quantity_kg=req.quantity_kg, serials=req.serials,
+                         project_id=req.project_id, vintage=req.vintage)
+    lot_id, txn_id = new_id("lot"), new_id("txn")
+    chain_lot_id = int(uow.conn.execute(select(func.coalesce(func.max(tt.token_lots.c.chain_lot_id), 0)))
+                       .scalar_one()) + 1
+    movement = rules.plan_immobilization(picks, txn_id, lambda: new_id("blk"), custody.id, lot_id)
+    quantity_kg = movement.quantity_kg
+    if consent is not None:
+        token_consents.consume(uow, consent, quantity_kg)
+    serials = [block_view(b)["serial"] for b in movement.moved]
+    record(uow, movement, txn_id, "tokenization", actor.key_id, holder_account.id, custody.id,
+           {"lot_id": lot_id, "chain_lot_id": chain_lot_id, "holder_address": holder_wallet,
+            "intermediary_id": intermediary.id, "note": req.note,
+            "consent": consent["id"] if consent is not None else "holder_key"})
+    uow.repo.insert(tt.token_lots, id=lot_id, chain_lot_id=chain_lot_id, holder_participant_id=holder.id,
+                    holder_account_id=holder_account.id, holder_address=holder_wallet,
+                    intermediary_id=intermediary.id, custody_account_id=custody.id, quantity_kg=quantity_kg,
+                    retired_kg=0, redeemed_kg=0, status=LotStatus.MINTING, frozen=False, serials=dumps(serials),
+                    txn_id=txn_id, mint_block=None, failure=None, created_at=uow.now, updated_at=uow.now)
+    enqueue(uow, "open_lot", {"chain_lot_id": chain_lot_id, "immobilized_kg": quantity_kg}, lot_id)
+    enqueue(uow, "mint", {"chain_lot_id": chain_lot_id, "to": holder_wallet, "amount_kg": quantity_kg}, lot_id)
+    return lot_view(uow, lot_id)
