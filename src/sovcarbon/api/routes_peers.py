@@ -18,7 +18,7 @@ from sovcarbon.api.routes_core import IdPath, command
 from sovcarbon.domain.access import require_role
 from sovcarbon.domain.model import Role
 from sovcarbon.services import cadt_export, interop, peer_reconcile
-from sovcarbon.services.interop import DeliveryIn, PeerIn, PeerTransferIn
+from sovcarbon.services.interop import DeliveryIn, PeerIn, PeerKeyIn, PeerTransferIn
 from sovcarbon.services.queries import READ_ALL_ROLES
 
 router = APIRouter(prefix="/v1")
@@ -76,6 +76,36 @@ def reject_peer(reg: RegistryDep, actor: ActorDep, key: IdemDep, peer_id: PeerId
 def list_peers(reg: RegistryDep, actor: ActorDep) -> dict[str, Any]:
     with reg.store.read() as uow:
         return interop.list_peers(uow)
+
+
+@router.get("/peers/{peer_id}", tags=["peers"])
+def get_peer(reg: RegistryDep, actor: ActorDep, peer_id: PeerIdPath) -> dict[str, Any]:
+    """One peer registry with its keys (rotations: each key's cutover and four-eyes status)."""
+    with reg.store.read() as uow:
+        return interop.peer(uow, peer_id)
+
+
+@router.post("/peers/{peer_id}/keys", status_code=201, tags=["peers"])
+def request_peer_key(reg: RegistryDep, actor: ActorDep, key: IdemDep, peer_id: PeerIdPath,
+                     body: PeerKeyIn) -> JSONResponse:
+    """Register the new public key a peer announced, with its cutover (admin; an approver approves): messages
+    signed with the old key are accepted until the cutover, then refused (8002)."""
+    return command(reg, actor, "request_peer_key", {"peer_id": peer_id, **body.model_dump(mode="json")},
+                   lambda uow: interop.request_peer_key(reg, uow, actor, peer_id, body), key)
+
+
+@router.post("/peers/{peer_id}/keys/{key_id}/approval", status_code=200, tags=["peers"])
+def approve_peer_key(reg: RegistryDep, actor: ActorDep, key: IdemDep, peer_id: PeerIdPath,
+                     key_id: IdPath) -> JSONResponse:
+    return command(reg, actor, "approve_peer_key", {"peer_id": peer_id, "key_id": key_id},
+                   lambda uow: interop.decide_peer_key(reg, uow, actor, peer_id, key_id, True), key, 200)
+
+
+@router.post("/peers/{peer_id}/keys/{key_id}/rejection", status_code=200, tags=["peers"])
+def reject_peer_key(reg: RegistryDep, actor: ActorDep, key: IdemDep, peer_id: PeerIdPath,
+                    key_id: IdPath) -> JSONResponse:
+    return command(reg, actor, "reject_peer_key", {"peer_id": peer_id, "key_id": key_id},
+                   lambda uow: interop.decide_peer_key(reg, uow, actor, peer_id, key_id, False), key, 200)
 
 
 @router.post("/peer-transfers", status_code=201, tags=["peers"])
@@ -138,6 +168,15 @@ def uses_abroad(reg: RegistryDep, actor: ActorDep) -> dict[str, Any]:
     require_role(actor, READ_ALL_ROLES, "read uses abroad")
     with reg.store.read() as uow:
         return interop.uses_abroad(uow)
+
+
+@router.get("/peer/entity-uses", tags=["peers"])
+def entity_uses(reg: RegistryDep, actor: ActorDep) -> dict[str, Any]:
+    """Uses by this country's entities, in a peer registry, of units that Party authorized for ours (signed
+    notices, e.g. tokens retired on the peer's chain)."""
+    require_role(actor, READ_ALL_ROLES, "read uses by our entities abroad")
+    with reg.store.read() as uow:
+        return interop.entity_uses(uow)
 
 
 @router.post("/peer-deliveries", status_code=201, tags=["peers"])

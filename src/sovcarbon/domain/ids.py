@@ -12,7 +12,7 @@ from typing import Protocol
 
 PREFIXES = frozenset({"par", "acc", "prj", "iss", "blk", "txn", "ret", "can", "cert", "key", "lot", "loa", "exp",
                       "itmo", "ca", "out", "evt", "plg", "dvp", "frz", "dev", "obs", "rep", "msg", "peer",
-                      "adt", "tcn"})
+                      "adt", "tcn", "pkey"})
 
 
 def new_id(prefix: str) -> str:

@@ -3,10 +3,16 @@
 A refusal by the peer (its RULES.md envelope) is raised as the same ``RegistryError`` code here; a peer
 that cannot be reached, or answers with something that is not the protocol, is ``PeerUnreachable``
 (the transfer stays where it is and ``interop.sync`` retries with the same bytes).
+
+TLS: a peer registered with ``tls_ca`` (a PEM certificate: its CA's, or its own self-signed one) is reached
+over https verified against that certificate alone, not the system's trust store: a server presenting any
+other certificate, or a name the certificate does not cover, is ``PeerUnreachable`` and nothing is sent. A
+peer without it is verified against the system's trust store (https) or reached in clear (http, loopback).
 """
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -14,23 +20,33 @@ import httpx
 from sovcarbon.domain.errors import ERROR_CODES, RegistryError
 
 TIMEOUT_S = 10.0
-_client: httpx.Client | None = None
+_clients: dict[str | None, httpx.Client] = {}
 
 
 class PeerUnreachable(Exception):
     """No protocol answer from the peer (connection refused, reset, timeout, 5xx, not JSON)."""
 
 
-def _http() -> httpx.Client:
-    global _client
-    if _client is None:
-        _client = httpx.Client(timeout=TIMEOUT_S, trust_env=False)
-    return _client
-
-
-def post(url: str, token: str) -> str:
+def tls_context(ca_pem: str) -> ssl.SSLContext:
+    """Verify the server against ``ca_pem`` alone (hostname checked); ValueError if it is not a certificate."""
     try:
-        response = _http().post(url, json={"jws": token})
+        return ssl.create_default_context(cadata=ca_pem)
+    except ssl.SSLError as exc:
+        raise ValueError(f"not a PEM certificate: {exc}") from None
+
+
+def _http(ca_pem: str | None = None) -> httpx.Client:
+    """One pooled client per trust anchor (the system's, or a peer's registered certificate)."""
+    client = _clients.get(ca_pem)
+    if client is None:
+        verify: ssl.SSLContext | bool = tls_context(ca_pem) if ca_pem else True
+        client = _clients[ca_pem] = httpx.Client(timeout=TIMEOUT_S, trust_env=False, verify=verify)
+    return client
+
+
+def post(url: str, token: str, ca_pem: str | None = None) -> str:
+    try:
+        response = _http(ca_pem).post(url, json={"jws": token})
         data: Any = response.json()
     except (httpx.HTTPError, ValueError) as exc:
         raise PeerUnreachable(f"{url}: {type(exc).__name__}") from exc
@@ -44,12 +60,12 @@ def post(url: str, token: str) -> str:
     raise PeerUnreachable(f"{url}: HTTP {response.status_code}")
 
 
-def send(base_url: str, token: str) -> str:
-    return post(f"{base_url}/v1/peer/messages", token)
+def send(base_url: str, token: str, ca_pem: str | None = None) -> str:
+    return post(f"{base_url}/v1/peer/messages", token, ca_pem)
 
 
-def status(base_url: str, token: str) -> str:
-    return post(f"{base_url}/v1/peer/status", token)
+def status(base_url: str, token: str, ca_pem: str | None = None) -> str:
+    return post(f"{base_url}/v1/peer/status", token, ca_pem)
 
 
 def get_json(url: str) -> Any:

@@ -9,7 +9,7 @@ and checks the token with joserfc against the peer's registered public key.
 |---|---|
 | the token is a compact JWS whose header names alg Ed25519 and a kid | 8002 BAD_SIGNATURE |
 | the kid is a registered, active peer | 8001 UNKNOWN_PEER (checked by the caller with ``header_kid``) |
-| the signature verifies under that peer's key | 8002 BAD_SIGNATURE |
+| the signature verifies under that peer's key (one of its keys valid now, during a key rotation) | 8002 BAD_SIGNATURE |
 """
 
 from __future__ import annotations
@@ -63,3 +63,15 @@ def verify(token: str, public_key_hex: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise RegistryError(8002, "the JWS payload is not an object")
     return payload
+
+
+def verify_any(token: str, public_keys_hex: list[str]) -> dict[str, Any]:
+    """The payload of a JWS that verifies under one of ``public_keys_hex`` (a peer's keys valid now: during a
+    rotation, its old key until the cutover and the new one); 8002 if it verifies under none."""
+    refusal: RegistryError | None = None
+    for key in public_keys_hex:
+        try:
+            return verify(token, key)
+        except RegistryError as exc:
+            refusal = exc
+    raise refusal or RegistryError(8002, "no key of this peer is valid now")

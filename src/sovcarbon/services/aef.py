@@ -35,7 +35,14 @@ from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.journal import canonical_json
 from sovcarbon.domain.model import Actor, Role
 from sovcarbon.services import aef_template as tpl
-from sovcarbon.services.aef_holdings import check_year, frozen_holdings, holdings_as_of, tonnes, year_cutoff
+from sovcarbon.services.aef_holdings import (
+    acquired_holdings_as_of,
+    check_year,
+    frozen_holdings,
+    holdings_as_of,
+    tonnes,
+    year_cutoff,
+)
 from sovcarbon.services.aef_tables import (
     TableContext,
     action_rows,
@@ -114,6 +121,8 @@ def _build(reg: Registry, uow: UnitOfWork, year: int, version: tuple[int, int, s
     table3, annex_actions = action_rows(collect_actions(reg, uow, year, ctx), ctx)
     taken_at = year_cutoff(year) if closed is not None else min(uow.now, year_cutoff(year))
     holdings = frozen_holdings(reg, uow, year) if closed is not None else holdings_as_of(reg, uow, taken_at)
+    # ITMOs acquired from other Parties and held here: from the immutable block tree at the same instant
+    holdings = holdings + acquired_holdings_as_of(uow, year_cutoff(year) if closed is not None else taken_at)
     table4, annex_holdings = holding_rows(holdings, ctx)
     table2, annex_auths = authorizations(reg, uow, year)
     if version is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -24,9 +25,10 @@ from sovcarbon.domain.access import require_role
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.journal import canonical_json
 from sovcarbon.domain.model import Actor, BlockState, Role
-from sovcarbon.domain.serials import SerialRange
+from sovcarbon.domain.serials import SerialRange, parse_serial
 from sovcarbon.services.registry import Registry
 from sovcarbon.store import article6_tables as a6
+from sovcarbon.store import peer_tables as pt
 from sovcarbon.store import tables as t
 from sovcarbon.store.uow import UnitOfWork
 
@@ -88,6 +90,52 @@ def holdings_as_of(reg: Registry, uow: UnitOfWork, cutoff: str) -> list[dict[str
                         "vintage": vintage, "quantity_kg": part.quantity_kg,
                         "quantity_tco2e": tonnes(part.quantity_kg), "state": state, "account_id": account_id,
                         "first_transferred": done})
+    return out
+
+
+def acquired_holdings_as_of(uow: UnitOfWork, cutoff: str) -> list[dict[str, Any]]:
+    """ITMOs another Party first transferred to us through the peer protocol (destination side, the COMMIT
+    applied) that are live here at ``cutoff`` (held, in suspense, immobilized or pledged; not retired, not sent
+    on), from the immutable block tree, with the description the first transferring Party sent (its ids). A
+    kilogram received twice (sent back and received again) is listed once, under its latest acquisition."""
+    pt_, tx = pt.peer_transfers.c, t.transactions.c
+    acquisitions = []
+    for tid, peer_id, serials, detail_text in uow.conn.execute(
+            select(pt_.id, pt_.peer_id, pt_.serials, pt_.detail)
+            .select_from(pt.peer_transfers.join(t.transactions, tx.id == pt_.txn_id))
+            .where(pt_.side == "destination", tx.created_at <= cutoff).order_by(tx.journal_seq.desc())):
+        itmo = json.loads(detail_text).get("itmo")
+        if isinstance(itmo, dict):  # units that were ITMOs (not, e.g., our own units coming back)
+            acquisitions += [(parse_serial(s), itmo, str(tid), str(peer_id)) for s in json.loads(serials)]
+    if not acquisitions:
+        return []
+    prefixes = sorted({a[0].prefix for a in acquisitions})
+    b = t.blocks.c
+    consumer = aliased(t.transactions)
+    live: dict[str, list[tuple[SerialRange, int, str, str]]] = defaultdict(list)
+    for r in uow.conn.execute(
+            select(b.serial_prefix, b.first_kg, b.last_kg, b.vintage, b.state, b.account_id)
+            .select_from(t.blocks.outerjoin(consumer, consumer.c.id == b.consumed_by_txn))
+            .where(b.serial_prefix.in_(prefixes), b.created_at <= cutoff, b.state.in_([str(s) for s in LIVE_STATES]),
+                   or_(b.consumed_by_txn.is_(None), consumer.c.created_at > cutoff))
+            .order_by(b.serial_prefix, b.first_kg)):
+        live[r[0]].append((SerialRange(r[0], int(r[1]), int(r[2])), int(r[3]), str(r[4]), str(r[5])))
+    out: list[dict[str, Any]] = []
+    listed: dict[str, list[SerialRange]] = defaultdict(list)
+    for rng, itmo, transfer_id, peer_id in acquisitions:  # latest first
+        for block, vintage, state, account_id in live.get(rng.prefix, []):
+            part = rules.intersect(rng, block)
+            if part is None:
+                continue
+            for piece in rules.subtract(part, listed[rng.prefix]):
+                listed[rng.prefix].append(piece)
+                out.append({"authorization_id": itmo["authorization_id"], "serial": str(piece),
+                            "serial_prefix": piece.prefix, "first_kg": piece.first_kg, "last_kg": piece.last_kg,
+                            "vintage": vintage, "quantity_kg": piece.quantity_kg,
+                            "quantity_tco2e": tonnes(piece.quantity_kg), "state": state, "account_id": account_id,
+                            "first_transferred": True, "itmo": itmo, "acquired_from": peer_id,
+                            "transfer_id": transfer_id})
+    out.sort(key=lambda h: (h["serial_prefix"], h["first_kg"]))
     return out
 
 

@@ -198,7 +198,7 @@ def collect_actions(reg: Registry, uow: UnitOfWork, year: int, ctx: TableContext
             elif event == "use":
                 loa = ctx.loas.get(loa_id)
                 a.purpose = _oimp_purpose(loa, use_purpose.get(seq))
-                a.using_party = party
+                a.using_party = acquiring or party  # a use abroad (peer notice): the Party it was used in
                 a.using_entity = _entity_id(loa, using_entity)
             out.append(a)
         elif kind == "transfer":
@@ -286,6 +286,20 @@ def _cross_border(uow: UnitOfWork, year: int, ctx: TableContext) -> list[_Action
                                        OTHER_CANCELLATIONS, "retirement", f"ret-{ret_id}-{part.first_kg}", txn_id,
                                        purpose=rules.CORSIA if purpose == "corsia" else "Voluntary cancellation",
                                        using_party=ctx.party, using_entity=str(beneficiary) or tpl.NA, itmo=itmo))
+    e = pt.peer_entity_uses.c
+    for nid, peer_id, blocks_text, purpose, entity, at in uow.conn.execute(
+            select(e.id, e.peer_id, e.blocks, e.purpose, e.entity_name, e.created_at)
+            .where(e.created_at >= year_start(year), e.created_at <= year_cutoff(year)).order_by(e.created_at, e.id)):
+        # Our entity used, in the peer's registry, ITMOs that Party authorized for ours (e.g. tokens retired on
+        # its chain): the ITMOs never entered this registry, and the first transfer and the use are the
+        # transferring Party's actions in its Table 3 (reported once): annex only here.
+        for block in json.loads(blocks_text):
+            for text in block["serials"]:
+                rng = parse_serial(text)
+                out.append(_Action(str(at), 0, rng, int(block["vintages"][rng.prefix]), "", "", "",
+                                   "entity_use_abroad", f"euse-{nid}-{rng.first_kg}", None, itmo=block["itmo"],
+                                   extra={"peer": peer_id, "entity": entity, "purpose": purpose,
+                                          "reported_by": block["itmo"]["party"]}))
     u = pt.peer_uses_abroad.c
     for nid, peer_id, serials, purpose, beneficiary, claim_year, retired_at, at in uow.conn.execute(
             select(u.id, u.peer_id, u.serials, u.purpose, u.beneficiary_name, u.claim_year, u.retired_at,
@@ -424,8 +438,12 @@ def holding_rows(holdings: list[dict[str, Any]],
     table, annex = [], []
     for h in holdings:
         rng = SerialRange(h["serial_prefix"], h["first_kg"], h["last_kg"])
-        table.append(ctx.block(ctx.loas.get(h["authorization_id"]), rng, h["vintage"]))
-        annex.append({"table_4_row": len(table), "authorization": h["authorization_id"], "serial": h["serial"],
-                      "quantity_kg": h["quantity_kg"], "state": h["state"], "account_id": h["account_id"],
-                      "first_transferred": "Yes" if h["first_transferred"] else "No"})
+        itmo = h.get("itmo")  # ITMOs another Party first transferred to us: its identifiers (AEF.md Table 4)
+        table.append(ctx.block(ctx.loas.get(h["authorization_id"]), rng, h["vintage"]) if itmo is None
+                     else ctx.foreign_block(itmo, rng, h["vintage"]))
+        annex.append({"table_4_row": len(table),
+                      "authorization": h["authorization_id"] if itmo is None else itmo["authorization_id"],
+                      "serial": h["serial"], "quantity_kg": h["quantity_kg"], "state": h["state"],
+                      "account_id": h["account_id"], "first_transferred": "Yes" if h["first_transferred"] else "No",
+                      "acquired_from": h.get("acquired_from", ""), "transfer_id": h.get("transfer_id", "")})
     return table, annex

@@ -40,7 +40,7 @@ from sovcarbon.domain.model import AccountKind, Actor, Block, BlockState, Role
 from sovcarbon.domain.serials import SerialRange, format_serial, parse_serial
 from sovcarbon.peers import client, jws
 from sovcarbon.peers.faults import fault
-from sovcarbon.services import aef_tables, article6_export
+from sovcarbon.services import aef_tables, article6_export, article6_first_transfer
 from sovcarbon.services import article6 as a6s
 from sovcarbon.services.article6_requests import Destination, ExportIn
 from sovcarbon.services.movements import record, select_units
@@ -62,6 +62,21 @@ class PeerIn(BaseModel):
     base_url: str = Field(min_length=8, max_length=300, pattern=r"^https?://[^\s]+$")
     public_key: str = Field(pattern=r"^[0-9a-f]{64}$", description="the peer registry's Ed25519 key, raw, hex")
     party_code: str = Field(pattern=r"^[A-Z]{3}$")
+    tls_ca: str | None = Field(None, min_length=64, max_length=20_000,
+                               description="PEM certificate (the peer's CA, or its self-signed one) its https "
+                                           "endpoint is verified against, instead of the system's trust store")
+    country: str | None = Field(None, pattern=r"^[A-Z]{2}$",
+                                description="the peer's ISO 3166-1 alpha-2 country: uses of units authorized for its "
+                                            "Party by its companies here (e.g. tokens retired on chain) are notified")
+
+
+class PeerKeyIn(BaseModel):
+    """A peer's new public key (its announced key rotation), accepted beside the old key until ``cutover_at``,
+    alone from then on."""
+    model_config = ConfigDict(extra="forbid")
+    public_key: str = Field(pattern=r"^[0-9a-f]{64}$", description="the peer registry's new Ed25519 key, raw, hex")
+    cutover_at: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$",
+                            description="UTC instant from which only the new key is accepted (8002 for the old)")
 
 
 class PeerTransferIn(BaseModel):
@@ -88,8 +103,9 @@ def identity(reg: Registry) -> dict[str, Any]:
 
 
 def _peer_view(r: Any) -> dict[str, Any]:
-    return {k: r[k] for k in ("id", "base_url", "public_key", "party_code", "status", "requested_by_key",
-                              "decided_by_key", "created_at", "decided_at")}
+    return {**{k: r[k] for k in ("id", "base_url", "public_key", "party_code", "country", "status",
+                                 "requested_by_key", "decided_by_key", "created_at", "decided_at")},
+            "tls_ca": r["tls_ca"] is not None}
 
 
 def request_peer(reg: Registry, uow: UnitOfWork, actor: Actor, req: PeerIn) -> dict[str, Any]:
@@ -98,11 +114,20 @@ def request_peer(reg: Registry, uow: UnitOfWork, actor: Actor, req: PeerIn) -> d
         raise RegistryError(1003, "a registry is not its own peer", peer_id=req.id)
     if uow.conn.execute(select(pt.peers.c.id).where(pt.peers.c.id == req.id)).first() is not None:
         raise RegistryError(1003, "this peer is already registered", peer_id=req.id)
+    if req.tls_ca is not None:
+        if not req.base_url.startswith("https://"):
+            raise RegistryError(1003, "a TLS certificate is for an https base URL", peer_id=req.id)
+        try:
+            client.tls_context(req.tls_ca)
+        except ValueError:
+            raise RegistryError(1003, "tls_ca is not a PEM certificate", peer_id=req.id) from None
     uow.repo.insert(pt.peers, id=req.id, base_url=req.base_url.rstrip("/"), public_key=req.public_key,
                     party_code=req.party_code, status="pending_approval", requested_by_key=actor.key_id,
-                    requested_by_name=actor.name, decided_by_key=None, created_at=uow.now, decided_at=None)
+                    requested_by_name=actor.name, decided_by_key=None, created_at=uow.now, decided_at=None,
+                    country=req.country, tls_ca=req.tls_ca)
     uow.append("peer_requested", {"actor": actor.key_id, "peer_id": req.id, "base_url": req.base_url,
-                                  "public_key": req.public_key, "party_code": req.party_code})
+                                  "public_key": req.public_key, "party_code": req.party_code, "country": req.country,
+                                  "tls_ca": req.tls_ca})
     return peer(uow, req.id)
 
 
@@ -119,7 +144,66 @@ def decide_peer(reg: Registry, uow: UnitOfWork, actor: Actor, peer_id: str, appr
 
 
 def peer(uow: UnitOfWork, peer_id: str) -> dict[str, Any]:
-    return _peer_view(uow.repo.one(pt.peers, peer_id, "peer"))
+    view = _peer_view(uow.repo.one(pt.peers, peer_id, "peer"))
+    k = pt.peer_keys.c
+    view["keys"] = [dict(r) for r in uow.conn.execute(select(pt.peer_keys).where(k.peer_id == peer_id)
+                                                      .order_by(k.cutover_at, k.id)).mappings()]
+    return view
+
+
+# --- peer key rotation (four-eyes; the old key is accepted until the cutover, then 8002) -------------------------
+def request_peer_key(reg: Registry, uow: UnitOfWork, actor: Actor, peer_id: str, req: PeerKeyIn) -> dict[str, Any]:
+    require_role(actor, {Role.REGISTRY_ADMIN}, "register a peer registry's new key")
+    row = uow.repo.one(pt.peers, peer_id, "peer")
+    if row["status"] != "active":
+        raise RegistryError(3002, f"peer {peer_id} is {row['status']}: approve it before rotating its key",
+                            peer_id=peer_id)
+    try:
+        cutover = format_instant(parse_instant(req.cutover_at))
+    except ValueError:
+        raise RegistryError(1003, "cutover_at is not a valid UTC instant", cutover_at=req.cutover_at) from None
+    if cutover <= uow.now:
+        raise RegistryError(1003, "the cutover must lie in the future (messages in flight keep the old key until "
+                                  "then)", cutover_at=cutover, now=uow.now)
+    if req.public_key in peer_keys_now(uow, row) or req.public_key == row["public_key"]:
+        raise RegistryError(1003, "this key is already registered for the peer", peer_id=peer_id)
+    key_id = new_id("pkey")
+    uow.repo.insert(pt.peer_keys, id=key_id, peer_id=peer_id, public_key=req.public_key, cutover_at=cutover,
+                    status="pending_approval", requested_by_key=actor.key_id, requested_by_name=actor.name,
+                    decided_by_key=None, created_at=uow.now, decided_at=None)
+    uow.append("peer_key_requested", {"actor": actor.key_id, "peer_id": peer_id, "key_id": key_id,
+                                      "public_key": req.public_key, "cutover_at": cutover})
+    return peer(uow, peer_id)
+
+
+def decide_peer_key(reg: Registry, uow: UnitOfWork, actor: Actor, peer_id: str, key_id: str,
+                    approve: bool) -> dict[str, Any]:
+    row = uow.repo.one(pt.peer_keys, key_id, "peer key")
+    if row["peer_id"] != peer_id:
+        raise RegistryError(1005, "no such key for this peer", peer_id=peer_id, key_id=key_id)
+    require_four_eyes(actor, row["requested_by_key"], row["requested_by_name"], "decide on a peer registry's key")
+    if row["status"] != "pending_approval":
+        raise RegistryError(3002, f"key {key_id} is {row['status']}, not pending approval", key_id=key_id)
+    if approve and row["cutover_at"] <= uow.now:
+        raise RegistryError(1003, "the cutover has passed: register the key again with a later cutover",
+                            key_id=key_id, cutover_at=row["cutover_at"])
+    status = "active" if approve else "rejected"
+    uow.repo.update(pt.peer_keys, [pt.peer_keys.c.id == key_id], status=status, decided_by_key=actor.key_id,
+                    decided_at=uow.now)
+    uow.append("peer_key_approved" if approve else "peer_key_rejected",
+               {"actor": actor.key_id, "peer_id": peer_id, "key_id": key_id})
+    return peer(uow, peer_id)
+
+
+def peer_keys_now(uow: UnitOfWork, peer_row: Any) -> list[str]:
+    """The keys a peer's messages may be signed with now: its current key (the registered one, or the newest
+    approved key whose cutover has passed) and every approved key whose cutover is still ahead."""
+    k = pt.peer_keys.c
+    approved = uow.conn.execute(select(k.public_key, k.cutover_at).where(
+        k.peer_id == peer_row["id"], k.status == "active").order_by(k.cutover_at, k.id)).all()
+    passed = [str(key) for key, cutover in approved if str(cutover) <= uow.now]
+    current = passed[-1] if passed else str(peer_row["public_key"])
+    return [current, *(str(key) for key, cutover in approved if str(cutover) > uow.now)]
 
 
 def list_peers(uow: UnitOfWork) -> dict[str, Any]:
@@ -156,7 +240,7 @@ def _store(uow: UnitOfWork, payload: dict[str, Any], token: str, direction: str)
     return digest
 
 
-def _emit(reg: Registry, uow: UnitOfWork, peer_id: str, msg_type: pp.MessageType, transfer_id: str,
+def emit(reg: Registry, uow: UnitOfWork, peer_id: str, msg_type: pp.MessageType, transfer_id: str,
           body: dict[str, Any], *, chained: bool = True) -> str:
     """Sign and store the next message of the transfer's chain (sent after the commit)."""
     last = _last_message(uow, transfer_id)
@@ -170,7 +254,7 @@ def _emit(reg: Registry, uow: UnitOfWork, peer_id: str, msg_type: pp.MessageType
 def verified(uow: UnitOfWork, token: Any) -> tuple[Any, dict[str, Any]]:
     kid = jws.header_kid(token)
     peer_row = active_peer(uow, kid)
-    payload = pp.parse_envelope(jws.verify(token, peer_row["public_key"]))
+    payload = pp.parse_envelope(jws.verify_any(token, peer_keys_now(uow, peer_row)))
     if payload["from"] != kid:
         raise RegistryError(8002, "the message's sender differs from its signing key's registry")
     return peer_row, payload
@@ -206,7 +290,7 @@ def receive(reg: Registry, token: Any) -> str:
             pp.require_admitted(None if row is None else row["state"], msg_type, transfer_id)
         body = _apply(reg, uow, peer_row, msg_type, payload, row)
         _store(uow, payload, token, "in")
-        answer_token = _emit(reg, uow, peer_row["id"], pp.ANSWER[msg_type], transfer_id, body)
+        answer_token = emit(reg, uow, peer_row["id"], pp.ANSWER[msg_type], transfer_id, body)
     if msg_type == pp.MessageType.COMMIT:
         fault("before_commit_ack")
     if msg_type == pp.MessageType.FINAL:
@@ -245,7 +329,9 @@ def _apply(reg: Registry, uow: UnitOfWork, peer_row: Any, msg_type: pp.MessageTy
         _set_state(uow, transfer_id, pp.DestinationState.ABORTED)
         uow.append("peer_transfer_aborted", {"actor": f"peer:{peer_row['id']}", "transfer_id": transfer_id})
         return {"state": str(pp.DestinationState.ABORTED)}
-    return _use_abroad(uow, peer_row, transfer_id, body)
+    if body.get("kind") == "entity_use":
+        return _entity_use(reg, uow, peer_row, transfer_id, body)
+    return _use_abroad(reg, uow, peer_row, transfer_id, body)
 
 
 def _accept(reg: Registry, uow: UnitOfWork, peer_row: Any, transfer_id: str, body: Any) -> dict[str, Any]:
@@ -387,7 +473,7 @@ def _release(uow: UnitOfWork, peer_row: Any, row: Any) -> dict[str, Any]:
     return {"state": str(pp.DestinationState.COMPLETED), "txn_id": txn_id}
 
 
-def _use_abroad(uow: UnitOfWork, peer_row: Any, notice_id: str, body: Any) -> dict[str, Any]:
+def _use_abroad(reg: Registry, uow: UnitOfWork, peer_row: Any, notice_id: str, body: Any) -> dict[str, Any]:
     ranges = _ranges(body.get("serials") or [])
     if not ranges:
         raise RegistryError(1003, "a retirement notice names serials")
@@ -397,14 +483,92 @@ def _use_abroad(uow: UnitOfWork, peer_row: Any, notice_id: str, body: Any) -> di
             raise RegistryError(1003, "a retirement notice names units that did not leave this registry",
                                 serial=str(rng))
     qty = sum(r.quantity_kg for r in ranges)
+    plans = _first_transfers_at_use_abroad(uow, ranges)
+    party, rid = reg.profile.party_code, a6s.registry_id(reg, uow)
     uow.repo.insert(pt.peer_uses_abroad, id=notice_id, peer_id=peer_row["id"],
                     transfer_id=str(body.get("transfer_id") or "")[:40] or None,
                     serials=json.dumps([str(r) for r in ranges]), quantity_kg=qty,
                     purpose=str(body.get("purpose", ""))[:30], beneficiary_name=str(body.get("beneficiary", ""))[:200],
                     claim_year=int(body.get("claim_year") or 0), retired_at=str(body.get("retired_at", ""))[:32],
                     created_at=uow.now)
-    uow.append("peer_use_abroad", {"actor": f"peer:{peer_row['id']}", "notice_id": notice_id, "quantity_kg": qty,
-                                   "serials": [str(r) for r in ranges]})
+    entry = uow.append("peer_use_abroad", {
+        "actor": f"peer:{peer_row['id']}", "notice_id": notice_id, "quantity_kg": qty,
+        "serials": [str(r) for r in ranges],
+        **({"article6": {"first_transfers": [p.payload(rid, party) for p in plans]}} if plans else {})})
+    for plan in plans:
+        article6_first_transfer.apply_first_transfer(uow, plan, party, entry.seq, None, {
+            "transferring_party": party, "acquiring_party": peer_row["party_code"],
+            "acquiring_registry": peer_row["id"], "using_entity": str(body.get("beneficiary", ""))[:200] or None})
+    return {"recorded": True, "quantity_kg": qty,
+            "first_transferred_kg": sum(p.quantity_kg for p in plans)}
+
+
+def _first_transfers_at_use_abroad(uow: UnitOfWork, ranges: list[SerialRange]
+                                   ) -> list[article6_first_transfer.FirstTransferPlan]:
+    """OIMP, first transfer at "use or cancellation" (2/CMA.3 annex I.A para 2(b); the LoA's event): units we
+    exported for OIMP left without a first transfer (it happens at use abroad); the notice of their use is that
+    event, so our first transfer and its corresponding adjustment are written now, once (I6). Units already
+    first-transferred (e.g. exported for NDC) get none."""
+    by_loa: dict[str, list[article6_first_transfer.Piece]] = {}
+    for rng in ranges:
+        vintage = int(rng.prefix.split("-")[3])
+        for row in a6s.active_coverage(uow, rng):
+            part = a6rules.intersect(rng, a6s.range_of(row))
+            if part is not None:
+                by_loa.setdefault(row["loa_id"], []).append(article6_first_transfer.Piece(part, vintage, row["loa_id"]))
+    plans = []
+    for loa_id, pieces in sorted(by_loa.items()):
+        loa = a6s.current(uow, loa_id)
+        if not a6rules.first_transfer_at_use(loa):
+            continue
+        plan = article6_first_transfer.plan_first_transfer(uow, loa, pieces, "use", a6rules.LoaPurpose.OIMP)
+        if plan is not None:
+            for p in plan.pieces:
+                a6rules.require_whole_itmos(p.rng, "the first transfer at a use abroad")
+            plans.append(plan)
+    return plans
+
+
+def _entity_use(reg: Registry, uow: UnitOfWork, peer_row: Any, notice_id: str, body: Any) -> dict[str, Any]:
+    """A peer notifies that one of our entities used (retired) units it authorized for our Party, in its own
+    registry (e.g. tokens retired on its chain). Recorded once (the notice's id); the ITMOs never entered this
+    registry, so nothing moves here: the record is our entity's acquisition and use, reported in our AEF's
+    annex (the peer reports the use, and its first transfer, in its Table 3: one action, one report)."""
+    entity = body.get("entity")
+    blocks = body.get("blocks")
+    if not isinstance(entity, dict) or entity.get("country") != reg.profile.country or not isinstance(
+            blocks, list) or not blocks or len(blocks) > 100:
+        raise RegistryError(1003, "an entity-use notice names an entity of this country and its ITMO blocks")
+    ranges: list[SerialRange] = []
+    clean = []
+    for block in blocks:
+        if not isinstance(block, dict) or not isinstance(block.get("vintages"), dict):
+            raise RegistryError(1003, "an entity-use notice: malformed ITMO block")
+        rngs = _ranges(block.get("serials") or [])
+        if not rngs or not pp.valid_itmo_description(block.get("itmo"), rngs, peer_row["party_code"]):
+            raise RegistryError(1003, "an entity-use notice: the ITMO description is malformed or names another "
+                                      "Party than the sender's")
+        if not all(a6rules.is_whole_itmos(r) for r in rngs) or any(
+                not isinstance(block["vintages"].get(r.prefix), int) for r in rngs):
+            raise RegistryError(6006, "an entity-use notice: ITMO blocks are whole tonnes with their vintage")
+        for rng in rngs:
+            live = _live_here(uow, rng)
+            if live:
+                raise RegistryError(8004, "the notified units are live in this registry", serial=str(rng))
+        ranges += rngs
+        clean.append({"serials": [str(r) for r in rngs], "vintages": {r.prefix: int(block["vintages"][r.prefix])
+                                                                      for r in rngs}, "itmo": block["itmo"]})
+    qty = sum(r.quantity_kg for r in ranges)
+    if qty != body.get("quantity_kg"):
+        raise RegistryError(1003, "an entity-use notice: quantity_kg differs from the serials")
+    uow.repo.insert(pt.peer_entity_uses, id=notice_id, peer_id=peer_row["id"],
+                    serials=json.dumps([str(r) for r in ranges]), quantity_kg=qty,
+                    purpose=str(body.get("purpose", ""))[:30], entity_name=str(entity.get("name", ""))[:200],
+                    beneficiary_name=str(body.get("beneficiary", ""))[:200],
+                    claim_year=int(body.get("claim_year") or 0), retired_at=str(body.get("retired_at", ""))[:32],
+                    blocks=json.dumps(clean, sort_keys=True), created_at=uow.now)
+    uow.append("peer_entity_use", {"actor": f"peer:{peer_row['id']}", "notice_id": notice_id, "quantity_kg": qty,
+                                   "entity": str(entity.get("name", ""))[:200], "serials": [str(r) for r in ranges]})
     return {"recorded": True, "quantity_kg": qty}
 
 
@@ -469,7 +633,7 @@ def start(reg: Registry, uow: UnitOfWork, actor: Actor, req: PeerTransferIn) -> 
                     counterparty_account=req.destination_account_id, quantity_kg=movement.quantity_kg,
                     serials=json.dumps(serials), detail=json.dumps(detail), deadline_at=deadline, txn_id=None,
                     created_at=uow.now, updated_at=uow.now)
-    _emit(reg, uow, peer_row["id"], pp.MessageType.PROPOSE, transfer_id, {
+    emit(reg, uow, peer_row["id"], pp.MessageType.PROPOSE, transfer_id, {
         "account_id": req.destination_account_id, "from_account_id": account.id, "serials": serials,
         "quantity_kg": movement.quantity_kg, "issuances": issuances, "authorization_id": loa_id,
         "purpose": req.purpose, "entity": req.entity, "origin_party": reg.profile.party_code,
@@ -534,7 +698,7 @@ def start_delivery(reg: Registry, uow: UnitOfWork, actor: Actor, req: DeliveryIn
                     created_at=uow.now, updated_at=uow.now)
     uow.append("peer_delivery_started", {"actor": actor.key_id, "transfer_id": transfer_id,
                                          "export_id": req.export_id, "peer_id": peer_row["id"]})
-    _emit(reg, uow, peer_row["id"], pp.MessageType.PROPOSE, transfer_id, {
+    emit(reg, uow, peer_row["id"], pp.MessageType.PROPOSE, transfer_id, {
         "account_id": req.destination_account_id, "from_account_id": account.id, "serials": serials,
         "quantity_kg": int(export["quantity_kg"]), "issuances": issuances, "authorization_id": export["loa_id"],
         "purpose": export["purpose"], "entity": entity, "origin_party": reg.profile.party_code,
@@ -614,7 +778,7 @@ def _commit_point(reg: Registry, uow: UnitOfWork, row: Any) -> None:
     if detail.get("delivery_of"):  # an export committed before the protocol: its commit point has passed
         txn = uow.repo.one(a6.a6_exports, detail["delivery_of"], "export")["txn_id"]
         _set_state(uow, row["id"], pp.OriginState.COMMITTED, txn_id=txn)
-        _emit(reg, uow, row["peer_id"], pp.MessageType.COMMIT, row["id"], {"txn_id": txn})
+        emit(reg, uow, row["peer_id"], pp.MessageType.COMMIT, row["id"], {"txn_id": txn})
         return
     ranges = _ranges(json.loads(row["serials"]))
     picks = _picks_in_state(uow, ranges, BlockState.IN_TRANSIT, row["account_id"])
@@ -637,7 +801,7 @@ def _commit_point(reg: Registry, uow: UnitOfWork, row: Any) -> None:
         record(uow, carve(picks, txn, lambda: new_id("blk"), state=BlockState.EXPORTED), txn, "peer_send",
                "registry", row["account_id"], None, {"transfer_id": row["id"], "peer_id": row["peer_id"]})
     _set_state(uow, row["id"], pp.OriginState.COMMITTED, txn_id=txn, detail=json.dumps(detail))
-    _emit(reg, uow, row["peer_id"], pp.MessageType.COMMIT, row["id"], {"txn_id": txn})
+    emit(reg, uow, row["peer_id"], pp.MessageType.COMMIT, row["id"], {"txn_id": txn})
 
 
 def _record_answer(uow: UnitOfWork, row: Any, answer: str, expected: pp.MessageType) -> None:
@@ -672,7 +836,7 @@ def drive(reg: Registry, transfer_id: str) -> dict[str, Any]:
             out = _message(uow, transfer_id, step[0])
             assert out is not None
         try:
-            answer = client.send(peer_row["base_url"], str(out["jws"]))
+            answer = client.send(peer_row["base_url"], str(out["jws"]), peer_row["tls_ca"])
         except client.PeerUnreachable:
             break
         except RegistryError as refusal:
@@ -702,7 +866,7 @@ def drive(reg: Registry, transfer_id: str) -> dict[str, Any]:
                     _commit_point(reg, uow, row)
                 elif state == pp.OriginState.COMMITTED:
                     _set_state(uow, transfer_id, pp.OriginState.ACKNOWLEDGED)
-                    _emit(reg, uow, row["peer_id"], pp.MessageType.FINAL, transfer_id, {})
+                    emit(reg, uow, row["peer_id"], pp.MessageType.FINAL, transfer_id, {})
                 else:
                     _set_state(uow, transfer_id, pp.OriginState.COMPLETED)
                     uow.append("peer_transfer_completed", {"actor": "registry", "transfer_id": transfer_id})
@@ -716,7 +880,7 @@ def drive(reg: Registry, transfer_id: str) -> dict[str, Any]:
                     row = _transfer_row(uow, transfer_id)
                     if row["state"] == pp.OriginState.LOCKED:
                         _return_units(uow, row, {"code": exc.code, "message": exc.message, "by": "origin"})
-                        _emit(reg, uow, row["peer_id"], pp.MessageType.ABORT, transfer_id, {"code": exc.code})
+                        emit(reg, uow, row["peer_id"], pp.MessageType.ABORT, transfer_id, {"code": exc.code})
                 continue
             _note_error(reg, transfer_id, exc)  # a bad answer: the transfer waits for sync or its deadline
             break
@@ -741,15 +905,15 @@ def _time_out(reg: Registry, transfer_id: str) -> None:
             return
         _return_units(uow, row, {"code": 8005, "message": "the destination did not accept in time",
                                  "deadline_at": row["deadline_at"]})
-        _emit(reg, uow, row["peer_id"], pp.MessageType.ABORT, transfer_id, {"code": 8005})
+        emit(reg, uow, row["peer_id"], pp.MessageType.ABORT, transfer_id, {"code": 8005})
         peer_row = active_peer(uow, row["peer_id"])
         token = str(_message(uow, transfer_id, pp.MessageType.ABORT)["jws"])
-    _send_abort(reg, transfer_id, peer_row["base_url"], token)
+    _send_abort(reg, transfer_id, peer_row["base_url"], token, peer_row["tls_ca"])
 
 
-def _send_abort(reg: Registry, transfer_id: str, base_url: str, token: str) -> None:
+def _send_abort(reg: Registry, transfer_id: str, base_url: str, token: str, ca_pem: str | None) -> None:
     try:
-        answer = client.send(base_url, token)
+        answer = client.send(base_url, token, ca_pem)
     except (client.PeerUnreachable, RegistryError):
         return  # the destination resolves its side with a status query
     with reg.store.write() as uow:
@@ -799,15 +963,16 @@ def query_status(reg: Registry, peer_id: str, transfer_id: str) -> str | None:
     """The peer's state of a transfer, from its signed status answer; raises PeerUnreachable if it is down."""
     with reg.store.read() as uow:
         peer_row = active_peer(uow, peer_id)
+        keys = peer_keys_now(uow, peer_row)
         nonce = new_id("msg")
         token = jws.sign(reg.store.signer, my_id(reg), pp.envelope(
             pp.MessageType.STATUS, transfer_id, 1, pp.GENESIS_PREV_HASH, my_id(reg), peer_id, uow.now,
             {"nonce": nonce}))
     try:
-        answer = client.status(peer_row["base_url"], token)
+        answer = client.status(peer_row["base_url"], token, peer_row["tls_ca"])
     except client.PeerUnreachable:
         return "unreachable"
-    payload = jws.verify(answer, peer_row["public_key"])
+    payload = jws.verify_any(answer, keys)
     if payload.get("nonce") != nonce or payload.get("transfer_id") != transfer_id:
         raise RegistryError(8002, "the status answer does not answer this query")
     state = payload.get("state")
@@ -838,25 +1003,42 @@ def _pending_notices(uow: UnitOfWork) -> list[tuple[str, str, list[str]]]:
     return [(ret_id, peer_id, serials) for (ret_id, peer_id), serials in out.items()]
 
 
+def _stored_notices(reg: Registry, uow: UnitOfWork) -> list[tuple[str, str, list[str]]]:
+    """(notice id, peer id, []) of notices already signed and stored but not acknowledged: those written in the
+    retirement's own transaction (``services.peer_notices``: uses here by a peer's companies)."""
+    msg = pt.peer_messages.c
+    acked = select(msg.transfer_id).where(msg.msg_type == str(pp.MessageType.NOTICE_ACK))
+    rows = uow.conn.execute(select(msg.transfer_id, msg.jws).where(
+        msg.msg_type == str(pp.MessageType.RETIREMENT_NOTICE), msg.direction == "out",
+        msg.transfer_id.not_in(acked)).order_by(msg.transfer_id)).all()
+    return [(str(tid), str(jws.verify(str(token), reg.store.public_key_hex)["to"]), []) for tid, token in rows]
+
+
 def send_notices(reg: Registry) -> dict[str, str]:
     """Send (or resend, byte for byte) the signed retirement notice of every pending retirement."""
     done: dict[str, str] = {}
     with reg.store.read() as uow:
         pending = _pending_notices(uow)
+        known = {ret_id for ret_id, _, _ in pending}
+        pending += [n for n in _stored_notices(reg, uow) if n[0] not in known]
     for ret_id, peer_id, serials in pending:
-        with reg.store.write() as uow:
-            out = _message(uow, ret_id, pp.MessageType.RETIREMENT_NOTICE)
-            if out is None:
-                ret = uow.repo.one(t.retirements, ret_id, "retirement")
-                token = _emit(reg, uow, peer_id, pp.MessageType.RETIREMENT_NOTICE, ret_id, {
-                    "serials": serials, "quantity_kg": sum(parse_serial(x).quantity_kg for x in serials),
-                    "purpose": ret["purpose"], "beneficiary": ret["beneficiary_name"],
-                    "claim_year": ret["claim_year"], "retired_at": ret["created_at"]})
-            else:
-                token = str(out["jws"])
-            peer_row = active_peer(uow, peer_id)
         try:
-            answer = client.send(peer_row["base_url"], token)
+            with reg.store.write() as uow:
+                out = _message(uow, ret_id, pp.MessageType.RETIREMENT_NOTICE)
+                if out is None:
+                    ret = uow.repo.one(t.retirements, ret_id, "retirement")
+                    token = emit(reg, uow, peer_id, pp.MessageType.RETIREMENT_NOTICE, ret_id, {
+                        "serials": serials, "quantity_kg": sum(parse_serial(x).quantity_kg for x in serials),
+                        "purpose": ret["purpose"], "beneficiary": ret["beneficiary_name"],
+                        "claim_year": ret["claim_year"], "retired_at": ret["created_at"]})
+                else:
+                    token = str(out["jws"])
+                peer_row = active_peer(uow, peer_id)
+        except RegistryError as exc:  # e.g. the peer was suspended meanwhile (8001): the notice waits
+            done[ret_id] = f"notice pending ({exc.code})"
+            continue
+        try:
+            answer = client.send(peer_row["base_url"], token, peer_row["tls_ca"])
         except (client.PeerUnreachable, RegistryError) as exc:
             done[ret_id] = f"notice pending ({type(exc).__name__})"
             continue
@@ -881,6 +1063,13 @@ def messages_of(uow: UnitOfWork, transfer_id: str) -> dict[str, Any]:
     rows = uow.conn.execute(select(pt.peer_messages).where(m.transfer_id == transfer_id)
                             .order_by(m.seq, m.direction)).mappings()
     return {"transfer_id": transfer_id, "data": [dict(r) for r in rows]}
+
+
+def entity_uses(uow: UnitOfWork) -> dict[str, Any]:
+    """Uses abroad by our entities of units another Party authorized for ours (signed notices received)."""
+    rows = uow.conn.execute(select(pt.peer_entity_uses).order_by(pt.peer_entity_uses.c.created_at)).mappings()
+    return {"data": [{**dict(r), "serials": json.loads(r["serials"]), "blocks": json.loads(r["blocks"])}
+                     for r in rows]}
 
 
 def uses_abroad(uow: UnitOfWork) -> dict[str, Any]:

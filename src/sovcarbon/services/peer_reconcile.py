@@ -94,12 +94,14 @@ def _freeze(uow: UnitOfWork, conflicts: list[tuple[str, int, int]], report_id: s
 def reconcile(reg: Registry, peer_id: str) -> dict[str, Any]:
     with reg.store.read() as uow:
         peer_row = interop.active_peer(uow, peer_id)
+        keys = interop.peer_keys_now(uow, peer_row)
         prefixes = shared_prefixes(uow, peer_id)
         nonce = new_id("msg")
         token = jws.sign(reg.store.signer, interop.my_id(reg), pp.envelope(
             pp.MessageType.STATUS, nonce, 1, pp.GENESIS_PREV_HASH, interop.my_id(reg), peer_id, uow.now,
             {"nonce": nonce, "prefixes": prefixes}))
-    answer = jws.verify(client.post(f"{peer_row['base_url']}/v1/peer/holdings", token), peer_row["public_key"])
+    answer = jws.verify_any(client.post(f"{peer_row['base_url']}/v1/peer/holdings", token, peer_row["tls_ca"]),
+                            keys)
     if answer.get("nonce") != nonce:
         raise RegistryError(8002, "the holdings answer does not answer this query")
     theirs = {str(p)[:40]: [(int(a), int(b)) for a, b in rs]

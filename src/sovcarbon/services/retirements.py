@@ -21,7 +21,7 @@ from sovcarbon.domain.holdings import Pick
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.journal import canonical_json, verify_signature
 from sovcarbon.domain.model import Actor, Purpose
-from sovcarbon.services import article6_use
+from sovcarbon.services import article6_use, peer_notices
 from sovcarbon.services.movements import blocks_of_txn, load_selection, record
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.requests import RetirementIn
@@ -77,6 +77,11 @@ def record_retirement(reg: Registry, uow: UnitOfWork, *, actor_key: str, account
     issue_certificate(reg, uow, certificate_id=certificate_id, retirement_id=retirement_id, txn_id=txn_id,
                       account_id=account_id, quantity_kg=movement.quantity_kg, beneficiary=beneficiary,
                       purpose=purpose, claim_year=claim_year, journal_seq=seq, evidence=evidence)
+    # A peer's company using units authorized for its Party (e.g. tokens retired on chain): its registry is
+    # told, by a signed notice stored in this transaction and sent after the commit.
+    peer_notices.notify_entity_use(reg, uow, retirement_id=retirement_id, user_participant_id=user_participant_id,
+                                   picks=picks, purpose=str(purpose), beneficiary=beneficiary,
+                                   claim_year=claim_year, evidence=evidence)
     return retirement_id, txn_id, seq
 
 

@@ -8,6 +8,8 @@
 | peer_mirrors | issuances of another registry mirrored here so that received units have a serial home |
 | peer_uses_abroad | retirements of this registry's units reported by the registry that held them |
 | peer_reconciliations | I7 reconciliation runs against a peer and their findings |
+| peer_keys | a peer's new public keys (four-eyes) and the cutover from which the new key alone is accepted (0018) |
+| peer_entity_uses | uses by our entities of units another Party authorized for ours, e.g. tokens retired on its chain |
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ peers = Table(
     Column("decided_by_key", String(ID)),
     Column("created_at", String(32), nullable=False),
     Column("decided_at", String(32)),
+    Column("country", String(2)),  # ISO 3166-1 alpha-2 (migration 0018; NULL: not recorded)
+    Column("tls_ca", Text),  # PEM the peer's HTTPS endpoint is verified against (0018; NULL: system trust)
 )
 
 peer_transfers = Table(
@@ -92,5 +96,35 @@ peer_reconciliations = Table(
     Column("created_at", String(32), nullable=False),
 )
 
+peer_keys = Table(
+    "peer_keys", metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("peer_id", String(ID), nullable=False),
+    Column("public_key", String(64), nullable=False),  # Ed25519, raw, hex
+    Column("cutover_at", String(32), nullable=False),  # from then on only this key is accepted
+    Column("status", String(20), nullable=False),  # pending_approval | active | rejected
+    Column("requested_by_key", String(ID), nullable=False),
+    Column("requested_by_name", String(200), nullable=False),
+    Column("decided_by_key", String(ID)),
+    Column("created_at", String(32), nullable=False),
+    Column("decided_at", String(32)),
+    Index("ix_peer_keys_peer", "peer_id", "status"),
+)
+
+peer_entity_uses = Table(
+    "peer_entity_uses", metadata,
+    Column("id", String(ID), primary_key=True),  # the notice's id at the sending registry (its retirement)
+    Column("peer_id", String(ID), nullable=False),
+    Column("serials", Text, nullable=False),
+    Column("quantity_kg", BigInteger, nullable=False),
+    Column("purpose", String(30), nullable=False),
+    Column("entity_name", String(200), nullable=False),
+    Column("beneficiary_name", String(200), nullable=False),
+    Column("claim_year", Integer, nullable=False),
+    Column("retired_at", String(32), nullable=False),
+    Column("blocks", Text, nullable=False),  # JSON: [{"serials": [...], "vintage": {...}, "itmo": {...}}]
+    Column("created_at", String(32), nullable=False),
+)
+
 PEER_TABLE_NAMES = ("peers", "peer_transfers", "peer_messages", "peer_mirrors", "peer_uses_abroad",
-                    "peer_reconciliations")
+                    "peer_reconciliations", "peer_keys", "peer_entity_uses")
