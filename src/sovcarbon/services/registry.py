@@ -16,9 +16,12 @@ from sovcarbon.domain.journal import canonical_json
 from sovcarbon.domain.model import Actor
 from sovcarbon.domain.standards import RegistryProfile
 from sovcarbon.store import tables as t
-from sovcarbon.store.uow import Store, UnitOfWork
+from sovcarbon.store.uow import INTEGRITY_ERRORS, Store, UnitOfWork
 
 MAX_IDEMPOTENCY_KEY_LEN = 200
+# Commands that run beside each other on PostgreSQL (store/uow.py, ``Store.write(concurrent=True)``): they lock
+# the accounts whose blocks they move (``Repository.account_pair``) and write only blocks and transaction rows.
+CONCURRENT_COMMANDS = frozenset({"transfer"})
 # What an entry point hands to ``Registry.execute``: the body of one write command, run in its unit of work.
 Command = Callable[[UnitOfWork], dict[str, Any]]
 
@@ -56,7 +59,20 @@ class Registry:
                 not (0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LEN) or not idempotency_key.isprintable()):
             raise RegistryError(1003, f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY_LEN} printable characters")
         request_hash = hashlib.sha256(canonical_json({"command": command, "request": request})).hexdigest()
-        with self.store.write() as uow:
+        if command in CONCURRENT_COMMANDS:
+            try:
+                return self._execute(actor, request_hash, fn, idempotency_key, status_code, concurrent=True)
+            except Exception as exc:
+                # Two requests with one Idempotency-Key may run side by side, each having read no key row: the
+                # second one's key row collides, or its check fails on what the first one moved. Rolled back;
+                # run as an ordinary write it replays the first one's response (or fails the same way again).
+                if idempotency_key is None or not isinstance(exc, (RegistryError, *INTEGRITY_ERRORS)):
+                    raise
+        return self._execute(actor, request_hash, fn, idempotency_key, status_code, concurrent=False)
+
+    def _execute(self, actor: Actor, request_hash: str, fn: Callable[[UnitOfWork], dict[str, Any]],
+                 idempotency_key: str | None, status_code: int, *, concurrent: bool) -> CommandResult:
+        with self.store.write(concurrent=concurrent) as uow:
             if idempotency_key is not None:
                 row = uow.repo.hot.one("SELECT request_hash, status_code, response FROM idempotency "
                                        "WHERE scope = ? AND key = ?", (actor.key_id, idempotency_key))

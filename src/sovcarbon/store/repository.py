@@ -75,6 +75,25 @@ class HotSql:
     def run(self, sql: str, params: Sequence[Any]) -> int:
         return int(self.dbapi.execute(self._q(sql), params).rowcount)
 
+    def batch(self, reads: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Several SELECTs, each one's rows. PostgreSQL: sent together in a psycopg pipeline, one round trip."""
+        if not self.pg or len(reads) < 2:
+            return [self.all(sql, params) for sql, params in reads]
+        with self.dbapi.pipeline():  # fetched after the pipeline's one sync (a fetch inside would flush early)
+            cursors = [self.dbapi.execute(self._q(sql), params) for sql, params in reads]
+        return [list(cur.fetchall()) for cur in cursors]
+
+    def write_pipelined(self, many: tuple[str, Sequence[Sequence[Any]]], then: tuple[str, Sequence[Any]]) -> None:
+        """An executemany and one more statement; PostgreSQL: in one pipeline (one round trip, errors raised)."""
+        if not self.pg:
+            self.many(*many)
+            self.run(*then)
+            return
+        with self.dbapi.pipeline():
+            cur = self.dbapi.cursor()
+            cur.executemany(self._q(many[0]), many[1])
+            self.dbapi.execute(self._q(then[0]), then[1])
+
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         cur = self.dbapi.cursor()
         cur.executemany(self._q(sql), rows)
@@ -116,6 +135,10 @@ class Repository:
         # Guarded rows written in this transaction: table -> {row key: inserted?}. The unit of work
         # journals their images at flush (store/row_images.py); every ledger write goes through here.
         self.written: dict[str, dict[str, bool]] = {}
+        # A concurrent command (store/uow.py, PostgreSQL): the rows it reads to change are locked as read, and
+        # it moves only the blocks of the accounts it locked.
+        self.lock_rows = False
+        self.locked_accounts: set[str] = set()
 
     # --- generic -----------------------------------------------------------------------------------
     def _record(self, table: str, key: str, inserted: bool) -> None:
@@ -201,8 +224,12 @@ class Repository:
     def account_pair(self, first_id: str, second_id: str) -> tuple[Account | None, Account | None]:
         """Two accounts in one statement (a movement's source and destination); None for a missing one, so
         that the caller raises its errors in its own order."""
-        rows = self.hot.all("SELECT id, participant_id, kind, status, name FROM accounts WHERE id IN (?, ?)",
-                            (first_id, second_id))
+        sql = "SELECT id, participant_id, kind, status, name FROM accounts WHERE id IN (?, ?)"
+        if self.lock_rows:  # both rows, in id order (no deadlock between two transfers); held to COMMIT
+            sql += " ORDER BY id FOR NO KEY UPDATE"
+        rows = self.hot.all(sql, (first_id, second_id))
+        if self.lock_rows:
+            self.locked_accounts.update(r[0] for r in rows)
         found = {r[0]: Account(id=r[0], participant_id=r[1], kind=AccountKind(r[2]), status=AccountStatus(r[3]),
                                name=r[4]) for r in rows}
         return found.get(first_id), found.get(second_id)
@@ -302,11 +329,15 @@ class Repository:
         return self.one(t.blocks, id_, "block")
 
     def apply_movement(self, consumed: Sequence[Block], created: Sequence[Block], txn_id: str, now: str) -> None:
+        if self.lock_rows:
+            assert {b.account_id for b in (*consumed, *created)} <= self.locked_accounts, \
+                "a concurrent command moved blocks of an account it did not lock"
         if consumed:
             ids = [b.id for b in consumed]
             changed = self.hot.run(f"UPDATE blocks SET is_leaf = ?, consumed_by_txn = ? WHERE is_leaf AND id IN "
                                    f"({', '.join('?' * len(ids))})", [False, txn_id, *ids])
-            # A leaf consumed twice would break I2; the head lock makes this impossible, assert anyway.
+            # A leaf consumed twice would break I2; the head lock (a concurrent command: its lock on the
+            # account) makes this impossible, assert anyway.
             assert changed == len(ids), "a consumed block was no longer a leaf"
             written = self.written.setdefault("blocks", {})
             for id_ in ids:

@@ -53,7 +53,6 @@ GUARDED_TABLE_NAMES: frozenset[str] = frozenset({
     "token_holders", "token_lots", "token_outbox", "token_events", "token_event_cursor", "token_dead_letters",
     "token_identity_sync", "token_balances", "token_reconciliations", "token_burns", "token_officer_actions",
     "peers", "peer_transfers", "peer_messages", "peer_mirrors", "peer_uses_abroad", "peer_reconciliations",
-    "peer_keys", "peer_entity_uses",
     "dvp_orders", "dvp_events",
     "liens",
 })
@@ -130,17 +129,16 @@ def _in_sql(table: str, n: int) -> str:
     return f"{g.select_sql} WHERE {g.key_columns[0]} IN ({', '.join('?' * n)})"
 
 
-def read_images(hot: Any, table: str, keys: Iterable[str]) -> dict[str, dict[str, Any] | None]:
-    """Read rows back by key (one SELECT per chunk of keys); absent rows map to None."""
+def _image_queries(table: str, wanted: Sequence[str]) -> list[tuple[str, list[Any]]]:
+    """The SELECTs (one per chunk of keys) that read rows of ``table`` back by key."""
     g = GUARDED[table]
-    wanted = list(keys)
-    out: dict[str, dict[str, Any] | None] = dict.fromkeys(wanted)
     single = len(g.key_columns) == 1
+    queries = []
     for lo in range(0, len(wanted), IN_CHUNK):
         chunk = wanted[lo:lo + IN_CHUNK]
         if single:
             sql = _in_sql(table, len(chunk))
-            params: list[Any] = [int(k) for k in chunk] if g.int_key else chunk
+            params: list[Any] = [int(k) for k in chunk] if g.int_key else list(chunk)
         else:
             params = []
             parts = []
@@ -148,8 +146,27 @@ def read_images(hot: Any, table: str, keys: Iterable[str]) -> dict[str, dict[str
                 parts.append("(" + " AND ".join(f"{c} = ?" for c in g.key_columns) + ")")
                 params.extend(_key_values(g, k))
             sql = f"{g.select_sql} WHERE {' OR '.join(parts)}"
-        for row in hot.all(sql, params):
-            out[g.key_of([row[i] for i in g.key_index])] = g.image(row)
+        queries.append((sql, params))
+    return queries
+
+
+def read_images(hot: Any, table: str, keys: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+    """Read rows back by key (one SELECT per chunk of keys); absent rows map to None."""
+    return read_images_of(hot, {table: keys})[table]
+
+
+def read_images_of(hot: Any, written: dict[str, Iterable[str]]) -> dict[str, dict[str, dict[str, Any] | None]]:
+    """``read_images`` of several tables at once: on PostgreSQL their SELECTs go in one pipeline (one round
+    trip for a transfer's blocks and transaction row instead of two; ``HotSql.batch``)."""
+    wanted = {table: list(keys) for table, keys in written.items()}
+    plan = [(table, q) for table, keys in wanted.items() for q in _image_queries(table, keys)]
+    results = hot.batch([q for _, q in plan])
+    out: dict[str, dict[str, dict[str, Any] | None]] = {table: dict.fromkeys(keys) for table, keys in wanted.items()}
+    for (table, _), rows in zip(plan, results, strict=True):
+        g = GUARDED[table]
+        images = out[table]
+        for row in rows:
+            images[g.key_of([row[i] for i in g.key_index])] = g.image(row)
     return out
 
 

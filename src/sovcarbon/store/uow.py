@@ -4,6 +4,20 @@ Every write transaction first locks the journal head (``BEGIN IMMEDIATE`` on SQL
 FOR UPDATE`` on PostgreSQL). The hash chain is a total order of changes anyway; taking its head
 first means concurrent writers queue instead of racing, so two clients moving the same units can
 never both succeed, and a failed check rolls back with nothing written.
+
+PostgreSQL, concurrent commands (``Store.write(concurrent=True)``; today only transfers, see
+``Registry.execute``): a reader-writer gate (transaction-scoped advisory lock ``WRITE_GATE``) replaces
+"head first". An ordinary write takes the gate exclusively, then the head, as its first statement: it
+runs alone, exactly as before. A concurrent command takes the gate shared (before any read), locks the
+rows it will change (a transfer: both accounts, ``Repository.account_pair``), reads, checks and writes
+its blocks, and takes the journal head only at its first ``append`` (or at flush): the head is held from
+there to COMMIT, a few statements instead of the whole transaction. Why that is as strict as before:
+concurrent commands run only beside each other (the gate excludes every ordinary writer); everything
+they read but do not lock (participants, projects, issuances, liens...) is written only by ordinary
+writers; what they change is the blocks of accounts they locked (checked at flush) and new transaction
+rows. Two transfers that share an account run one after the other; the others touch disjoint rows, and
+commit in journal order (the head is held to COMMIT), so the chain has no gap and no fork and replaying
+it gives the tables. SQLite serializes every writer with ``BEGIN IMMEDIATE`` and ignores the flag.
 """
 
 from __future__ import annotations
@@ -16,8 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from sovcarbon.domain import checkpoints as cpt
 from sovcarbon.domain import journal as jr
@@ -27,11 +43,18 @@ from sovcarbon.store import tables as t
 from sovcarbon.store.engine import WRITE_OPTION, is_sqlite, make_engine, migrate
 from sovcarbon.store.replica import ReplicaRouter
 from sovcarbon.store.repository import Repository
-from sovcarbon.store.row_images import read_images
+from sovcarbon.store.row_images import read_images_of
 from sovcarbon.store.signing import Signer, load_signer
 
 PSEUDONYM_SECRET_SETTING = "journal_pseudonym_secret"
 ROWS_ONLY_KIND = "ledger_rows_written"  # the entry of a transaction that wrote ledger rows but appended none
+# The PostgreSQL advisory lock (key) of the writers' gate: exclusive for ordinary writes, shared for concurrent
+# commands (module docstring). Advisory locks are per database, so every process of a registry shares it.
+WRITE_GATE = 0x5C0A_4B0D
+# What a concurrent command may write (checked at flush): the blocks of the accounts it locked and new rows here.
+CONCURRENT_TABLES = frozenset({"blocks", "transactions"})
+# A unique key taken by a transaction that ran beside this one: through Core or straight from the driver (HotSql).
+INTEGRITY_ERRORS: tuple[type[Exception], ...] = (IntegrityError, psycopg.IntegrityError)
 
 
 @dataclass(frozen=True)
@@ -51,11 +74,14 @@ class _Pending:
 class UnitOfWork:
     """A transaction plus the journal writer. Use through ``Store.write()`` / ``Store.read()``."""
 
-    def __init__(self, conn: Connection, store: Store, write: bool) -> None:
+    def __init__(self, conn: Connection, store: Store, write: bool, *, concurrent: bool = False) -> None:
         self.conn = conn
         self.store = store
         self.write = write
         self.repo = Repository(conn)
+        # PostgreSQL only: the head is taken at the first append (module docstring); rows are locked as read.
+        self.concurrent = concurrent and write and not is_sqlite(store.engine)
+        self.repo.lock_rows = self.concurrent
         self.now = utc_now(store.clock)  # the store's clock: the wall clock in production, a fixed one in tests
         self._head: tuple[int, str] | None = None
         self._start_seq = 0
@@ -63,9 +89,18 @@ class UnitOfWork:
         self._pending: list[_Pending] = []
         self.after_commit: list[Any] = []
 
-    def lock_head(self) -> None:
-        lock = "" if is_sqlite(self.store.engine) else " FOR UPDATE"
-        row = self.repo.hot.one(f"SELECT seq, hash FROM journal_head WHERE id = 1{lock}", ())
+    def lock_head(self, *, gate: bool = True) -> None:
+        """The head, locked. On PostgreSQL an ordinary write takes the writers' gate exclusively first, in the
+        same statement (the subquery is joined before the row is locked), so it runs alone; a concurrent
+        command has the gate shared already and takes the head alone (``gate=False``)."""
+        if is_sqlite(self.store.engine):
+            sql = "SELECT seq, hash FROM journal_head WHERE id = 1"
+        elif gate:
+            sql = (f"SELECT h.seq, h.hash FROM (SELECT pg_advisory_xact_lock({WRITE_GATE})) AS g, journal_head AS h "
+                   "WHERE h.id = 1 FOR UPDATE OF h")
+        else:
+            sql = "SELECT seq, hash FROM journal_head WHERE id = 1 FOR UPDATE"
+        row = self.repo.hot.one(sql, ())
         if row is None:
             self.conn.execute(insert(t.journal_head).values(id=1, seq=0, hash=jr.GENESIS_HASH))
             self._head = (0, jr.GENESIS_HASH)
@@ -79,21 +114,27 @@ class UnitOfWork:
         The entry takes its seq now; its bytes are written at flush (``_write_entries``), when the images
         of every ledger row this transaction wrote are known: the last entry carries them.
         """
-        assert self.write and self._head is not None, "journal entries are written only in write transactions"
+        assert self.write, "journal entries are written only in write transactions"
+        if self._head is None and self.concurrent:
+            self.lock_head(gate=False)  # a concurrent command takes the head here (module docstring)
+        assert self._head is not None
         seq = (self._pending[-1].seq if self._pending else self._head[0]) + 1
         self._pending.append(_Pending(seq, kind, payload))
         return Appended(seq)
 
     def _write_entries(self) -> None:
         """Serialize, chain and insert the pending entries; the last one carries the row images."""
-        assert self._head is not None
         written = self.repo.written
         if not self._pending and not any(written.values()):
             return
+        if self.concurrent:
+            tables = {table for table, keys in written.items() if keys}
+            assert tables <= CONCURRENT_TABLES, f"a concurrent command wrote {sorted(tables - CONCURRENT_TABLES)}"
         if not self._pending:
             self.append(ROWS_ONLY_KIND, {})
-        rows: jr.RowImages = {table: read_images(self.repo.hot, table, keys)
-                              for table, keys in sorted(written.items()) if keys}
+        assert self._head is not None
+        rows: jr.RowImages = read_images_of(self.repo.hot, {table: keys for table, keys in sorted(written.items())
+                                                            if keys})
         inserted = {table: {k for k, new in keys.items() if new} for table, keys in written.items()}
         secret = self._pseudonym_secret()
         prev_seq, prev_hash = self._head
@@ -107,8 +148,10 @@ class UnitOfWork:
             digest = jr.chain_hash(prev_hash, entry)
             values.append((p.seq, p.kind, entry, prev_hash, digest, self.now, private))
             prev_seq, prev_hash = p.seq, digest
-        self.repo.hot.many("INSERT INTO journal (seq, kind, entry, prev_hash, hash, created_at, private) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+        # the entries and the new head in one round trip on PostgreSQL (a pipeline)
+        self.repo.hot.write_pipelined(("INSERT INTO journal (seq, kind, entry, prev_hash, hash, created_at, private) "
+                                       "VALUES (?, ?, ?, ?, ?, ?, ?)", values),
+                                      ("UPDATE journal_head SET seq = ?, hash = ? WHERE id = 1", (prev_seq, prev_hash)))
         self._pending.clear()
         written.clear()
         self._head = (prev_seq, prev_hash)
@@ -138,8 +181,7 @@ class UnitOfWork:
             self._write_entries()
         if not self._dirty_head or self._head is None:
             return
-        seq, digest = self._head
-        self.repo.hot.run("UPDATE journal_head SET seq = ?, hash = ? WHERE id = 1", (seq, digest))
+        seq, _ = self._head  # the head row was updated with the entries (``_write_entries``)
         # Checkpoints fall on multiples of the interval: sign one when this transaction crossed one, or
         # when the time interval has passed since the last one (a small registry still gets them).
         interval = self.store.checkpoint_interval
@@ -206,8 +248,12 @@ class Store:
                                               if read_database_url else None)
 
     @contextmanager
-    def write(self) -> Iterator[UnitOfWork]:
-        """A write transaction: head locked first, committed on success, rolled back on any error."""
+    def write(self, *, concurrent: bool = False) -> Iterator[UnitOfWork]:
+        """A write transaction: head locked first, committed on success, rolled back on any error.
+
+        ``concurrent``: a command that locks the rows it changes and writes only ``CONCURRENT_TABLES`` (a
+        transfer) runs beside others of its kind on PostgreSQL and holds the head only from its first
+        append to COMMIT (module docstring)."""
         if self.read_only_reason is not None:
             raise RegistryError(1006, "the registry is read-only: its start-up check found the ledger tables and "
                                 "the journal disagree; an operator must run `sovcarbon check`",
@@ -215,9 +261,12 @@ class Store:
         conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
         with conn:
             conn.begin()
-            uow = UnitOfWork(conn, self, write=True)
+            uow = UnitOfWork(conn, self, write=True, concurrent=concurrent)
             try:
-                uow.lock_head()
+                if uow.concurrent:  # the gate shared before any read; the head at the first append
+                    uow.repo.hot.one(f"SELECT pg_advisory_xact_lock_shared({WRITE_GATE})", ())
+                else:
+                    uow.lock_head()
                 yield uow
                 uow.flush_head()
                 conn.commit()
