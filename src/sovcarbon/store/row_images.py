@@ -53,6 +53,7 @@ GUARDED_TABLE_NAMES: frozenset[str] = frozenset({
     "token_holders", "token_lots", "token_outbox", "token_events", "token_event_cursor", "token_dead_letters",
     "token_identity_sync", "token_balances", "token_reconciliations", "token_burns", "token_officer_actions",
     "peers", "peer_transfers", "peer_messages", "peer_mirrors", "peer_uses_abroad", "peer_reconciliations",
+    "peer_keys", "peer_entity_uses",
     "dvp_orders", "dvp_events",
     "liens",
 })
