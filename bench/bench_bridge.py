@@ -25,6 +25,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import insert, select, text, update
 
 from bench.bench_core import build_registry, issue, run_cmd, seed_world
+from sovcarbon.bootstrap import start_bridge
 from sovcarbon.bridge import Bridge
 from sovcarbon.chain import make_op_id
 from sovcarbon.domain.ids import new_id, utc_now
@@ -192,7 +193,7 @@ def run(quick: bool = False, parts: tuple[str, ...] = ("latency", "reconcile"),
         for part in parts:
             data_dir = Path(tmp) / part
             reg = build_registry(f"sqlite:///{data_dir / 'bench.sqlite'}", data_dir)
-            bridge = Bridge.open(reg, chain_url="", cache_dir=cache, poll_interval_s=0.05)
+            bridge = start_bridge(reg, chain_url="", cache_dir=cache, poll_interval_s=0.05)
             try:
                 if part == "latency":
                     record_s, tx_s = retirement_latency(reg, bridge, samples)

@@ -31,6 +31,7 @@ from eth_account.signers.local import LocalAccount
 
 from bench.bench_bridge import _world
 from bench.bench_core import build_registry, run_cmd
+from sovcarbon.bootstrap import start_bridge
 from sovcarbon.bridge import Bridge
 from sovcarbon.bridge.settlement_events import SettlementConsumer
 from sovcarbon.chain import make_op_id
@@ -132,7 +133,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "settlement"
         reg = build_registry(f"sqlite:///{data_dir / 'bench.sqlite'}", data_dir)
-        bridge = Bridge.open(reg, chain_url="", cache_dir=Path(tmp) / "contracts-cache")
+        bridge = start_bridge(reg, chain_url="", cache_dir=Path(tmp) / "contracts-cache")
         try:
             w = _setup(reg, bridge, samples)
             transfers_before = _transfers_per_s(w, samples)

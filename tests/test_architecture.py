@@ -37,14 +37,11 @@ KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("api.routes_tokens", "bridge"): "finds the attached Bridge (bridge.attached) and renders dead letters",
     ("demo", "bridge"): "waits for the attached bridge to catch up",
     ("cli", "store"): "make_engine / signing-key files for admin commands: to move behind bootstrap",
-    ("cli", "bridge"): "serve starts the bridge worker: to move into bootstrap",
+    ("cli", "bridge"): "check reads the chain (bridge.chain_check); serve starts the bridge through bootstrap",
     ("cli", "chain"): "ChainUnavailable for the reconcile command's message",
     ("cli", "api"): "serve builds the app (create_app): to move into bootstrap",
     ("cli", "demo"): "serve --demo / demo load the demo story",
     ("cli", "peers"): "serve starts the peer worker: to move into bootstrap",
-    ("api.worker", "bridge"): "a serve --workers process starts the bridge when it leads: belongs in bootstrap",
-    ("api.worker", "config"): "a serve --workers process loads its settings: belongs in bootstrap",
-    ("api.worker", "peers"): "a serve --workers process starts the peer worker when it leads: belongs in bootstrap",
 }
 
 # Module cycles still there, each with its reason. Shrink, never grow.
@@ -162,6 +159,31 @@ def test_no_registration_by_import_side_effect() -> None:
                 if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                         and node.func.attr in {"append", "extend", "register"}):
                     offenders.append(f"{_module_name(path)}:{node.lineno}")
+    assert not offenders, offenders
+
+
+# The run-time hooks the services read, and the one module allowed to fill them.
+HOOK_REGISTRIES = {"CHAIN_READERS", "OUTBOX_WAKERS"}
+HOOK_WIRING = {"attach"}  # bridge.runtime.attach: which bridge serves a registry
+
+
+def test_only_bootstrap_wires_the_bridge_to_the_services() -> None:
+    """A bridge registers itself nowhere (not on import, not when constructed or opened): only
+    ``sovcarbon.bootstrap`` puts a bridge into the services' hooks (``start_bridge`` / ``wire_bridge``)."""
+    offenders: list[str] = []
+    for path in PACKAGE.rglob("*.py"):
+        module = _module_name(path)
+        if "migrations" in path.parts or module == "sovcarbon.bootstrap":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            for target in targets:
+                if (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Attribute | ast.Name)
+                        and getattr(target.value, "attr", getattr(target.value, "id", "")) in HOOK_REGISTRIES):
+                    offenders.append(f"{module}:{node.lineno} fills {ast.unparse(target.value)}")
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in HOOK_WIRING
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "runtime"):
+                offenders.append(f"{module}:{node.lineno} calls runtime.{node.func.attr}")
     assert not offenders, offenders
 
 

@@ -159,7 +159,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     import uvicorn
 
     from sovcarbon.api.app import create_app, limit_recursion
-    from sovcarbon.bridge import Bridge
+    from sovcarbon.bootstrap import start_bridge
     from sovcarbon.services.journal_admin import CheckpointTimer
 
     if workers > 1:
@@ -171,8 +171,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     os.umask(0o077)  # the ledger, keys and chain files in the data dir are the service account's alone
     reg = _registry(create=True)
     # the token chain (embedded unless SOVCARBON_CHAIN_URL), the settlement contracts, and its worker thread
-    bridge = Bridge.open(reg, settlement=True)
-    bridge.start()
+    bridge = start_bridge(reg, settlement=True, start=True)
     # Checkpoints by time as well as by count, and one at shutdown (CheckpointTimer.stop).
     timer = CheckpointTimer(reg, log=lambda m: err.print(f"[red]{m}[/red]")).start()
     from sovcarbon.peers.worker import PeerWorker
@@ -204,8 +203,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 
 def _serve_workers(host: str, port: int, workers: int, demo: bool) -> None:
     """``serve --workers N``: create the ledger here (migrations, bootstrap), then N uvicorn processes, each
-    with its own registry (``api/worker.py``); a PostgreSQL advisory lease elects the one that runs the chain
-    worker (``store/leader.py``)."""
+    with its own registry (``bootstrap.create_worker_app``); a PostgreSQL advisory lease elects the one that
+    runs the chain worker (``store/leader.py``)."""
     import uvicorn
 
     settings = _settings()
@@ -216,7 +215,7 @@ def _serve_workers(host: str, port: int, workers: int, demo: bool) -> None:
     os.umask(0o077)
     _registry(create=True).store.dispose()  # the ledger exists and is migrated before any worker opens it
     err.print(f"[green]registry of record on http://{host}:{port}[/green]  ({workers} processes)")
-    uvicorn.run("sovcarbon.api.worker:create_worker_app", factory=True, workers=workers, host=host, port=port,
+    uvicorn.run("sovcarbon.bootstrap:create_worker_app", factory=True, workers=workers, host=host, port=port,
                 log_level="warning")
 
 
@@ -272,11 +271,10 @@ def _demo_in_process(reg, base_url: str):  # type: ignore[no-untyped-def]
     import uvicorn
 
     from sovcarbon.api.app import create_app, limit_recursion
-    from sovcarbon.bridge import Bridge
+    from sovcarbon.bootstrap import start_bridge
     from sovcarbon.demo import run_demo
 
-    bridge = Bridge.open(reg, settlement=True)
-    bridge.start()
+    bridge = start_bridge(reg, settlement=True, start=True)
     limit_recursion()
     parsed = httpx.URL(base_url)
     server = uvicorn.Server(uvicorn.Config(create_app(reg), host=parsed.host, port=parsed.port or 80,
@@ -419,12 +417,12 @@ def check_invariants() -> None:
 def reconcile_cmd() -> None:
     """Compare every token lot's chain supply and retired kg with the NR (I4); exit 1 on a mismatch (7001),
     which freezes the lot here and on chain. Nothing is corrected."""
-    from sovcarbon.bridge import Bridge
+    from sovcarbon.bootstrap import start_bridge
     from sovcarbon.chain import ChainUnavailable
 
     reg = _registry()
     try:
-        bridge = Bridge.open(reg)
+        bridge = start_bridge(reg)
     except ChainUnavailable as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc

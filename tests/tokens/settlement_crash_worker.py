@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from sovcarbon.bridge import Bridge
+from sovcarbon.bootstrap import start_bridge
 from sovcarbon.bridge.settlement_events import SettlementConsumer
 from sovcarbon.chain.settlement import CashTokenChain, DvpEscrowChain
 from sovcarbon.config import load_settings
@@ -24,7 +24,7 @@ def main() -> None:
     data_dir, url, cache_dir, escrow_address, cash_address, start_block = sys.argv[1:]
     reg = Registry(load_settings(data_dir=data_dir, database_url=url))
     bootstrap(reg)
-    bridge = Bridge.open(reg, chain_url=os.environ.get("SOVCARBON_CHAIN_URL") or "", cache_dir=Path(cache_dir))
+    bridge = start_bridge(reg, chain_url=os.environ.get("SOVCARBON_CHAIN_URL") or "", cache_dir=Path(cache_dir))
     escrow = DvpEscrowChain(bridge.token)
     escrow.load(escrow_address)
     cash = CashTokenChain(bridge.token)

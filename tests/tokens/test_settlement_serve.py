@@ -19,6 +19,7 @@ from eth_account import Account
 from sqlalchemy import select
 from token_world import ChainBackend, TokenWorld, give_wallet
 
+from sovcarbon.bootstrap import start_bridge
 from sovcarbon.bridge import Bridge
 from sovcarbon.bridge.chain_check import check_chain
 from sovcarbon.bridge.settlement_setup import SETTLEMENT_SETTING, deployment_file
@@ -30,8 +31,8 @@ from sovcarbon.store import token_tables as tt
 
 
 def _open(tw: TokenWorld, backend: ChainBackend, cache: Path) -> Bridge:
-    return Bridge.open(tw.api.reg, chain_url=backend.url or "", bridge_key=backend.bridge_key, cache_dir=cache,
-                       settlement=True)
+    return start_bridge(tw.api.reg, chain_url=backend.url or "", bridge_key=backend.bridge_key, cache_dir=cache,
+                        settlement=True)
 
 
 def _kinds(tw: TokenWorld, kind: str) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from eth_account import Account
 
-from sovcarbon.bridge import Bridge
+from sovcarbon.bootstrap import start_bridge
 from sovcarbon.bridge.faults import FAULT_ENV
 from sovcarbon.config import load_settings
 from sovcarbon.services import auth, tokenization
@@ -32,7 +32,7 @@ def main() -> None:
     world = json.loads(Path(world_path).read_text())
     reg = Registry(load_settings(data_dir=data_dir, database_url=url))
     bootstrap(reg)
-    bridge = Bridge.open(reg, chain_url=os.environ.get("SOVCARBON_CHAIN_URL") or "", cache_dir=Path(cache_dir))
+    bridge = start_bridge(reg, chain_url=os.environ.get("SOVCARBON_CHAIN_URL") or "", cache_dir=Path(cache_dir))
     armed = os.environ.pop(FAULT_ENV, None)
     out: dict[str, object] = {"action": action, "recovered": bridge.run_until_idle()}
     if armed:

@@ -14,6 +14,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 from world import Api
 
+from sovcarbon.bootstrap import start_bridge
 from sovcarbon.bridge import Bridge
 from sovcarbon.domain.model import Role
 from sovcarbon.services.registry import Registry
@@ -49,7 +50,7 @@ CHAIN_BACKENDS = [
 
 def open_bridge(reg: Registry, backend: ChainBackend, cache_dir: Path) -> Bridge:
     """A bridge on a fresh contract (the deployment record lives in this test's data dir)."""
-    return Bridge.open(reg, chain_url=backend.url or "", bridge_key=backend.bridge_key, cache_dir=cache_dir)
+    return start_bridge(reg, chain_url=backend.url or "", bridge_key=backend.bridge_key, cache_dir=cache_dir)
 
 
 @dataclass

@@ -27,6 +27,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,7 +40,7 @@ from sovcarbon.bridge.settlement_setup import status as settlement_status
 from sovcarbon.chain import CarbonTokenChain, Chain, ChainUnavailable, load_or_create_key, open_chain
 from sovcarbon.chain.token import DEFAULT_ROLE_DELAY_S
 from sovcarbon.services import settlement as settlement_service
-from sovcarbon.services import token_lots, token_outbox
+from sovcarbon.services import token_lots
 from sovcarbon.services.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def _role_key(role: str, data_dir: Path) -> Any:
     return load_or_create_key(path)
 
 
-# registry (by id) -> the open bridge serving it; a bridge registers itself and leaves on close
+# registry (by id) -> the open bridge serving it; wired by ``bootstrap.start_bridge`` (attach), left on close
 _ATTACHED: dict[int, Bridge] = {}
 
 
@@ -142,12 +143,9 @@ class Bridge:
         self._closed = False
         self.settlement: SettlementConsumer | None = None  # attach_settlement: the escrow's event consumer
         self.cash_issuer: Any = None  # the cash issuer's key when this process holds it (settlement_setup)
+        # run by close(): what ``bootstrap.wire_bridge`` wired (a bridge registers itself nowhere)
+        self.on_close: list[Callable[[], None]] = []
         self._record_contract()
-        token_lots.CHAIN_READERS[reg.store] = self._reader_source
-        # Woken by the commit of a transaction that enqueued chain work (token_outbox.enqueue), not by every commit:
-        # a transfer or a retirement of untokenized units must not make the worker run a cycle.
-        token_outbox.OUTBOX_WAKERS[reg.store] = self.wake
-        _ATTACHED[id(reg)] = self
 
     @classmethod
     def open(cls, reg: Registry, *, chain_url: str | None = None, data_dir: Path | None = None,
@@ -207,7 +205,8 @@ class Bridge:
             settlement_service.ESCROW_READERS[self.reg.store] = (consumer.escrow.address, consumer.holdings_at)
         self.wake()
 
-    def _reader_source(self) -> tuple[token_lots.ChainReader, str] | None:
+    def reader_source(self) -> tuple[token_lots.ChainReader, str] | None:
+        """The chain's lot figures for the I4 loader, and the contract read (None once closed)."""
         return None if self._closed else (chain_reader(self.token), self.token.address)
 
     # ------------------------------------------------------------------------------------ cycles
@@ -341,13 +340,11 @@ class Bridge:
         self.stop()
         with self.cycle_lock:
             self._closed = True
-            if token_outbox.OUTBOX_WAKERS.get(self.reg.store) == self.wake:
-                del token_outbox.OUTBOX_WAKERS[self.reg.store]
-            token_lots.CHAIN_READERS.pop(self.reg.store, None)
+            for unwire in reversed(self.on_close):
+                unwire()
+            self.on_close.clear()
             if self.settlement is not None:
                 settlement_service.ESCROW_READERS.pop(self.reg.store, None)
-            if _ATTACHED.get(id(self.reg)) is self:
-                del _ATTACHED[id(self.reg)]
             self.chain.close()
             if self._lock is not None:
                 self._lock.release()
@@ -366,6 +363,16 @@ class Bridge:
                 "running": self._thread is not None, "cycles": self.cycles, "last_error": self.last_error,
                 "consumer": self.events.lag(self.max_lag_blocks), "halted": self.halted(),
                 "settlement": settlement_status(self)}
+
+
+def attach(reg: Registry, bridge: Bridge) -> None:
+    """``bridge`` now serves ``reg`` (``bootstrap.wire_bridge``)."""
+    _ATTACHED[id(reg)] = bridge
+
+
+def detach(reg: Registry, bridge: Bridge) -> None:
+    if _ATTACHED.get(id(reg)) is bridge:
+        del _ATTACHED[id(reg)]
 
 
 def attached(reg: Registry) -> Bridge | None:
