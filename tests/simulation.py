@@ -421,6 +421,8 @@ class Article6TokenSimulator:
         wallet, balance = self.wallets[who], balances[who]
         amount = self.rng.choice([1, TONNE_KG, min(50 * TONNE_KG, max(balance, 1)), max(balance, 1), balance + 1])
         try:
+            if self.rng.random() < 0.2:
+                return self.chain_pledge_step(who, lot, amount)
             if self.rng.random() < 0.4:
                 other = "company" if who == "foundation" else "foundation"
                 token.transfer(wallet, self.wallets[other].address, lot, amount)
@@ -435,6 +437,28 @@ class Article6TokenSimulator:
             return "chain_refused"
         finally:
             self.bridge.run_until_idle()
+
+    def chain_pledge_step(self, who: str, lot: int, amount: int) -> str:
+        """A holder pledges its tokens on chain to the other holder's wallet (no bank: the registry records the
+        lien with a flag), which releases or enforces part of it; the chain refuses what breaks 7004 and the
+        bridge mirrors the rest as liens (LIEN in the checker after every step)."""
+        token = self.bridge.token
+        other = "company" if who == "foundation" else "foundation"
+        holder, pledgee = self.wallets[who], self.wallets[other]
+        pledged = int(token.pledged(holder.address, lot, pledgee.address))
+        op = self.rng.random()
+        if op < 0.5 or not pledged:
+            token.pledge(holder, lot, amount, pledgee.address)
+            self.count("chain_pledge")
+            return "chain_pledge"
+        kg = self.rng.choice([1, max(1, pledged // 2), pledged, pledged + 1])
+        if op < 0.8:
+            token.release_pledge(pledgee, holder.address, lot, kg)
+            self.count("chain_pledge_release")
+            return "chain_pledge_release"
+        token.enforce_pledge(pledgee, holder.address, lot, kg)
+        self.count("chain_pledge_enforce")
+        return "chain_pledge_enforce"
 
 
 # --- DvP settlement: orders and escrow steps, each by its real role -------------------------------------------

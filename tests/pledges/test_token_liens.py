@@ -103,3 +103,21 @@ def test_a_pledge_to_a_wallet_of_no_bank_is_recorded_and_flagged(tw: TokenWorld)
     assert "no participant" in liens[1]["flag"] and liens[1]["pledgee_id"] is None
     # the company's key sees the lien it was named pledgee of; a third party does not
     assert error_code(tw.api.get(f"/v1/liens/{liens[1]['id']}", "company")) == 1005
+
+
+def test_enforcement_through_a_sale_on_chain_is_mirrored(tw: TokenWorld) -> None:
+    """``deliver_pledge``: the pledgee hands pledged tokens to a buyer; the registry records it as enforced kg
+    with the receiver, the buyer's balance mirrors the transfer, the rest of the lien stays live."""
+    assert tw.bridge is not None
+    token = tw.bridge.token
+    chain_lot = _lot(tw, 400_000)
+    holder, bank = tw.wallets["foundation"], tw.wallets["bank"]
+    token.pledge(holder, chain_lot, 100_000, bank.address)
+    token.wait_receipt(token.submit("deliver_pledge", [holder.address, chain_lot, 60_000, tw.address("company")],
+                                    bank))
+    tw.settle()
+    [lien] = _token_liens(tw, "bank")
+    assert (lien["status"], lien["enforced_kg"], lien["remaining_kg"]) == ("defaulted", 60_000, 40_000)
+    step = lien["history"][-1]
+    assert step["step"] == "PledgeDelivered" and step["receiver"] == tw.address("company").lower()
+    assert tw.api.ok("GET", "/v1/supply", None)["pledged_tokens_kg"] == 40_000
