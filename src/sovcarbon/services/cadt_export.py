@@ -114,7 +114,7 @@ def export(reg: Registry, uow: UnitOfWork, base_url: str = "") -> dict[str, Any]
             "cadTrustIssuanceId": _ref(rid, iss["id"]), "issuanceId": iss["serial_prefix"],
             "issuanceDate": (iss["decided_at"] or iss["created_at"])[:10],
             "cadTrustLocationId": _ref(rid, f"location:{iss['project_id']}")})
-        for b in uow.repo.leaves_overlapping(iss["serial_prefix"], 1, int(iss["quantity_kg"])):
+        for b in uow.repo.blocks.leaves_overlapping(iss["serial_prefix"], 1, int(iss["quantity_kg"])):
             serial = format_serial(b.serial_prefix, b.first_kg, b.last_kg)
             status = "Buffer" if b.account_id == iss["buffer_account_id"] and b.state == BlockState.HELD \
                 else UNIT_STATUS.get(b.state, "Inactive")
@@ -142,7 +142,7 @@ def export(reg: Registry, uow: UnitOfWork, base_url: str = "") -> dict[str, Any]
         if not any(x["cadTrustLabelId"] == label_ref for x in out["label"]):
             out["label"].append({"cadTrustLabelId": label_ref, "labelName": lab["label"],
                                  "labelDate": lab["created_at"][:10]})
-        for b in uow.repo.leaves_overlapping(lab["serial_prefix"], int(lab["first_kg"]), int(lab["last_kg"])):
+        for b in uow.repo.blocks.leaves_overlapping(lab["serial_prefix"], int(lab["first_kg"]), int(lab["last_kg"])):
             out["unit_label"].append({"cadTrustLabelId": label_ref, "cadTrustUnitId": _ref(rid, b.id),
                                       "labelUnitDate": lab["created_at"][:10],
                                       "labelUnitDescription": lab["reference"]})

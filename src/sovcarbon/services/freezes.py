@@ -28,7 +28,7 @@ def set_frozen(reg: Registry, uow: UnitOfWork, actor: Actor, req: FreezeIn) -> d
     picks: list[Pick] = []
     for rng in parse_serial_list(list(req.serials)):
         require_issued_range(uow, rng)
-        for leaf in uow.repo.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg):
+        for leaf in uow.repo.blocks.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg):
             if leaf.state in FINAL_STATES:
                 raise RegistryError(4004, f"units are {leaf.state} and final",
                                     serial=format_serial(leaf.serial_prefix, leaf.first_kg, leaf.last_kg))

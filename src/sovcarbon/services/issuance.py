@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from sovcarbon.domain import issue as rules
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.model import Actor, Issuance, IssuanceStatus, Project
@@ -17,15 +15,12 @@ from sovcarbon.services.registry import Registry
 from sovcarbon.services.requests import DecisionIn, IssuanceIn
 from sovcarbon.services.views import block_view, issuance_view
 from sovcarbon.store import tables as t
-from sovcarbon.store.repository import block_from_row
 from sovcarbon.store.uow import UnitOfWork
 
 
 def view(uow: UnitOfWork, issuance_id: str) -> dict[str, Any]:
     row = uow.repo.one(t.issuances, issuance_id, "issuance")
-    blocks = [block_view(block_from_row(r)) for r in uow.conn.execute(
-        select(t.blocks).where(t.blocks.c.issuance_id == issuance_id, t.blocks.c.parent_id.is_(None))
-        .order_by(t.blocks.c.first_kg)).mappings()]
+    blocks = [block_view(b) for b in uow.repo.blocks.issuance_roots(issuance_id)]
     return issuance_view(row, blocks)
 
 
@@ -44,7 +39,7 @@ def load_request_facts(reg: Registry, uow: UnitOfWork, actor: Actor, req: Issuan
             number = uow.repo.next_issuance_number(project.id, req.vintage)
             prefix = format_prefix(reg.profile.country, standard.serial_code, project.number, req.vintage, number)
             prefix_issued = uow.repo.issuance_by_prefix(prefix) is not None
-            prefix_in_blocks = uow.repo.serial_prefix_used(prefix)
+            prefix_in_blocks = uow.repo.blocks.serial_prefix_used(prefix)
     return rules.RequestFacts(
         actor=actor, project_id=req.project_id, account_id=req.account_id, project=project, account=account,
         standard=standard, vintage=req.vintage, period_start=start, period_end=end, quantity_kg=req.quantity_kg,
@@ -90,7 +85,7 @@ def load_approval_facts(reg: Registry, uow: UnitOfWork, actor: Actor, issuance_i
         overlapping = uow.repo.overlapping_issuances(project.id, issuance.period_start, issuance.period_end,
                                                      exclude_id=issuance.id)
         account = uow.repo.account(issuance.account_id)
-        prefix_in_blocks = uow.repo.serial_prefix_used(issuance.serial_prefix)
+        prefix_in_blocks = uow.repo.blocks.serial_prefix_used(issuance.serial_prefix)
     return rules.ApprovalFacts(actor=actor, issuance_id=issuance_id, issuance=issuance, project=project,
                                standard=standard, verified_kg=row["verified_kg"] if row is not None else None,
                                overlapping_issuance_ids=tuple(overlapping), account=account,

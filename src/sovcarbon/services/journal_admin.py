@@ -17,14 +17,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from sovcarbon.domain import checkpoints as cpt
 from sovcarbon.domain import invariants as inv
 from sovcarbon.domain import journal as jr
 from sovcarbon.services.registry import Registry
-from sovcarbon.store import tables as t
 from sovcarbon.store.engine import make_engine
 from sovcarbon.store.uow import UnitOfWork
 
@@ -101,9 +99,9 @@ def _prev_hash_of(reg: Registry, seq: int) -> str:
     if seq <= 1:
         return jr.GENESIS_HASH
     with reg.store.read() as uow:
-        found = uow.conn.execute(select(t.journal.c.hash).where(t.journal.c.seq == seq - 1)).scalar()
+        found = uow.repo.journal.hash_at(seq - 1)
     # A missing predecessor is reported by the range that should contain it.
-    return str(found) if found is not None else jr.GENESIS_HASH
+    return found if found is not None else jr.GENESIS_HASH
 
 
 def verify_chain(reg: Registry, workers: int | None = None, upto_seq: int | None = None) -> jr.VerifyResult:
@@ -119,7 +117,7 @@ def _verify_links(reg: Registry, workers: int | None,
     """The links and (same pass) the stored prev_hash copies: (result, first seq with a bad prev_hash)."""
     if upto_seq is None:
         with reg.store.read() as uow:
-            max_seq = int(uow.conn.execute(select(func.coalesce(func.max(t.journal.c.seq), 0))).scalar_one())
+            max_seq = uow.repo.journal.max_seq()
     else:
         max_seq = upto_seq
     url = reg.store.engine.url.render_as_string(hide_password=False)
@@ -153,8 +151,8 @@ def verify(reg: Registry, *, deep: bool = False, workers: int | None = None) -> 
     # that seq means committed entries lie beyond it (tampering); a head above it is a concurrent commit.
     # The chain is verified up to the head read here; later entries are the next run's.
     with reg.store.read() as uow:
-        max_seq = int(uow.conn.execute(select(func.coalesce(func.max(t.journal.c.seq), 0))).scalar_one())
-        head = uow.conn.execute(select(t.journal_head.c.seq, t.journal_head.c.hash)).first()
+        max_seq = uow.repo.journal.max_seq()
+        head = uow.repo.journal.head()
     head_seq = int(head[0]) if head is not None else 0
     result = verify_chain(reg, workers, upto_seq=max(head_seq, max_seq) if head is None else head_seq)
     out: dict[str, Any] = {"ok": result.ok, "entries": result.entries, "head_seq": result.head_seq,
@@ -162,7 +160,7 @@ def verify(reg: Registry, *, deep: bool = False, workers: int | None = None) -> 
                            "reason": result.reason, "checkpoints_verified": 0, "merkle_roots_recomputed": deep}
     with reg.store.read() as uow:
         if result.ok and head is not None and (
-                max_seq > head_seq or (int(head[0]), str(head[1])) != (result.head_seq, result.head_hash)):
+                max_seq > head_seq or head != (result.head_seq, result.head_hash)):
             out.update(ok=False, first_bad_seq=min(head_seq, result.head_seq) + 1,
                        reason="the stored head does not match the chain (entries removed or rewritten at the end)")
             return out
@@ -179,17 +177,12 @@ def verify_checkpoints_of(reg: Registry, uow: UnitOfWork, *, head_seq: int, deep
     """Every signed checkpoint against the journal and the registry's own key (not the key in the row):
     a head moved back behind a checkpoint, a rewritten entry at a checkpoint's seq, a broken chain of
     checkpoints, a foreign signature and (``deep``) a wrong Merkle root are all reported."""
-    def hash_at(seq: int) -> str | None:
-        found = uow.conn.execute(select(t.journal.c.hash).where(t.journal.c.seq == seq)).scalar()
-        return None if found is None else str(found)
+    journal = uow.repo.journal
 
     def root_of(from_seq: int, seq: int) -> str:
-        in_range = (t.journal.c.seq >= from_seq) & (t.journal.c.seq <= seq)
-        return jr.merkle_root(uow.conn.execute(select(t.journal.c.hash).where(in_range).order_by(t.journal.c.seq))
-                              .scalars())
+        return jr.merkle_root(journal.hashes(from_seq, seq))
 
-    rows = [dict(r) for r in uow.conn.execute(select(t.checkpoints).order_by(t.checkpoints.c.seq)).mappings()]
-    return cpt.verify_checkpoints(rows, head_seq=head_seq, journal_hash_at=hash_at,
+    return cpt.verify_checkpoints(journal.checkpoints(), head_seq=head_seq, journal_hash_at=journal.hash_at,
                                   registry_id=reg.store.registry_id, public_key_hex=reg.store.public_key_hex,
                                   merkle_root_of=root_of if deep else None)
 
@@ -206,9 +199,9 @@ def checkpoint_if_due(reg: Registry, *, force: bool = False) -> dict[str, Any] |
     if not force and time.monotonic() - store.last_checkpoint_monotonic < store.checkpoint_interval_s:
         return None
     with store.read() as uow:
-        head_seq = uow.conn.execute(select(t.journal_head.c.seq)).scalar()
-        last_seq = uow.conn.execute(select(func.max(t.checkpoints.c.seq))).scalar()
-    if head_seq is None or int(head_seq) <= int(last_seq or 0):
+        head = uow.repo.journal.head()
+        last = uow.repo.journal.last_checkpoint()
+    if head is None or head[0] <= (int(last["seq"]) if last is not None else 0):
         return None
     with store.write() as uow:
         return uow.checkpoint()
@@ -249,7 +242,6 @@ class CheckpointTimer:
 
 def load_checkpoint_facts(uow: UnitOfWork, snap: inv.LedgerSnapshot) -> None:
     """Snapshot loader: the signed checkpoints and the key they must verify under (``sovcarbon check``)."""
-    rows = [dict(r) for r in uow.conn.execute(select(t.checkpoints).order_by(t.checkpoints.c.seq)).mappings()]
-    snap.extra["checkpoints"] = {"rows": rows, "registry_id": uow.store.registry_id,
+    snap.extra["checkpoints"] = {"rows": uow.repo.journal.checkpoints(), "registry_id": uow.store.registry_id,
                                  "public_key_hex": uow.store.public_key_hex}
 

@@ -9,15 +9,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
-
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.holdings import IssuedPrefix, Movement, Pick, SelectionFacts, check_selection, require_issued
 from sovcarbon.domain.model import Block, BlockState
 from sovcarbon.domain.serials import SerialRange, parse_serial_list
 from sovcarbon.services.views import block_view
 from sovcarbon.store import tables as t
-from sovcarbon.store.repository import block_from_row
 from sovcarbon.store.uow import UnitOfWork
 
 
@@ -42,19 +39,19 @@ def load_selection(uow: UnitOfWork, account_id: str, *, quantity_kg: object, ser
         issuances = {rng.prefix: issued_prefix(uow, rng.prefix) for rng in ranges}
         if any(not _inside(rng, issuances[rng.prefix]) for rng in ranges):
             return replace(base, issuances=issuances)
-        leaves = tuple(tuple(uow.repo.leaves_overlapping(r.prefix, r.first_kg, r.last_kg)) for r in ranges)
+        leaves = tuple(tuple(uow.repo.blocks.leaves_overlapping(r.prefix, r.first_kg, r.last_kg)) for r in ranges)
         return replace(base, issuances=issuances, leaves=leaves)
     if isinstance(quantity_kg, bool) or not isinstance(quantity_kg, int) or quantity_kg <= 0:
         return base
-    candidates = _covering(uow.repo.free_leaves(account_id, state, project_id=project_id, vintage=vintage,
+    candidates = _covering(uow.repo.blocks.free_leaves(account_id, state, project_id=project_id, vintage=vintage,
                                                 standards=standards, lot_id=lot_id), quantity_kg)
     free_any_kg = None
     if standards is not None and sum(b.quantity_kg for b in candidates) < quantity_kg:
-        free_any_kg = sum(b.quantity_kg for b in uow.repo.free_leaves(account_id, state, project_id=project_id,
+        free_any_kg = sum(b.quantity_kg for b in uow.repo.blocks.free_leaves(account_id, state, project_id=project_id,
                                                                       vintage=vintage, lot_id=lot_id))
     pledged_kg = None
     if state == BlockState.HELD and sum(b.quantity_kg for b in candidates) < quantity_kg:  # the error path only
-        pledged_kg = sum(b.quantity_kg for b in uow.repo.free_leaves(account_id, BlockState.PLEDGED,
+        pledged_kg = sum(b.quantity_kg for b in uow.repo.blocks.free_leaves(account_id, BlockState.PLEDGED,
                                                                       project_id=project_id, vintage=vintage,
                                                                       standards=standards, lot_id=lot_id))
     return replace(base, candidates=candidates, free_any_kg=free_any_kg, pledged_kg=pledged_kg)
@@ -114,8 +111,4 @@ def record(uow: UnitOfWork, movement: Movement, txn_id: str, kind: str, actor_ke
 
 
 def blocks_of_txn(uow: UnitOfWork, txn_id: str, moved_only_state: str | None = None) -> list[Block]:
-    q = select(t.blocks).where(t.blocks.c.txn_id == txn_id)
-    if moved_only_state is not None:
-        q = q.where(t.blocks.c.state == moved_only_state)
-    rows = uow.conn.execute(q.order_by(t.blocks.c.serial_prefix, t.blocks.c.first_kg)).mappings()
-    return [block_from_row(r) for r in rows]
+    return uow.repo.blocks.of_txn(txn_id, moved_only_state)

@@ -23,11 +23,11 @@ READ_ALL_ROLES = frozenset({Role.REGISTRY_ADMIN, Role.REGISTRY_APPROVER, Role.RE
 
 def serial(uow: UnitOfWork, text: str) -> dict[str, Any]:
     rng = parse_serial(text)
-    leaves = uow.repo.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg)
+    leaves = uow.repo.blocks.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg)
     if not leaves:
         raise RegistryError(1005, "no issued units carry this serial", serial=text)
     holder = leaves[0]
-    lineage = [block_view(r) for r in uow.repo.lineage(holder.id)]
+    lineage = [block_view(r) for r in uow.repo.blocks.lineage(holder.id)]
     issuance = uow.repo.one(t.issuances, holder.issuance_id, "issuance")
     return {"serial": text, "block": block_view(holder), "state": str(holder.state), "account_id": holder.account_id,
             "frozen": holder.frozen, "lineage": lineage,
@@ -45,7 +45,7 @@ def holdings(uow: UnitOfWork, actor: Actor, account_id: str) -> dict[str, Any]:
     row = uow.repo.one(t.accounts, account_id, "account")
     if not can_read_account(actor, row["participant_id"]):
         raise RegistryError(1005, f"account {account_id} not found", id=account_id)
-    blocks = [block_view(block_from_row(r)) for r in uow.repo.holdings(account_id)]
+    blocks = [block_view(block_from_row(r)) for r in uow.repo.blocks.holdings(account_id)]
     by_state: dict[str, list[dict[str, Any]]] = {}
     for b in blocks:
         by_state.setdefault(b["state"], []).append(b)
@@ -64,7 +64,7 @@ def supply(uow: UnitOfWork, project_id: str | None, vintage: int | None) -> dict
     """Supply by state, optionally for one project and/or vintage; an unknown project is 1005, not zeros."""
     if project_id:
         uow.repo.project(project_id)
-    issued, by_state = uow.repo.supply(project_id, vintage)
+    issued, by_state = uow.repo.blocks.supply(project_id, vintage)
     states = {str(s): by_state.get(str(s), 0) for s in BlockState}
     # pledged kg: registry units under live liens (their blocks' state), and tokens pledged on chain to banks
     # as the registry mirrors them (not part of by_state_kg: tokenized units are immobilized there)
@@ -73,7 +73,7 @@ def supply(uow: UnitOfWork, project_id: str | None, vintage: int | None) -> dict
         select(func.coalesce(func.sum(c.pledged_kg - c.released_kg - c.enforced_kg), 0))
         .where(c.asset == "tokens", c.status.in_(("active", "defaulted")))).scalar_one())
     return {"project_id": project_id, "vintage": vintage, "issued_kg": issued, "by_state_kg": states,
-            "frozen_kg": uow.repo.frozen_kg(project_id), "balanced": issued == sum(states.values()),
+            "frozen_kg": uow.repo.blocks.frozen_kg(project_id), "balanced": issued == sum(states.values()),
             "pledged_kg": states[str(BlockState.PLEDGED)], "pledged_tokens_kg": token_pledged}
 
 
@@ -81,8 +81,7 @@ def journal_page(uow: UnitOfWork, after_seq: int, limit: int, *, private: bool =
     """A page of the journal. Everyone gets each entry's chained bytes (``entry``: the public part and the
     hash of the private part) and ``payload`` = the public details; ``private`` (regulator and registry
     officers) adds the private part (full payload and row images) and ``payload`` is then the full one."""
-    rows = list(uow.conn.execute(select(t.journal).where(t.journal.c.seq > after_seq).order_by(t.journal.c.seq)
-                                 .limit(limit)).mappings())
+    rows = uow.repo.journal.page(after_seq, limit)
     data = []
     for r in rows:
         entry = bytes(r["entry"])
@@ -102,11 +101,11 @@ def journal_page(uow: UnitOfWork, after_seq: int, limit: int, *, private: bool =
 
 
 def journal_head(reg: Registry, uow: UnitOfWork) -> dict[str, Any]:
-    head = uow.conn.execute(select(t.journal_head)).mappings().first()
-    cp = uow.conn.execute(select(t.checkpoints).order_by(t.checkpoints.c.seq.desc()).limit(1)).mappings().first()
-    return {"seq": head["seq"] if head else 0, "hash": head["hash"] if head else None,
+    head = uow.repo.journal.head()
+    cp = uow.repo.journal.last_checkpoint()
+    return {"seq": head[0] if head else 0, "hash": head[1] if head else None,
             # checkpoint_hash: what an anchor publishes (domain/checkpoints.py)
-            "checkpoint": cpt.with_checkpoint_hash(dict(cp), reg.store.registry_id) if cp else None,
+            "checkpoint": cpt.with_checkpoint_hash(cp, reg.store.registry_id) if cp else None,
             "public_key": reg.store.public_key_hex}
 
 
@@ -119,6 +118,6 @@ def registry_info(reg: Registry, uow: UnitOfWork) -> dict[str, Any]:
             "standards": [{"code": s.code, "serial_code": s.serial_code, "label": s.label, "domestic": s.domestic,
                            "exportable": s.exportable, "allowed_purposes": sorted(str(x) for x in s.allowed_purposes)}
                           for s in p.standards.values()],
-            "journal_entries": int(uow.conn.execute(select(func.count()).select_from(t.journal)).scalar_one()),
+            "journal_entries": uow.repo.journal.count(),
             # Read-only mode: the start-up check found the ledger tables and the journal disagree (1006 on writes).
             "read_only": reg.store.read_only_reason is not None, "reason": reg.store.read_only_reason}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from sovcarbon.domain.errors import RegistryError
@@ -17,7 +17,6 @@ from sovcarbon.domain.model import (
     AccountKind,
     AccountStatus,
     Block,
-    BlockState,
     Issuance,
     IssuanceStatus,
     KycStatus,
@@ -28,18 +27,16 @@ from sovcarbon.domain.model import (
     ProjectStatus,
 )
 from sovcarbon.store import tables as t
+
+# BLOCK_COLS, LEAF, block_from_row, block_from_tuple: re-exported for modules that import them from here
+from sovcarbon.store.blocks import BLOCK_COLS as BLOCK_COLS
+from sovcarbon.store.blocks import LEAF as LEAF
+from sovcarbon.store.blocks import BlockRepository, block_row
+from sovcarbon.store.blocks import block_from_row as block_from_row
+from sovcarbon.store.blocks import block_from_tuple as block_from_tuple
+from sovcarbon.store.journal_reads import JournalRepository
 from sovcarbon.store.row_images import GUARDED
 
-LEAF_BATCH = 256
-
-# Predicates written exactly as the partial indexes' WHERE clause, so both SQLite and PostgreSQL use them.
-LEAF = text("blocks.is_leaf")
-# Supply and balances count a block's kilograms from its serial range, as the invariant checker (I1/I2)
-# does: the two can never be made to disagree by editing the redundant quantity_kg column alone (the
-# journal replay catches that edit: docs/security.md).
-RANGE_KG = t.blocks.c.last_kg - t.blocks.c.first_kg + 1
-BLOCK_COLS = ("id, issuance_id, project_id, standard, vintage, serial_prefix, first_kg, last_kg, state, account_id, "
-              "parent_id, txn_id, frozen, lot_id, lien_id")
 _INSERT_COLS: dict[tuple[str, tuple[str, ...]], str] = {}
 
 
@@ -108,30 +105,12 @@ class HotSql:
         self.dbapi.execute(self._q(sql), tuple(values.values()))
 
 
-def block_from_tuple(r: Sequence[Any]) -> Block:
-    return Block(id=r[0], issuance_id=r[1], project_id=r[2], standard=r[3], vintage=r[4], serial_prefix=r[5],
-                 first_kg=r[6], last_kg=r[7], state=BlockState(r[8]), account_id=r[9], parent_id=r[10], txn_id=r[11],
-                 frozen=bool(r[12]), lot_id=r[13], lien_id=r[14])
-
-
-def block_from_row(r: RowMapping) -> Block:
-    return Block(id=r["id"], issuance_id=r["issuance_id"], project_id=r["project_id"], standard=r["standard"],
-                 vintage=r["vintage"], serial_prefix=r["serial_prefix"], first_kg=r["first_kg"], last_kg=r["last_kg"],
-                 state=BlockState(r["state"]), account_id=r["account_id"], parent_id=r["parent_id"],
-                 txn_id=r["txn_id"], frozen=bool(r["frozen"]), lot_id=r["lot_id"], lien_id=r["lien_id"])
-
-
-def block_row(b: Block, now: str) -> dict[str, Any]:
-    return dict(id=b.id, issuance_id=b.issuance_id, project_id=b.project_id, standard=b.standard, vintage=b.vintage,
-                serial_prefix=b.serial_prefix, first_kg=b.first_kg, last_kg=b.last_kg, quantity_kg=b.quantity_kg,
-                state=str(b.state), account_id=b.account_id, parent_id=b.parent_id, txn_id=b.txn_id,
-                consumed_by_txn=None, is_leaf=True, frozen=b.frozen, lot_id=b.lot_id, created_at=now, lien_id=b.lien_id)
-
-
 class Repository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.hot = HotSql(conn)
+        self.blocks = BlockRepository(conn, self.hot)
+        self.journal = JournalRepository(conn)
         # Guarded rows written in this transaction: table -> {row key: inserted?}. The unit of work
         # journals their images at flush (store/row_images.py); every ledger write goes through here.
         self.written: dict[str, dict[str, bool]] = {}
@@ -279,55 +258,7 @@ class Repository:
     def issuance_by_prefix(self, prefix: str) -> RowMapping | None:
         return self.conn.execute(select(t.issuances).where(t.issuances.c.serial_prefix == prefix)).mappings().first()
 
-    def serial_prefix_used(self, prefix: str) -> bool:
-        q = select(t.blocks.c.id).where(t.blocks.c.serial_prefix == prefix).limit(1)
-        return self.conn.execute(q).first() is not None
-
     # --- blocks ------------------------------------------------------------------------------------------
-    def free_leaves(self, account_id: str, state: BlockState = BlockState.HELD, *, project_id: str | None = None,
-                    vintage: int | None = None, standards: Sequence[str] | None = None,
-                    lot_id: str | None = None) -> Iterator[Block]:
-        """Unfrozen leaves of an account in one state, lowest serials first, read in bounded batches."""
-        where = ["is_leaf", "account_id = ?", "state = ?", "NOT frozen"]
-        params: list[Any] = [account_id, str(state)]
-        for column, value in (("project_id", project_id), ("vintage", vintage), ("lot_id", lot_id)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if standards is not None:
-            where.append(f"standard IN ({', '.join('?' * len(standards))})" if standards else "1 = 0")
-            params.extend(standards)
-        # The ORDER BY names the leading equality columns of one index on purpose (a lot's leaves when a lot
-        # is named, else the account's): only that index yields this order, so no planner walks another
-        # index filtering a million leaves.
-        lead = "lot_id" if lot_id is not None else "account_id"
-        order = f"ORDER BY {lead}, state, serial_prefix, first_kg LIMIT {LEAF_BATCH}"
-        first_page = f"SELECT {BLOCK_COLS} FROM blocks WHERE {' AND '.join(where)} {order}"
-        next_page = (f"SELECT {BLOCK_COLS} FROM blocks WHERE {' AND '.join(where)} "
-                     f"AND (serial_prefix > ? OR (serial_prefix = ? AND first_kg > ?)) {order}")
-        # Planned per execution (custom_plan): a generic plan cannot see how many leaves this account holds.
-        rows = self.hot.all(first_page, params, custom_plan=True)
-        while True:
-            for r in rows:
-                yield block_from_tuple(r)
-            if len(rows) < LEAF_BATCH:
-                return
-            last = rows[-1]
-            rows = self.hot.all(next_page, [*params, last[5], last[5], last[6]], custom_plan=True)
-
-    def leaves_overlapping(self, prefix: str, first_kg: int, last_kg: int) -> list[Block]:
-        # Leaves never overlap (I2), so at most one starts before first_kg: take it plus those inside.
-        before = self.hot.one(f"SELECT {BLOCK_COLS} FROM blocks WHERE is_leaf AND serial_prefix = ? AND first_kg <= ? "
-                              "ORDER BY first_kg DESC LIMIT 1", (prefix, first_kg))
-        inside = self.hot.all(f"SELECT {BLOCK_COLS} FROM blocks WHERE is_leaf AND serial_prefix = ? AND first_kg > ? "
-                              "AND first_kg <= ? ORDER BY first_kg", (prefix, first_kg, last_kg))
-        out = [block_from_tuple(before)] if before is not None and before[7] >= first_kg else []
-        out += [block_from_tuple(r) for r in inside]
-        return out
-
-    def block(self, id_: str) -> RowMapping:
-        return self.one(t.blocks, id_, "block")
-
     def apply_movement(self, consumed: Sequence[Block], created: Sequence[Block], txn_id: str, now: str) -> None:
         if self.lock_rows:
             assert {b.account_id for b in (*consumed, *created)} <= self.locked_accounts, \
@@ -351,45 +282,31 @@ class Repository:
             for r in rows:
                 written[r["id"]] = True
 
+    # The block reads live in store/blocks.BlockRepository (``uow.blocks``). These names forward to it for
+    # the callers in modules other sessions are editing today; they go when those callers use ``uow.blocks``.
+    def free_leaves(self, *args: Any, **kwargs: Any) -> Iterator[Block]:
+        return self.blocks.free_leaves(*args, **kwargs)
+
+    def leaves_overlapping(self, prefix: str, first_kg: int, last_kg: int) -> list[Block]:
+        return self.blocks.leaves_overlapping(prefix, first_kg, last_kg)
+
+    def block(self, id_: str) -> RowMapping:
+        return self.blocks.block(id_)
+
     def lineage(self, block_id: str, limit: int = 10_000) -> list[RowMapping]:
-        chain: list[RowMapping] = []
-        current: str | None = block_id
-        while current is not None and len(chain) < limit:
-            row = self.block(current)
-            chain.append(row)
-            current = row["parent_id"]
-        return chain
+        return self.blocks.lineage(block_id, limit)
 
     def holdings(self, account_id: str) -> list[RowMapping]:
-        c = t.blocks.c
-        return list(self.conn.execute(select(t.blocks).where(LEAF, c.account_id == account_id)
-                                      .order_by(c.serial_prefix, c.first_kg)).mappings())
+        return self.blocks.holdings(account_id)
 
     def balance_by_state(self, account_id: str) -> dict[str, int]:
-        c = t.blocks.c
-        rows = self.conn.execute(select(c.state, func.sum(RANGE_KG)).where(LEAF,
-                                 c.account_id == account_id).group_by(c.state)).all()
-        return {r[0]: int(r[1]) for r in rows}
+        return self.blocks.balance_by_state(account_id)
 
     def supply(self, project_id: str | None = None, vintage: int | None = None) -> tuple[int, dict[str, int]]:
-        c = t.blocks.c
-        conds: list[Any] = [LEAF]
-        ic = t.issuances.c
-        iconds = [ic.status == str(IssuanceStatus.ISSUED)]
-        if project_id:
-            conds.append(c.project_id == project_id)
-            iconds.append(ic.project_id == project_id)
-        if vintage:
-            conds.append(c.vintage == vintage)
-            iconds.append(ic.vintage == vintage)
-        by_state = {r[0]: int(r[1]) for r in self.conn.execute(
-            select(c.state, func.sum(RANGE_KG)).where(*conds).group_by(c.state)).all()}
-        issued = int(self.conn.execute(select(func.coalesce(func.sum(ic.quantity_kg), 0)).where(*iconds)).scalar_one())
-        return issued, by_state
+        return self.blocks.supply(project_id, vintage)
 
     def frozen_kg(self, project_id: str | None = None) -> int:
-        c = t.blocks.c
-        conds: list[Any] = [LEAF, text("blocks.frozen")]
-        if project_id:
-            conds.append(c.project_id == project_id)
-        return int(self.conn.execute(select(func.coalesce(func.sum(RANGE_KG), 0)).where(*conds)).scalar_one())
+        return self.blocks.frozen_kg(project_id)
+
+    def serial_prefix_used(self, prefix: str) -> bool:
+        return self.blocks.serial_prefix_used(prefix)
