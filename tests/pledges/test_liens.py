@@ -211,3 +211,21 @@ def test_cli_lists_liens(bank_world: Api, monkeypatch: pytest.MonkeyPatch) -> No
     assert (row["id"], row["remaining_kg"], row["pledgee_id"]) == (lien["id"], 12_345, bank_world.ids["bank"])
     result = CliRunner().invoke(cli_app, ["liens", "list", "--status", "released"])
     assert result.exit_code == 0 and json.loads(result.output) == []
+
+
+def test_a_freeze_splitting_pledged_units_keeps_their_lien(bank_world: Api) -> None:
+    """A discrepancy freeze inside a lien's serials splits its pledged blocks: the pieces keep the lien id (LIEN
+    holds), frozen pledged kg are not released (4006), and after the unfreeze the whole lien releases."""
+    w = bank_world
+    lien = _active(w, 300_000)
+    s = lien["pledged_serials"][0]
+    inside = f"{s['serial_prefix']}-{s['first_kg'] + 100:012d}-{s['first_kg'] + 199:012d}"
+    w.ok("POST", "/v1/freezes", "admin", {"serials": [inside], "reason": "discrepancy"})
+    assert invariants.check(w.reg) == []
+    held = w.ok("GET", f"/v1/accounts/{w.ids['foundation_acc']}/holdings", "proponent")
+    assert {b["lien_id"] for b in held["by_state"]["pledged"]} == {lien["id"]} and len(held["by_state"]["pledged"]) == 3
+    rejected(w, w.post(f"/v1/liens/{lien['id']}/release", "bank"), 4006, journal_seq(w))
+    part = w.ok("POST", f"/v1/liens/{lien['id']}/release", "bank", {"quantity_kg": 299_900})
+    assert part["remaining_kg"] == 100
+    w.ok("POST", "/v1/freezes", "admin", {"serials": [inside], "reason": "resolved", "frozen": False})
+    assert w.ok("POST", f"/v1/liens/{lien['id']}/release", "bank")["status"] == "released"
