@@ -4,7 +4,8 @@ when SOVCARBON_TEST_DATABASE_URL is set). An Indonesian company that passed KYC 
 licensed platform and retires them on chain for OIMP; the Thai bridge records the retirement (with the first
 transfer at use the LoA names) and, the units being authorized for Indonesia, the same NR transaction stores a
 signed notice to Indonesia's registry; the peer worker's round sends it after the commit. Indonesia down: the
-notice waits and is sent when it is back; sent twice: the same answer, one record."""
+notice waits and is sent when it is back, by the origin restarted meanwhile; sent twice: the same answer, one
+record."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ from a6_world import attach, grant
 from eth_account import Account
 from peer_world import IDN_CONFIG, PG_URL, Node, _clean_env, _pg_database, free_port
 from token_world import ChainBackend, TokenWorld, make_token_world, open_bridge
-from world import Api
+from world import TEST_NOW, Api
 
+from sovcarbon.domain.ids import FixedClock
 from sovcarbon.domain.model import Role
 from sovcarbon.domain.serials import format_serial
 from sovcarbon.peers import client
 from sovcarbon.services import interop, invariants
+from sovcarbon.services.registry import Registry
 
 COMPANY = "PT Nusantara Energi"
 
@@ -136,9 +139,14 @@ def test_a_foreign_company_retires_tokens_on_chain_and_its_registry_is_told_once
     assert (stored["msg_type"], stored["direction"], stored["seq"]) == ("retirement_notice", "out", 1)
     assert "notice pending" in sync_notices(api)[ret["id"]]
 
-    # Back up: the next round delivers it; Indonesia records its company's use once.
+    # Back up, and the origin restarted meanwhile (a new registry object on the same store: the notice lives in
+    # the ledger, not in memory): the next round delivers it; Indonesia records its company's use once.
     idn.start()
-    assert sync_notices(api)[ret["id"]] == "notice acknowledged"
+    restarted = Registry(api.reg.settings, clock=FixedClock(TEST_NOW))
+    try:
+        assert interop.sync(restarted)["driven"][ret["id"]] == "notice acknowledged"
+    finally:
+        restarted.store.dispose()
     assert ret["id"] not in sync_notices(api)  # nothing pending any more
     [use] = idn.ok("GET", "/v1/peer/entity-uses", "regulator")["data"]
     assert (use["id"], use["peer_id"], use["quantity_kg"], use["purpose"], use["entity_name"]) == (
@@ -156,6 +164,14 @@ def test_a_foreign_company_retires_tokens_on_chain_and_its_registry_is_told_once
     assert len(idn.ok("GET", "/v1/peer/entity-uses", "regulator")["data"]) == 1
     journal = idn.ok("GET", "/v1/journal", "regulator", after_seq=0, limit=500)["data"]
     assert [e["kind"] for e in journal].count("peer_entity_use") == 1
+    # Indonesia's AEF: the ITMOs never entered its registry and the use is Thailand's Table 3 action (reported
+    # once, AEF.md): no Table 3 row (no Acquisition without a transfer), the use by its entity in Annex A.
+    year = int(use["created_at"][:4])
+    rep = idn.ok("GET", f"/v1/reports/aef/{year}", "regulator")
+    assert rep["tables"]["Table 3 Actions"] == []
+    [annex] = [a for a in rep["annex"]["actions"] if a["registry_action"] == "entity_use_abroad"]
+    assert (annex["serial"], annex["quantity_kg"], annex["table_3_row"]) == (used, 200_000, None)
+    assert annex["authorization"] == "TGO-LOA-ABROAD-1" and "reported_by: THA" in annex["note"]
     idn.check()
 
 
