@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from served import free_port
 from sqlalchemy import create_engine, text
 from world import Api, setup_world
 
@@ -48,12 +48,6 @@ def _skip_reason() -> str | None:
 pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _run(*cmd: str) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, (cmd, done.stdout[-2000:], done.stderr[-2000:])
@@ -73,7 +67,7 @@ def primary_and_replica() -> Iterator[tuple[str, str]]:
     """(primary URL, replica URL) of a fresh database "registry" on two clusters made for this test."""
     version = sorted(os.listdir("/usr/lib/postgresql"))[-1]
     name = f"sovtest{uuid.uuid4().hex[:6]}"
-    primary_port, replica_port = _free_port(), _free_port()
+    primary_port, replica_port = free_port(), free_port()
     created: list[str] = []
     try:
         _run("pg_createcluster", version, name, "-p", str(primary_port))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from served import free_port
 from sqlalchemy import create_engine, text
 from token_world import make_token_world
 from world import Api, setup_world
@@ -60,12 +60,6 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _leaders(reg: Registry) -> list[int]:
     """The client processes holding the chain worker's lease (their application_name names their pid)."""
     with reg.store.engine.connect() as conn:
@@ -85,7 +79,7 @@ def _outbox(reg: Registry) -> list[tuple[str, str, int]]:
 
 def test_workers_share_one_chain_worker_and_send_nothing_twice(private_database: str, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "SOVCARBON_DATA_DIR": str(data_dir), "SOVCARBON_DATABASE_URL": private_database,
            "SOVCARBON_ALLOW_KEY_IN_DATA_DIR": "1"}
     sovcarbon = str(Path(sys.executable).with_name("sovcarbon"))

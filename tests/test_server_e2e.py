@@ -4,60 +4,33 @@ the explorer home page, the CLI on the same data directory."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sovcarbon.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=300)
+import served
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     data_dir = tmp_path_factory.mktemp("e2e") / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOVCARBON_")}
-    env["SOVCARBON_DATA_DIR"] = str(data_dir)
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "sovcarbon.cli", "serve", "--port", str(port), "--demo"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    try:
-        while time.monotonic() < deadline:
-            if (data_dir / "demo-keys.json").exists():
-                try:
-                    if httpx.get(f"{base}/v1/retirements", timeout=2).json()["data"]:
-                        break
-                except (httpx.HTTPError, KeyError, ValueError):
-                    pass
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
-            time.sleep(0.3)
-        else:
-            raise AssertionError("demo did not load within 180 s")
-        yield base, env
-    finally:
-        proc.terminate()
+    env = served.clean_env(data_dir)
+    server = served.start(env, "--demo")
+
+    def demo_loaded() -> bool:
+        if not (data_dir / "demo-keys.json").exists():
+            return False
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            return bool(httpx.get(f"{server.base}/v1/retirements", timeout=2).json()["data"])
+        except (httpx.HTTPError, KeyError, ValueError):
+            return False
+
+    try:
+        server.wait_until(demo_loaded, 180, "the demo")
+        yield server.base, env
+    finally:
+        server.stop(timeout_s=20)
 
 
 def test_home_page_shows_supply_and_docs(server: tuple[str, dict[str, str]]) -> None:
@@ -111,31 +84,31 @@ def test_demo_foundation_pledged_to_its_bank_which_released_part(server: tuple[s
 def test_cli_on_the_same_data_dir(server: tuple[str, dict[str, str]], tmp_path: Path) -> None:
     base, env = server
     # The demo keeps its signing key in its data dir: other commands on that dir refuse it unless opted in.
-    refused = _cli("journal", "verify", env=env)
+    refused = served.run_cli(env, "journal", "verify")
     assert refused.returncode == 2 and "SOVCARBON_SIGNING_KEY_FILE" in refused.stderr, refused.stderr
     env = {**env, "SOVCARBON_ALLOW_KEY_IN_DATA_DIR": "1"}
-    created = _cli("admin", "create-key", "--role", "regulator", "--name", "central bank", env=env)
+    created = served.run_cli(env, "admin", "create-key", "--role", "regulator", "--name", "central bank")
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
     assert created.stdout == key + "\n" and key.startswith("sk_")
     accounts = httpx.get(f"{base}/v1/accounts", headers={"Authorization": f"Bearer {key}"}, timeout=10)
     assert accounts.status_code == 200 and len(accounts.json()["data"]) >= 3
-    verify = _cli("journal", "verify", env=env)
+    verify = served.run_cli(env, "journal", "verify")
     assert verify.returncode == 0 and "journal OK" in verify.stdout, verify.stdout + verify.stderr
-    check = _cli("check", env=env)
+    check = served.run_cli(env, "check")
     assert check.returncode == 0, check.stdout
     ret = httpx.get(f"{base}/v1/retirements", timeout=10).json()["data"][0]
     cert = httpx.get(f"{base}/v1/certificates/{ret['certificate_id']}", timeout=10).json()
     registry_key = httpx.get(f"{base}/v1/journal/head", timeout=10).json()["public_key"]
     path = tmp_path / "cert.json"
     path.write_text(json.dumps(cert))
-    ok = _cli("certificate", "verify", str(path), "--public-key", registry_key, env=env)
+    ok = served.run_cli(env, "certificate", "verify", str(path), "--public-key", registry_key)
     assert ok.returncode == 0 and "signed by this registry: yes" in ok.stdout, ok.stdout
-    assert _cli("certificate", "verify", str(path), env=env).returncode == 2  # no pinned key
+    assert served.run_cli(env, "certificate", "verify", str(path)).returncode == 2  # no pinned key
     cert["certificate"]["beneficiary"]["name"] = "someone else"
     path.write_text(json.dumps(cert))
-    assert _cli("certificate", "verify", str(path), "--public-key", registry_key, env=env).returncode == 1
-    bad = _cli("admin", "create-key", "--role", "holder", env=env)
+    assert served.run_cli(env, "certificate", "verify", str(path), "--public-key", registry_key).returncode == 1
+    bad = served.run_cli(env, "admin", "create-key", "--role", "holder")
     assert bad.returncode == 2 and bad.stdout == ""
 
 

@@ -10,18 +10,15 @@ headers; the OpenAPI document declares the error envelope; the SQLite ledger is 
 from __future__ import annotations
 
 import json
-import os
-import socket
 import stat
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import served
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 from world import Api, error_code, journal_seq, project_body, rejected
@@ -40,43 +37,16 @@ DEEP = b"[" * 100_000 + b"]" * 100_000  # 200 KB
 
 
 # --- item 1: a real server process --------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
     data_dir = tmp_path_factory.mktemp("hardening") / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOVCARBON_")}
-    env["SOVCARBON_DATA_DIR"] = str(data_dir)
-    env["SOVCARBON_ALLOW_KEY_IN_DATA_DIR"] = "1"
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "sovcarbon.cli", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    running = served.start(served.clean_env(data_dir, SOVCARBON_ALLOW_KEY_IN_DATA_DIR="1"))
     try:
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
-            time.sleep(0.3)
-        else:
-            raise AssertionError("server did not start within 120 s")
+        running.wait_healthy()
+        base, proc = running.base, running.proc
         yield base, proc, data_dir
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        running.stop(timeout_s=20)
 
 
 def test_deeply_nested_anonymous_body_does_not_kill_the_server(

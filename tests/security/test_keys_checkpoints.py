@@ -261,41 +261,24 @@ def test_any_signer_plugs_into_the_store(tmp_path: Path) -> None:
 def test_serve_signs_a_checkpoint_at_shutdown(tmp_path: Path) -> None:
     """A real `sovcarbon serve`: entries written while it runs (here by the CLI on its data dir) are signed when
     it stops, though neither the count nor the time interval was reached."""
-    import socket
     import sqlite3
 
     import httpx
+    import served
 
     data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOVCARBON_")}
-    env.update(SOVCARBON_DATA_DIR=str(data_dir), SOVCARBON_ALLOW_KEY_IN_DATA_DIR="1",
-               SOVCARBON_CHECKPOINT_INTERVAL_S="3600")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "sovcarbon.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
+    env = served.clean_env(data_dir, SOVCARBON_ALLOW_KEY_IN_DATA_DIR="1", SOVCARBON_CHECKPOINT_INTERVAL_S="3600")
+    server = served.start(env)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            time.sleep(0.3)
-        before = httpx.get(f"{base}/v1/journal/head", timeout=10).json()["seq"]
-        created = subprocess.run([sys.executable, "-m", "sovcarbon.cli", "admin", "create-key", "--role",
-                                  "regulator", "--name", "auditor"], env=env, capture_output=True, text=True,
-                                 timeout=120)
+        server.wait_healthy()
+        before = httpx.get(f"{server.base}/v1/journal/head", timeout=10).json()["seq"]
+        created = served.run_cli(env, "admin", "create-key", "--role", "regulator", "--name", "auditor",
+                                 timeout_s=120)
         assert created.returncode == 0, created.stderr
-        head = httpx.get(f"{base}/v1/journal/head", timeout=10).json()
+        head = httpx.get(f"{server.base}/v1/journal/head", timeout=10).json()
         assert head["seq"] > before and (head["checkpoint"] is None or head["checkpoint"]["seq"] < head["seq"])
     finally:
-        proc.terminate()  # SIGTERM: uvicorn shuts down; its shutdown event signs the pending entries
-        output, _ = proc.communicate(timeout=60)
+        output = server.stop()  # SIGTERM: uvicorn shuts down; its shutdown event signs the pending entries
     with sqlite3.connect(data_dir / "registry.sqlite") as conn:
         last = conn.execute("SELECT max(seq) FROM checkpoints").fetchone()[0]
     assert last == head["seq"], output

@@ -5,18 +5,16 @@ store (straight SQL, no registry code), are each detected by the replay and name
 from __future__ import annotations
 
 import json
-import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import served
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 from world import Api
@@ -254,36 +252,32 @@ def test_a_real_server_starts_read_only_on_a_tampered_ledger(tmp_path: Path) -> 
     """`sovcarbon serve` on a ledger edited while stopped: the port opens, the background start-up check finds
     the raised role, writes answer 503 / 1006, /v1/registry says read_only with the reason, and the log is loud."""
     data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOVCARBON_")}
-    env.update(SOVCARBON_DATA_DIR=str(data_dir), SOVCARBON_ALLOW_KEY_IN_DATA_DIR="1")
-    cli = [sys.executable, "-m", "sovcarbon.cli"]
-    assert subprocess.run([*cli, "admin", "init"], env=env, capture_output=True, timeout=120).returncode == 0
-    admin_key = subprocess.run([*cli, "admin", "create-key", "--role", "registry_admin", "--name", "ops"], env=env,
-                               capture_output=True, text=True, timeout=120).stdout.strip()
-    subprocess.run([*cli, "admin", "create-key", "--role", "regulator", "--name", "auditor"], env=env,
-                   capture_output=True, timeout=120, check=True)
+    env = served.clean_env(data_dir, SOVCARBON_ALLOW_KEY_IN_DATA_DIR="1")
+    assert served.run_cli(env, "admin", "init", timeout_s=120).returncode == 0
+    admin_key = served.run_cli(env, "admin", "create-key", "--role", "registry_admin", "--name", "ops",
+                               timeout_s=120).stdout.strip()
+    assert served.run_cli(env, "admin", "create-key", "--role", "regulator", "--name", "auditor",
+                          timeout_s=120).returncode == 0
     with sqlite3.connect(data_dir / "registry.sqlite") as conn:  # the stopped store, edited behind the journal
         conn.execute("UPDATE api_keys SET role = 'registry_admin' WHERE role = 'regulator'")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
+    server = served.start(env)
     try:
         info: dict[str, Any] = {}
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not info.get("read_only"):
+
+        def read_only() -> bool:
+            nonlocal info
             try:
-                info = httpx.get(f"{base}/v1/registry", timeout=2).json()
+                info = httpx.get(f"{server.base}/v1/registry", timeout=2).json()
             except httpx.HTTPError:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            time.sleep(0.3)
-        assert info.get("read_only") is True and "api_keys" in info["reason"] and "role" in info["reason"], info
-        resp = httpx.post(f"{base}/v1/participants", headers={"Authorization": f"Bearer {admin_key}"}, timeout=10,
-                          json={"name": "New Co", "kind": "company", "country": "TH", "kyc_status": "verified"})
+                return False
+            return info.get("read_only") is True
+
+        server.wait_until(read_only, 120, "read-only mode")
+        assert "api_keys" in info["reason"] and "role" in info["reason"], info
+        resp = httpx.post(f"{server.base}/v1/participants", headers={"Authorization": f"Bearer {admin_key}"},
+                          timeout=10, json={"name": "New Co", "kind": "company", "country": "TH",
+                                            "kyc_status": "verified"})
         assert resp.status_code == 503 and resp.json()["error"]["code"] == 1006, resp.text
     finally:
-        proc.terminate()
-        out = proc.communicate(timeout=60)[0]
+        out = server.stop()
     assert "REGISTRY READ-ONLY" in out and "api_keys" in out

@@ -6,41 +6,20 @@ back). The bridge is now closed in the application's shutdown event."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
+import served
 
 
 def test_serve_closes_the_bridge_on_sigterm(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOVCARBON_")}
-    env.update(SOVCARBON_DATA_DIR=str(data_dir), SOVCARBON_ALLOW_KEY_IN_DATA_DIR="1")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "sovcarbon.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
+    server = served.start(served.clean_env(data_dir, SOVCARBON_ALLOW_KEY_IN_DATA_DIR="1"))
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            time.sleep(0.3)
+        server.wait_healthy()
         wal = data_dir / "chain.sqlite3-wal"
         assert wal.exists()  # the running chain writes through its write-ahead log
     finally:
-        proc.terminate()  # SIGTERM
-        output, _ = proc.communicate(timeout=60)
+        output = server.stop()  # SIGTERM
     # closed: the worker stopped, the chain's last connection folded its log back and removed it
     assert not wal.exists(), output
-    assert proc.returncode in (0, -15), output
+    assert server.proc.returncode in (0, -15), output
