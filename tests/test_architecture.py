@@ -235,3 +235,21 @@ def test_services_build_no_sql_for_aggregates_behind_repositories() -> None:
     assert not new, "use store/blocks.BlockRepository or store/journal_reads.JournalRepository:\n" + "\n".join(new)
     stale = set(KNOWN_SQL_IN_SERVICES) - set(found)
     assert not stale, f"no longer building that SQL, remove the exception: {sorted(stale)}"
+
+
+# The Article 6 services read authorizations, coverage, first transfers, adjustments, documents and labels through
+# store/authorizations.AuthorizationRepository (uow.repo.authorizations): they build no SELECT of their own.
+KNOWN_SELECTS_IN_ARTICLE6: dict[str, str] = {
+    "article6_serials": "finds an ITMO's issuance by its serial prefix pattern (the issuances aggregate)",
+}
+
+
+def test_article6_services_read_through_their_repository() -> None:
+    found: dict[str, list[str]] = defaultdict(list)
+    for path in sorted((PACKAGE / "services").glob("article6*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "select":
+                found[path.stem].append(f"{path.name}:{node.lineno}")
+    new = [hit for module, hits in found.items() if module not in KNOWN_SELECTS_IN_ARTICLE6 for hit in hits]
+    assert not new, "use store/authorizations.AuthorizationRepository:\n" + "\n".join(new)
+    assert not set(KNOWN_SELECTS_IN_ARTICLE6) - set(found), "remove the exception"

@@ -16,8 +16,6 @@ import json
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
-
 from sovcarbon.domain import article6 as rules
 from sovcarbon.domain.access import require_four_eyes, require_role
 from sovcarbon.domain.errors import RegistryError
@@ -44,25 +42,13 @@ def registry_id(reg: Registry, uow: UnitOfWork) -> str:
     return rules.itmo_registry_id(reg.profile.party_code, int(number) if number else 1)
 
 
-# --- serial-range look-ups (rows of one table that never overlap under ``conds``) -------------------------------
-def overlapping(uow: UnitOfWork, table: Any, rng: SerialRange, *conds: Any) -> list[Any]:
-    """Rows of ``table`` overlapping ``rng``. Rows under ``conds`` never overlap, so at most one starts
-    before the range: take it plus those starting inside (two bounded index range scans)."""
-    c = table.c
-    before = uow.conn.execute(select(table).where(c.serial_prefix == rng.prefix, c.first_kg <= rng.first_kg, *conds)
-                              .order_by(c.first_kg.desc()).limit(1)).mappings().first()
-    inside = uow.conn.execute(select(table).where(c.serial_prefix == rng.prefix, c.first_kg > rng.first_kg,
-                                                  c.first_kg <= rng.last_kg, *conds).order_by(c.first_kg)).mappings()
-    out = [before] if before is not None and before["last_kg"] >= rng.first_kg else []
-    return out + list(inside)
-
-
+# --- serial-range look-ups (store/authorizations.AuthorizationRepository) ------------------------------------------
 def active_coverage(uow: UnitOfWork, rng: SerialRange) -> list[Any]:
-    return overlapping(uow, a6.a6_coverage, rng, a6.a6_coverage.c.released_at.is_(None))
+    return uow.repo.authorizations.active_coverage(rng)
 
 
 def first_transfers_in(uow: UnitOfWork, rng: SerialRange) -> list[Any]:
-    return overlapping(uow, a6.a6_first_transfers, rng)
+    return uow.repo.authorizations.first_transfers_in(rng)
 
 
 def range_of(row: Any) -> SerialRange:
@@ -74,14 +60,14 @@ def store_document(uow: UnitOfWork, doc: DocumentIn) -> dict[str, Any]:
     """Keep the signed document in the registry's own store, addressed by its SHA-256."""
     content = doc.content()
     digest = hashlib.sha256(content).hexdigest()
-    if uow.conn.execute(select(a6.a6_documents.c.sha256).where(a6.a6_documents.c.sha256 == digest)).first() is None:
+    if not uow.repo.authorizations.document_exists(digest):
         uow.repo.insert(a6.a6_documents, sha256=digest, name=doc.name, media_type=doc.media_type,
                         size_bytes=len(content), content=content, created_at=uow.now)
     return {"sha256": digest, "name": doc.name, "media_type": doc.media_type, "size_bytes": len(content)}
 
 
 def document(uow: UnitOfWork, sha256: str) -> tuple[bytes, str, str]:
-    row = uow.conn.execute(select(a6.a6_documents).where(a6.a6_documents.c.sha256 == sha256)).mappings().first()
+    row = uow.repo.authorizations.document(sha256)
     if row is None:
         raise RegistryError(1005, f"document {sha256} not found", sha256=sha256)
     return bytes(row["content"]), str(row["media_type"]), str(row["name"])
@@ -90,9 +76,7 @@ def document(uow: UnitOfWork, sha256: str) -> tuple[bytes, str, str]:
 def _document_meta(uow: UnitOfWork, sha256: str | None) -> dict[str, Any] | None:
     if sha256 is None:
         return None
-    d = a6.a6_documents.c
-    row = uow.conn.execute(select(d.sha256, d.name, d.media_type, d.size_bytes).where(d.sha256 == sha256)).first()
-    return {"sha256": row[0], "name": row[1], "media_type": row[2], "size_bytes": int(row[3])} if row else None
+    return uow.repo.authorizations.document_meta(sha256)
 
 
 # --- authorizations: load and view ----------------------------------------------------------------------------
@@ -100,48 +84,20 @@ def _header(uow: UnitOfWork, loa_id: str) -> Any:
     return uow.repo.one(a6.a6_authorizations, loa_id, "authorization")
 
 
-def _version(uow: UnitOfWork, loa_id: str, version: int) -> Any:
-    v = a6.a6_authorization_versions.c
-    return uow.conn.execute(select(a6.a6_authorization_versions).where(v.loa_id == loa_id, v.version == version)
-                            ).mappings().one()
-
-
-def _versions(uow: UnitOfWork, loa_id: str) -> list[Any]:
-    v = a6.a6_authorization_versions.c
-    return list(uow.conn.execute(select(a6.a6_authorization_versions).where(v.loa_id == loa_id)
-                                 .order_by(v.version)).mappings())
-
-
-def _pending(uow: UnitOfWork, loa_id: str) -> Any | None:
-    v = a6.a6_authorization_versions.c
-    return uow.conn.execute(select(a6.a6_authorization_versions).where(
-        v.loa_id == loa_id, v.status == str(rules.VersionStatus.PENDING_APPROVAL))).mappings().first()
-
-
 def current(uow: UnitOfWork, loa_id: str) -> rules.Loa:
     """The LoA as it stands: its approved version (or the requested grant while pending)."""
     head = _header(uow, loa_id)
-    row = _version(uow, loa_id, head["current_version"] or 1)
+    row = uow.repo.authorizations.version(loa_id, head["current_version"] or 1)
     return rules.Loa.from_body(loa_id, int(row["version"]), head["status"], json.loads(row["body"]))
 
 
 def attached_kg(uow: UnitOfWork, loa_id: str) -> int:
-    c = a6.a6_coverage.c
-    return int(uow.conn.execute(select(func.coalesce(func.sum(c.quantity_kg), 0))
-                                .where(c.loa_id == loa_id, c.released_at.is_(None))).scalar_one())
+    return uow.repo.authorizations.attached_kg(loa_id)
 
 
 def first_transferred(uow: UnitOfWork, loa_id: str) -> tuple[int, set[int]]:
-    c = a6.a6_first_transfers.c
-    rows = uow.conn.execute(select(c.vintage, func.sum(c.quantity_kg)).where(c.loa_id == loa_id)
-                            .group_by(c.vintage)).all()
-    return sum(int(r[1]) for r in rows), {int(r[0]) for r in rows}
-
-
-def _exported_kg(uow: UnitOfWork, loa_id: str) -> int:
-    c = a6.a6_exports.c
-    return int(uow.conn.execute(select(func.coalesce(func.sum(c.quantity_kg), 0)).where(c.loa_id == loa_id))
-               .scalar_one())
+    by_vintage = uow.repo.authorizations.first_transferred_by_vintage(loa_id)
+    return sum(by_vintage.values()), set(by_vintage)
 
 
 def _version_view(uow: UnitOfWork, row: Any) -> dict[str, Any]:
@@ -156,14 +112,14 @@ def _version_view(uow: UnitOfWork, row: Any) -> dict[str, Any]:
 
 def view(reg: Registry, uow: UnitOfWork, loa_id: str) -> dict[str, Any]:
     head = _header(uow, loa_id)
-    versions = [_version_view(uow, r) for r in _versions(uow, loa_id)]
+    versions = [_version_view(uow, r) for r in uow.repo.authorizations.versions(loa_id)]
     shown = next((v for v in versions if v["version"] == (head["current_version"] or 1)), versions[0])
     ft_kg, _ = first_transferred(uow, loa_id)
     return {"id": loa_id, "status": head["status"], "version": head["current_version"], **shown["fields"],
             "document": next((v["document"] for v in reversed(versions)
                               if v["document"] and v["version"] <= shown["version"]), None),
             "itmo_registry_id": registry_id(reg, uow), "attached_kg": attached_kg(uow, loa_id),
-            "first_transferred_kg": ft_kg, "exported_kg": _exported_kg(uow, loa_id),
+            "first_transferred_kg": ft_kg, "exported_kg": uow.repo.authorizations.exported_kg(loa_id),
             "pending_version": next((v["version"] for v in versions if v["status"] == "pending_approval"), None),
             "versions": versions, "created_at": head["created_at"], "updated_at": head["updated_at"]}
 
@@ -205,15 +161,10 @@ def request_grant(reg: Registry, uow: UnitOfWork, actor: Actor, req: Authorizati
 
 
 def _require_no_pending(uow: UnitOfWork, loa_id: str) -> None:
-    pending = _pending(uow, loa_id)
+    pending = uow.repo.authorizations.pending_version(loa_id)
     if pending is not None:
         raise RegistryError(3002, f"version {pending['version']} of authorization {loa_id} awaits approval",
                             authorization_id=loa_id, pending_version=pending["version"])
-
-
-def _next_version(uow: UnitOfWork, loa_id: str) -> int:
-    v = a6.a6_authorization_versions.c
-    return int(uow.conn.execute(select(func.max(v.version)).where(v.loa_id == loa_id)).scalar_one()) + 1
 
 
 def _check_amendment(uow: UnitOfWork, loa: rules.Loa, body: dict[str, Any]) -> None:
@@ -233,7 +184,8 @@ def request_amendment(reg: Registry, uow: UnitOfWork, actor: Actor, loa_id: str,
     _check_projects(uow, body)
     _check_amendment(uow, loa, body)
     doc = store_document(uow, req.document) if req.document is not None else None
-    _new_version(uow, actor, loa_id, _next_version(uow, loa_id), rules.VersionKind.AMENDMENT, body, doc, "", None)
+    version = uow.repo.authorizations.next_version(loa_id)
+    _new_version(uow, actor, loa_id, version, rules.VersionKind.AMENDMENT, body, doc, "", None)
     return view(reg, uow, loa_id)
 
 
@@ -264,8 +216,9 @@ def request_revocation(reg: Registry, uow: UnitOfWork, actor: Actor, loa_id: str
     ranges = parse_serial_list(list(req.serials)) if req.serials is not None else None
     _check_revocation(uow, loa, ranges)
     doc = store_document(uow, req.document) if req.document is not None else None
-    _new_version(uow, actor, loa_id, _next_version(uow, loa_id), rules.VersionKind.REVOCATION, loa.body, doc,
-                 req.reason, [str(r) for r in ranges] if ranges is not None else None)
+    version = uow.repo.authorizations.next_version(loa_id)
+    _new_version(uow, actor, loa_id, version, rules.VersionKind.REVOCATION, loa.body, doc, req.reason,
+                 [str(r) for r in ranges] if ranges is not None else None)
     return view(reg, uow, loa_id)
 
 
@@ -301,7 +254,7 @@ def _coverage_values(row: Any) -> dict[str, Any]:
 def approve(reg: Registry, uow: UnitOfWork, actor: Actor, loa_id: str) -> dict[str, Any]:
     require_role(actor, APPROVERS, "approve an authorization")
     _header(uow, loa_id)
-    pending = _pending(uow, loa_id)
+    pending = uow.repo.authorizations.pending_version(loa_id)
     if pending is None:
         raise RegistryError(3002, f"authorization {loa_id} has no version awaiting approval", authorization_id=loa_id)
     require_four_eyes(actor, pending["requested_by_key"], pending["requested_by_name"],
@@ -337,7 +290,7 @@ def approve(reg: Registry, uow: UnitOfWork, actor: Actor, loa_id: str) -> dict[s
 def reject(reg: Registry, uow: UnitOfWork, actor: Actor, loa_id: str, req: DecisionIn) -> dict[str, Any]:
     require_role(actor, APPROVERS, "reject an authorization")
     head = _header(uow, loa_id)
-    pending = _pending(uow, loa_id)
+    pending = uow.repo.authorizations.pending_version(loa_id)
     if pending is None:
         raise RegistryError(3002, f"authorization {loa_id} has no version awaiting approval", authorization_id=loa_id)
     require_four_eyes(actor, pending["requested_by_key"], pending["requested_by_name"],
@@ -364,16 +317,7 @@ def itmo_ids(loa: rules.Loa, rid: str, party: str, rng: SerialRange, vintage: in
 
 # --- invariant I6: snapshot loader ------------------------------------------------------------------------------------
 def load_snapshot(uow: UnitOfWork, snap: Any) -> None:
-    ft = a6.a6_first_transfers.c
-    ca = a6.a6_adjustments.c
-    cov = a6.a6_coverage.c
+    rows = uow.repo.authorizations.snapshot_rows()
     snap.extra[rules.SNAPSHOT_KEY] = rules.Article6Facts(
-        first_transfers=[(r[0], int(r[1]), int(r[2]), int(r[3]), r[4], r[5]) for r in uow.conn.execute(
-            select(ft.serial_prefix, ft.first_kg, ft.last_kg, ft.vintage, ft.ca_id, ft.loa_id))],
-        adjustments=[(r[0], int(r[1]), int(r[2]), r[3]) for r in uow.conn.execute(
-            select(ca.id, ca.vintage, ca.quantity_kg, ca.loa_id))],
-        coverage=[(r[0], int(r[1]), int(r[2]), r[3]) for r in uow.conn.execute(
-            select(cov.serial_prefix, cov.first_kg, cov.last_kg, cov.loa_id).where(cov.released_at.is_(None)))],
-        coverage_history=[(r[0], r[1], int(r[2]), int(r[3]), r[4], int(r[5]), r[6] is not None)
-                          for r in uow.conn.execute(select(cov.issuance_id, cov.serial_prefix, cov.first_kg,
-                                                           cov.last_kg, cov.loa_id, cov.vintage, cov.released_at))])
+        first_transfers=rows["first_transfers"], adjustments=rows["adjustments"], coverage=rows["coverage"],
+        coverage_history=rows["coverage_history"])

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from sovcarbon.domain import article6 as rules
 from sovcarbon.domain.access import require_controls
 from sovcarbon.domain.accounts import require_active
@@ -53,18 +51,9 @@ def _account_leaves_in(uow: UnitOfWork, account_id: str, rng: SerialRange) -> li
 def covered_picks(uow: UnitOfWork, account_id: str, loa_id: str, quantity_kg: int, project_id: str | None,
                   vintage: int | None) -> list[Pick]:
     """``quantity_kg`` of the account's free units under the LoA, lowest serials first."""
-    cov = a6.a6_coverage.c
-    conds = [cov.loa_id == loa_id, cov.released_at.is_(None)]
-    if project_id is not None:
-        conds.append(cov.project_id == project_id)
-    if vintage is not None:
-        conds.append(cov.vintage == vintage)
     picks: list[Pick] = []
     remaining = quantity_kg
-    rows = uow.conn.execute(select(cov.serial_prefix, cov.first_kg, cov.last_kg).where(*conds)
-                            .order_by(cov.serial_prefix, cov.first_kg)).all()
-    for prefix, first, last in rows:
-        rng = SerialRange(prefix, int(first), int(last))
+    for rng in uow.repo.authorizations.coverage_ranges(loa_id, project_id, vintage):
         for block in _account_leaves_in(uow, account_id, rng):
             part = rules.intersect(rng, SerialRange(block.serial_prefix, block.first_kg, block.last_kg))
             assert part is not None
@@ -147,11 +136,7 @@ def view(reg: Registry, uow: UnitOfWork, export_id: str) -> dict[str, Any]:
         first_id, last_id = a6s.itmo_ids(loa, rid, reg.profile.party_code,
                                          SerialRange(b.serial_prefix, b.first_kg, b.last_kg), b.vintage)
         blocks.append({**block_view(b), "itmo_first_id": first_id, "itmo_last_id": last_id})
-    ca = a6.a6_adjustments.c
-    ft = a6.a6_first_transfers.c
-    adjustments = [dict(r) for r in uow.conn.execute(
-        select(ca.id, ca.vintage, ca.quantity_kg, ca.method, ca.party_code).where(
-            ca.id.in_(select(ft.ca_id).where(ft.txn_id == row["txn_id"])))).mappings()]
+    adjustments = uow.repo.authorizations.adjustments_of_txn(row["txn_id"])
     return {"id": export_id, "txn_id": row["txn_id"], "account_id": row["account_id"],
             "authorization_id": row["loa_id"], "purpose": row["purpose"],
             "destination": {"party": row["destination_party"], "registry_id": row["destination_registry"],

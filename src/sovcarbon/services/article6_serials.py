@@ -41,9 +41,7 @@ def set_label(reg: Registry, uow: UnitOfWork, actor: Actor, req: LabelIn) -> dic
 
 
 def labels_of(uow: UnitOfWork, rng: SerialRange) -> list[dict[str, Any]]:
-    c = a6.a6_labels.c
-    rows = uow.conn.execute(select(a6.a6_labels).where(c.serial_prefix == rng.prefix, c.first_kg <= rng.last_kg,
-                                                       c.last_kg >= rng.first_kg).order_by(c.first_kg, c.id)).mappings()
+    rows = uow.repo.authorizations.labels_overlapping(rng)
     return [{"label": r["label"], "serial": format_serial(r["serial_prefix"], r["first_kg"], r["last_kg"]),
              "reference": r["reference"], "detail": json.loads(r["detail"]), "journal_seq": r["journal_seq"],
              "created_at": r["created_at"]} for r in rows]

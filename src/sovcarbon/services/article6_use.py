@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
 from sovcarbon.domain import article6 as rules
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.holdings import Pick
@@ -25,7 +23,6 @@ from sovcarbon.services.article6_first_transfer import (
     plan_first_transfer,
 )
 from sovcarbon.services.registry import Registry
-from sovcarbon.store import article6_tables as a6
 from sovcarbon.store.uow import UnitOfWork
 
 INTERNATIONAL_PURPOSES = frozenset({Purpose.OIMP, Purpose.CORSIA})
@@ -71,10 +68,8 @@ def _pieces_under_loas(uow: UnitOfWork, picks: Sequence[Pick]) -> tuple[list[Pie
 
 
 def _labelled(uow: UnitOfWork, rng: SerialRange, label: rules.Label) -> bool:
-    c = a6.a6_labels.c
-    rows = uow.conn.execute(select(c.serial_prefix, c.first_kg, c.last_kg).where(
-        c.serial_prefix == rng.prefix, c.label == str(label), c.first_kg <= rng.last_kg, c.last_kg >= rng.first_kg))
-    return not rules.subtract(rng, [SerialRange(r[0], int(r[1]), int(r[2])) for r in rows])
+    rows = uow.repo.authorizations.labels_overlapping(rng, str(label))
+    return not rules.subtract(rng, [range_of(r) for r in rows])
 
 
 def check_domestic_exit(uow: UnitOfWork, picks: Sequence[Pick], what: str) -> list[Piece]:

@@ -27,6 +27,7 @@ from sovcarbon.domain.model import (
     ProjectStatus,
 )
 from sovcarbon.store import tables as t
+from sovcarbon.store.authorizations import AuthorizationRepository
 
 # BLOCK_COLS, LEAF, block_from_row, block_from_tuple: re-exported for modules that import them from here
 from sovcarbon.store.blocks import BLOCK_COLS as BLOCK_COLS
@@ -111,6 +112,7 @@ class Repository:
         self.hot = HotSql(conn)
         self.blocks = BlockRepository(conn, self.hot)
         self.journal = JournalRepository(conn)
+        self.authorizations = AuthorizationRepository(conn)
         # Guarded rows written in this transaction: table -> {row key: inserted?}. The unit of work
         # journals their images at flush (store/row_images.py); every ledger write goes through here.
         self.written: dict[str, dict[str, bool]] = {}
