@@ -33,12 +33,12 @@ Feature: Transfer
         | rule                                                          | who       | case                          | code |
         | exactly one of quantity_kg or serials                         | proponent | both a quantity and serials   | 1003 |
         | the caller is the holder of the transferring account          | company   | 1,000 kg of the foundation's  | 1002 |
-        | quantity is a positive integer number of kg                   | proponent | zero kg                       | 2003 |
-        | serials are well-formed, inside one issuance, not overlapping | proponent | a reversed serial range       | 2002 |
         | the two accounts differ                                       | proponent | 1,000 kg to itself            | 3005 |
         | the acquiring account is active                               | proponent | 1,000 kg to the company       | 3004 |
         | the acquiring account can hold units (not a retirement one)   | proponent | 1,000 kg to a retirement acct | 1003 |
+        | serials are well-formed, inside one issuance, not overlapping | proponent | a reversed serial range       | 2002 |
         | a retired or cancelled kilogram never moves again             | proponent | retired serials to other      | 4004 |
         | the named units must be held by the transferring account      | other     | the foundation's serials      | 4002 |
         | units under a discrepancy freeze cannot move                  | proponent | frozen serials to other       | 4006 |
+        | quantity is a positive integer number of kg                   | proponent | zero kg                       | 2003 |
         | a quantity only comes from the free balance                   | proponent | 9,000,000 kg to other         | 4001 |
