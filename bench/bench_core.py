@@ -174,7 +174,9 @@ def bulk_blocks(reg: Registry, accs: list[str], count: int) -> None:
         n = min(per_issuance, count - made)
         prefix = issue(reg, project_id, accs[0], n * 1000, vintage)
         vintage += 1
-        with reg.store.engine.begin() as conn:
+        # a write transaction from its start (BEGIN IMMEDIATE on SQLite), as the store's own: a deferred one that
+        # reads first cannot upgrade once the WAL checkpointer has truncated the WAL under its snapshot
+        with reg.store.engine.connect().execution_options(sovcarbon_write=True) as conn, conn.begin():
             root = conn.execute(text("SELECT * FROM blocks WHERE serial_prefix = :p AND parent_id IS NULL"),
                                 {"p": prefix}).mappings().one()
             txn = new_id("txn")
