@@ -14,8 +14,12 @@ approved by a registry_approver, journaled as such."
 | the units are in the transferring account, at request and again at approval: by quantity the free balance first, | 4001-4006 |
 | then pledged units of the live liens, newest lien first (``pledge.forced_move``; each lien records what it lost); | |
 | by serials only free units (pledged serials: 4003) | |
-| only a registry_approver approves or rejects, never the requester (``access.require_four_eyes``) | 1002 / 3003 |
 | only a pending request is approved or rejected | 3002 APPROVAL_REQUIRED |
+| only a registry_approver approves or rejects, never the requester (``access.require_four_eyes``) | 3003 / 1002 |
+
+In this order at request; an approval checks the role (1002), that the request exists (1005), the last two rows,
+then the accounts and the units again. Not yet one pure check (``services/admin_transfers`` runs these
+functions in this order; the lien fallback of a quantity reads the liens in ``services/pledges``).
 
 Journal: ``administrative_transfer_requested`` (reason, legal reference, selection),
 ``administrative_transfer_approved`` (the movement, with the reason, legal reference and requester) or
