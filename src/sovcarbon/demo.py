@@ -157,11 +157,12 @@ def _step_dvp_settlement(ctx: DemoContext) -> None:
     if ctx.bridge is None or ctx.bridge.settlement is None or ctx.bridge.cash_issuer is None:
         ctx.log("story 5 skipped: no settlement contracts in this process (run `make run` for the whole story)")
         return
-    import hashlib
     import uuid
     from datetime import UTC, datetime
 
     from eth_account import Account
+
+    from sovcarbon.domain.op_ids import op_id
 
     token, escrow, cash = ctx.bridge.token, ctx.bridge.settlement.escrow, ctx.bridge.settlement.cash
     foundation, company = Account.from_key(ctx.wallets["foundation"]), Account.from_key(ctx.wallets["company"])
@@ -180,7 +181,7 @@ def _step_dvp_settlement(ctx: DemoContext) -> None:
                   order["quantity_kg"], order["total_satang"], order["deadline_s"])
     token.pledge(foundation, order["chain_lot_id"], order["quantity_kg"], escrow.address)  # delivery leg
     escrow.fund_delivery(foundation, dvp_id)
-    deposit_op_id = hashlib.sha256(f"demo-deposit-{uuid.uuid4().hex}".encode()).digest()  # bytes32, once
+    deposit_op_id = op_id(f"demo-deposit-{uuid.uuid4().hex}")  # bytes32, once (domain.op_ids)
     cash.mint(ctx.bridge.cash_issuer, deposit_op_id, company.address,
               order["total_satang"])  # the company's bank tokenizes its deposit
     cash.lock(company, order["total_satang"], escrow.address)  # payment leg

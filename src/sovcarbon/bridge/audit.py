@@ -22,6 +22,17 @@ from typing import Any
 from sqlalchemy import select
 
 from sovcarbon.chain import ChainEvent
+from sovcarbon.domain.chain_ops import (
+    ChainOp,
+    Mint,
+    OpenLot,
+    OpKind,
+    SetIdentity,
+    SetIntermediary,
+    UnfreezeAddress,
+    UnfreezeLot,
+    parse_op,
+)
 from sovcarbon.services import token_lots
 from sovcarbon.store import token_tables as tt
 from sovcarbon.store.uow import UnitOfWork
@@ -30,33 +41,33 @@ AUDIT_NAMES = ("LotOpened", "LotIncreased", "Minted", "IdentitySet", "Intermedia
                "AddressUnfrozen", "ForcedTransfer", "RoleProposed", "RoleChanged")
 HALT_SETTING = "bridge_halted"
 ACK_SETTING = "bridge_audit_acknowledged"
-OUTBOX_KIND = {"LotOpened": "open_lot", "Minted": "mint", "IdentitySet": "set_identity",
-               "IntermediarySet": "set_intermediary", "LotUnfrozen": "unfreeze_lot",
-               "AddressUnfrozen": "unfreeze_address"}
+OUTBOX_KIND = {"LotOpened": OpKind.OPEN_LOT, "Minted": OpKind.MINT, "IdentitySet": OpKind.SET_IDENTITY,
+               "IntermediarySet": OpKind.SET_INTERMEDIARY, "LotUnfrozen": OpKind.UNFREEZE_LOT,
+               "AddressUnfrozen": OpKind.UNFREEZE_ADDRESS}
 
 
 def _lower(value: Any) -> str:
     return str(value).lower()
 
 
-def _matches(name: str, args: Mapping[str, Any], payload: Mapping[str, Any]) -> bool:
-    if name == "LotOpened":
-        return (int(args["lot_id"]) == int(payload["chain_lot_id"])
-                and int(args["immobilized_kg"]) == int(payload["immobilized_kg"]))
-    if name == "Minted":
-        return (int(args["lot_id"]) == int(payload["chain_lot_id"]) and int(args["amount"]) == int(payload["amount_kg"])
-                and _lower(args["receiver"]) == _lower(payload["to"]))
-    if name == "IdentitySet":
-        return (_lower(args["holder"]) == _lower(payload["holder"])
-                and bool(args["kyc_verified"]) == bool(payload["kyc_verified"])
-                and _lower(args["intermediary"]) == _lower(payload["intermediary"]))
-    if name == "IntermediarySet":
-        return (_lower(args["intermediary"]) == _lower(payload["intermediary"])
-                and bool(args["licensed"]) == bool(payload["licensed"]))
-    if name == "LotUnfrozen":
-        return int(args["lot_id"]) == int(payload["chain_lot_id"])
-    if name == "AddressUnfrozen":
-        return _lower(args["holder"]) == _lower(payload["holder"])
+def _matches(args: Mapping[str, Any], op: ChainOp) -> bool:
+    """The event's arguments are those of the outbox operation that carried its op id."""
+    match op:
+        case OpenLot():
+            return int(args["lot_id"]) == int(op.chain_lot_id) and int(args["immobilized_kg"]) == int(op.immobilized_kg)
+        case Mint():
+            return (int(args["lot_id"]) == int(op.chain_lot_id) and int(args["amount"]) == int(op.amount_kg)
+                    and _lower(args["receiver"]) == _lower(op.to))
+        case SetIdentity():
+            return (_lower(args["holder"]) == _lower(op.holder) and bool(args["kyc_verified"]) == bool(op.kyc_verified)
+                    and _lower(args["intermediary"]) == _lower(op.intermediary))
+        case SetIntermediary():
+            return (_lower(args["intermediary"]) == _lower(op.intermediary)
+                    and bool(args["licensed"]) == bool(op.licensed))
+        case UnfreezeLot():
+            return int(args["lot_id"]) == int(op.chain_lot_id)
+        case UnfreezeAddress():
+            return _lower(args["holder"]) == _lower(op.holder)
     return False
 
 
@@ -91,7 +102,7 @@ def unordered(uow: UnitOfWork, events: Iterable[ChainEvent], deploy_block: int) 
         kind = OUTBOX_KIND.get(e.name)
         if kind is not None and e.op_id:
             row = uow.conn.execute(select(c.kind, c.payload).where(c.op_id == e.op_id.lower())).first()
-            ordered = row is not None and row[0] == kind and _matches(e.name, e.args, json.loads(row[1]))
+            ordered = row is not None and row[0] == kind and _matches(e.args, parse_op(str(row[0]), json.loads(row[1])))
         if not ordered:
             out.append({"event": e.name, "tx_hash": e.tx_hash, "log_index": e.log_index, "block": e.block_number,
                         "key": event_key(e), "args": {k: v for k, v in e.args.items()

@@ -30,6 +30,7 @@ from sovcarbon.bridge import audit
 from sovcarbon.bridge.faults import fault
 from sovcarbon.chain import CarbonTokenChain, ChainEvent, ChainUnavailable
 from sovcarbon.chain.abi import lenient_text
+from sovcarbon.domain.chain_ops import CompleteBurn, ReturnBurn
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
 from sovcarbon.services import pledges, token_burns, token_lots, token_outbox, token_outcomes
@@ -199,9 +200,9 @@ class EventConsumer:
             raise ValueError("burn request without seq, lot or amount")
         lot = uow.conn.execute(select(tt.token_lots.c.id).where(tt.token_lots.c.chain_lot_id
                                                                 == _chain_lot_id(event))).scalar()
-        outbox_id = token_outbox.enqueue(uow, "return_burn", {"kind": kind, "seq": int(event["seq"]),
-                                                        "chain_lot_id": int(event["lot_id"])},
-                                   None if lot is None else str(lot))
+        outbox_id = token_outbox.enqueue(uow, ReturnBurn(kind=kind, seq=int(event["seq"]),
+                                                         chain_lot_id=int(event["lot_id"])),
+                                         None if lot is None else str(lot))
         token_burns.record_decision(uow, event, token_burns.REFUSED, reason, None,
                                     None if lot is None else str(lot), outbox_id)
         uow.repo.insert(tt.token_events, tx_hash=str(event["tx_hash"]), log_index=int(event["log_index"]),
@@ -239,8 +240,8 @@ class EventConsumer:
             else:
                 txn_id, seq = token_outcomes.apply_redeemed(self.reg, uow, event)
             lot_id = str(token_lots.lot_by_chain_id(uow, int(event["lot_id"]))["id"])
-            outbox_id = token_outbox.enqueue(uow, "complete_burn", {"kind": kind, "seq": int(event["seq"]),
-                                                              "chain_lot_id": int(event["lot_id"])}, lot_id)
+            outbox_id = token_outbox.enqueue(uow, CompleteBurn(kind=kind, seq=int(event["seq"]),
+                                                               chain_lot_id=int(event["lot_id"])), lot_id)
             token_burns.record_decision(uow, event, token_burns.ACCEPTED, None, txn_id, lot_id, outbox_id)
         elif name == "BurnSettled":
             token_burns.settle(uow, event)

@@ -30,6 +30,20 @@ from web3.exceptions import TransactionNotFound
 
 from sovcarbon.bridge.faults import fault
 from sovcarbon.chain import CarbonTokenChain, ChainRejected
+from sovcarbon.domain.chain_ops import (
+    AGENT_OPS,
+    CompleteBurn,
+    FreezeAddress,
+    FreezeLot,
+    Mint,
+    OpenLot,
+    ReturnBurn,
+    SetIdentity,
+    SetIntermediary,
+    UnfreezeAddress,
+    UnfreezeLot,
+    parse_op,
+)
 from sovcarbon.services import token_outbox, token_outcomes
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.token_burns import KIND_NUMBER
@@ -40,7 +54,6 @@ log = logging.getLogger(__name__)
 MAX_SEND_ATTEMPTS = 8  # sends refused without a mined tx (fees, funds) before the row fails for good
 OP_USED = 1004  # the contract's "op_id used": the operation already happened
 HOLDER_GAS_WEI = 10**17
-AGENT_KINDS = frozenset({"unfreeze_lot", "unfreeze_address"})  # signed with the enforcement agent's key
 
 
 class ChainBusy(RuntimeError):
@@ -189,7 +202,7 @@ class OutboxWorker:
         return used == self.token.call_hash(function, args)
 
     def _signer(self, row: Mapping[Any, Any]) -> LocalAccount:
-        if row["kind"] in AGENT_KINDS:
+        if row["kind"] in AGENT_OPS:
             if self.token.agent is None:
                 raise ChainBusy(f"{row['kind']} {row['id']} needs the enforcement agent's key "
                                 "(SOVCARBON_AGENT_KEY_FILE), which this bridge does not hold")
@@ -200,9 +213,9 @@ class OutboxWorker:
         with self.reg.store.write() as uow:
             token_outcomes.confirm(uow, row["id"], tx_hash, block_number)
         fault("after_confirm", row["kind"])
-        payload = json.loads(row["payload"])
-        if row["kind"] == "set_identity" and payload["kyc_verified"] and self.fund_holders_wei:
-            self._fund(payload["holder"])
+        op = parse_op(row["kind"], json.loads(row["payload"]))
+        if isinstance(op, SetIdentity) and op.kyc_verified and self.fund_holders_wei:
+            self._fund(op.holder)
 
     def _fail(self, row: RowMapping, code: int, reason: str) -> None:
         log.warning("chain rejected %s %s: %s %s", row["kind"], row["id"], code, reason)
@@ -218,23 +231,27 @@ class OutboxWorker:
             self.token.fund_gas(address, self.fund_holders_wei)
 
     def _call(self, row: Mapping[Any, Any]) -> tuple[str, list[Any]]:
-        p = json.loads(row["payload"])
-        op = bytes.fromhex(str(row["op_id"]).removeprefix("0x"))
-        kind = row["kind"]
-        if kind == "open_lot":
-            return "open_lot", [op, int(p["chain_lot_id"]), int(p["immobilized_kg"])]
-        if kind == "mint":
-            return "mint", [op, to_checksum_address(p["to"]), int(p["chain_lot_id"]), int(p["amount_kg"])]
-        if kind == "set_identity":
-            return "set_identity", [op, to_checksum_address(p["holder"]), bool(p["kyc_verified"]),
-                                    to_checksum_address(p["intermediary"])]
-        if kind == "set_intermediary":
-            return "set_intermediary", [op, to_checksum_address(p["intermediary"]), bool(p["licensed"])]
-        if kind in ("freeze_lot", "unfreeze_lot"):
-            return kind, [op, int(p["chain_lot_id"])]
-        if kind in ("freeze_address", "unfreeze_address"):
-            return kind, [op, to_checksum_address(p["holder"])]
-        if kind in ("complete_burn", "return_burn"):
-            return kind, [op, KIND_NUMBER[str(p["kind"])], int(p["seq"])]
-        raise ValueError(f"unknown outbox kind {kind!r} in {row['id']}")
+        """The contract function and arguments of a row's operation (its op id first)."""
+        op_id = bytes.fromhex(str(row["op_id"]).removeprefix("0x"))
+        try:
+            op = parse_op(str(row["kind"]), json.loads(row["payload"]))
+        except ValueError as exc:
+            raise ValueError(f"{exc} in {row['id']}") from exc
+        function = str(op.OP)
+        match op:
+            case OpenLot():
+                return function, [op_id, int(op.chain_lot_id), int(op.immobilized_kg)]
+            case Mint():
+                return function, [op_id, to_checksum_address(op.to), int(op.chain_lot_id), int(op.amount_kg)]
+            case SetIdentity():
+                return function, [op_id, to_checksum_address(op.holder), bool(op.kyc_verified),
+                                  to_checksum_address(op.intermediary)]
+            case SetIntermediary():
+                return function, [op_id, to_checksum_address(op.intermediary), bool(op.licensed)]
+            case FreezeLot() | UnfreezeLot():
+                return function, [op_id, int(op.chain_lot_id)]
+            case FreezeAddress() | UnfreezeAddress():
+                return function, [op_id, to_checksum_address(op.holder)]
+            case CompleteBurn() | ReturnBurn():
+                return function, [op_id, KIND_NUMBER[str(op.kind)], int(op.seq)]
 

@@ -21,6 +21,15 @@ from sqlalchemy import select
 
 from sovcarbon.bridge import audit
 from sovcarbon.chain import CarbonTokenChain
+from sovcarbon.domain.chain_ops import (
+    ADDRESS_FREEZE_OPS,
+    LOT_FREEZE_OPS,
+    FreezeAddress,
+    FreezeLot,
+    OpKind,
+    UnfreezeAddress,
+    UnfreezeLot,
+)
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.tokenize import ChainLotFigures, lot_mismatches
 from sovcarbon.services import bridge_officer, token_identity, token_lots, token_outbox
@@ -100,17 +109,17 @@ def state_drift(reg: Registry, token: CarbonTokenChain, facts: Sequence[Any]) ->
         nr_frozen = {str(r[0]): bool(r[1]) for r in uow.conn.execute(select(tt.token_lots.c.id,
                                                                              tt.token_lots.c.frozen))}
         busy_lots = {str(r[0]) for r in uow.conn.execute(select(c.lot_id).where(
-            c.status.in_([token_outbox.PENDING, token_outbox.SENT]), c.kind.in_(["freeze_lot", "unfreeze_lot"])))}
+            c.status.in_([token_outbox.PENDING, token_outbox.SENT]), c.kind.in_(sorted(LOT_FREEZE_OPS))))}
         # address freezes as the NR ordered them: the last freeze/unfreeze per address (in flight: skipped)
         nr_address_frozen: dict[str, bool] = {}
         busy_addresses: set[str] = set()
         for kind, payload, status in uow.conn.execute(select(c.kind, c.payload, c.status).where(
-                c.kind.in_(["freeze_address", "unfreeze_address"])).order_by(c.seq)):
+                c.kind.in_(sorted(ADDRESS_FREEZE_OPS))).order_by(c.seq)):
             holder = str(json.loads(payload)["holder"]).lower()
             if status in (token_outbox.PENDING, token_outbox.SENT):
                 busy_addresses.add(holder)
             elif status == token_outbox.CONFIRMED:
-                nr_address_frozen[holder] = kind == "freeze_address"
+                nr_address_frozen[holder] = kind == OpKind.FREEZE_ADDRESS
     for r in rows:
         address, eligible = str(r["address"]), bool(r["eligible"])
         if r["role"] == "intermediary":
@@ -149,11 +158,12 @@ def repush_drift(uow: UnitOfWork, drift: Sequence[Mapping[str, Any]]) -> None:
             token_identity.want_identity(uow, str(d["participant_id"]), str(d["address"]), str(d["role"]),
                                          bool(d["nr"]), d["intermediary_address"])
         elif d["kind"] == "address_freeze":
-            kind = "freeze_address" if d["nr"] else "unfreeze_address"
-            token_outbox.enqueue(uow, kind, {"holder": str(d["address"]).lower()})
+            holder = str(d["address"]).lower()
+            token_outbox.enqueue(uow, FreezeAddress(holder=holder) if d["nr"] else UnfreezeAddress(holder=holder))
         else:
-            kind = "freeze_lot" if d["nr"] else "unfreeze_lot"
-            token_outbox.enqueue(uow, kind, {"chain_lot_id": d["chain_lot_id"]}, str(d["lot_id"]))
+            lot = int(d["chain_lot_id"])
+            token_outbox.enqueue(uow, FreezeLot(chain_lot_id=lot) if d["nr"] else UnfreezeLot(chain_lot_id=lot),
+                                 str(d["lot_id"]))
     if drift:
         uow.append("chain_state_repushed", {"drift": [dict(d) for d in drift]})
 

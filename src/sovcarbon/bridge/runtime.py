@@ -39,6 +39,7 @@ from sovcarbon.bridge.settlement_events import SettlementConsumer
 from sovcarbon.bridge.settlement_setup import status as settlement_status
 from sovcarbon.chain import CarbonTokenChain, Chain, ChainUnavailable, load_or_create_key, open_chain
 from sovcarbon.chain.token import DEFAULT_ROLE_DELAY_S
+from sovcarbon.domain.chain_ops import PROTECTIVE_OPS
 from sovcarbon.services import settlement as settlement_service
 from sovcarbon.services import token_lots
 from sovcarbon.services.registry import Registry
@@ -61,7 +62,6 @@ IDLE_PROBE_MAX_S = 0.8  # the head probe's interval doubles from poll_interval_s
 MAX_LAG_ENV = "SOVCARBON_BRIDGE_MAX_LAG_BLOCKS"
 DEFAULT_MAX_LAG_BLOCKS = 50  # the event consumer's alarm on /v1/bridge past this many blocks behind
 MAX_BACKOFF_S = 5.0
-PROTECTIVE_KINDS = frozenset({"freeze_lot", "freeze_address"})
 STATE_CHECK_INTERVAL_S = 60.0  # how often the running bridge compares identities and freezes with the chain
 
 
@@ -215,7 +215,7 @@ class Bridge:
         with self.cycle_lock:
             if self.halted() is not None:  # acts nobody ordered were found on chain: officers must look first
                 self.cycles += 1  # only protective freezes still go out
-                return {"outbox_rows": self.outbox.drain(only_kinds=PROTECTIVE_KINDS), "events": 0,
+                return {"outbox_rows": self.outbox.drain(only_kinds=PROTECTIVE_OPS), "events": 0,
                         "dead_letters_applied": 0}
             sent = self.outbox.drain()
             applied = self.events.consume()

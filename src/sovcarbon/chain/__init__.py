@@ -8,8 +8,9 @@ from sovcarbon.chain.abi import CHAIN_REJECTED, ChainRejected, parse_revert
 from sovcarbon.chain.compiler import BytecodeMismatch, CompiledContract, compile_contract, load_contract
 from sovcarbon.chain.event_decoding import ChainEvent
 from sovcarbon.chain.node import Chain, ChainUnavailable, EmbeddedChain, ExternalChain, open_chain
-from sovcarbon.chain.token import CarbonTokenChain, Deployment, Identity, LotInfo, make_op_id
+from sovcarbon.chain.token import CarbonTokenChain, Deployment, Identity, LotInfo
 from sovcarbon.chain.transactions import SignedCall, TxResult, load_or_create_key
+from sovcarbon.domain.op_ids import op_id as make_op_id  # the one derivation (domain.op_ids), by its chain-side name
 
 __all__ = [
     "CHAIN_REJECTED",

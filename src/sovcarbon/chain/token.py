@@ -6,12 +6,11 @@ nonces and receipts: ``chain.transactions``; ABI, gas table and reverts: ``chain
 ``chain.event_decoding``.
 
 Quantities are integer kilograms (1 token = 1 kgCO2e). Every bridge-initiated change takes a
-32-byte `op_id` that the contract accepts once (`make_op_id` derives one from an outbox key).
+32-byte `op_id` that the contract accepts once (``domain.op_ids.op_id`` derives one from an outbox key).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -60,16 +59,10 @@ ROLE_OWNER, ROLE_BRIDGE, ROLE_AGENT = 1, 2, 3
 LOT_FIGURES_BATCH = 256  # the contract's lotFigures bound
 
 
-def make_op_id(key: str | bytes) -> bytes:
-    """A 32-byte op_id from an outbox/idempotency key (SHA-256; same key, same op_id)."""
-    raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
-    return hashlib.sha256(b"sovcarbon-op:" + raw).digest()
-
-
 def _op_id_bytes(op_id: bytes | str) -> bytes:
     value = bytes.fromhex(op_id.removeprefix("0x")) if isinstance(op_id, str) else bytes(op_id)
     if len(value) != 32 or value == b"\x00" * 32:
-        raise ValueError("op_id must be 32 non-zero bytes (use make_op_id)")
+        raise ValueError("op_id must be 32 non-zero bytes (domain.op_ids.op_id)")
     return value
 
 

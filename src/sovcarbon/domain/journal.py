@@ -36,6 +36,11 @@ def canonical_json(value: Any) -> bytes:
                       default=_refuse).encode("utf-8")
 
 
+def canonical_text(value: Any) -> str:
+    """``canonical_json`` as text, for the JSON columns the NR writes (outbox payloads, lot serials)."""
+    return canonical_json(value).decode("utf-8")
+
+
 def _refuse(value: Any) -> Any:
     raise TypeError(f"not canonical JSON: {type(value).__name__}")
 

@@ -25,6 +25,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from sovcarbon.domain.access import require_four_eyes, require_role
+from sovcarbon.domain.chain_ops import FreezeAddress, UnfreezeAddress, UnfreezeLot
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.model import Actor, Role
@@ -115,9 +116,9 @@ def approve_action(uow: UnitOfWork, actor: Actor, action_id: str) -> dict[str, A
     if kind == "unfreeze_lot":
         lot = token_lots.lot_row(uow, target)
         _update(uow, tt.token_lots, [tt.token_lots.c.id == target], frozen=False, updated_at=uow.now)
-        result = token_outbox.enqueue(uow, "unfreeze_lot", {"chain_lot_id": lot["chain_lot_id"]}, target)
+        result = token_outbox.enqueue(uow, UnfreezeLot(chain_lot_id=int(lot["chain_lot_id"])), target)
     elif kind == "unfreeze_address":
-        result = token_outbox.enqueue(uow, "unfreeze_address", {"holder": target})
+        result = token_outbox.enqueue(uow, UnfreezeAddress(holder=target))
     elif kind == "resume_bridge":
         from sovcarbon.bridge import audit
 
@@ -136,7 +137,7 @@ def approve_action(uow: UnitOfWork, actor: Actor, action_id: str) -> dict[str, A
 
 def freeze_address(uow: UnitOfWork, address: str, reason: str, report_id: str) -> str:
     """Freeze one holder's address on chain (the offending part of a mismatch), journaled."""
-    outbox_id = token_outbox.enqueue(uow, "freeze_address", {"holder": address.lower()})
+    outbox_id = token_outbox.enqueue(uow, FreezeAddress(holder=address.lower()))
     uow.append("token_address_frozen", {"address": address.lower(), "code": 7001, "reason": reason,
                                         "reconciliation_id": report_id, "outbox_id": outbox_id})
     return outbox_id

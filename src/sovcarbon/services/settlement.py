@@ -25,6 +25,7 @@ from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.invariants import LedgerSnapshot
 from sovcarbon.domain.model import Actor, Role
+from sovcarbon.domain.op_ids import DVP_SCOPE, op_id_hex
 from sovcarbon.services.queries import READ_ALL_ROLES
 from sovcarbon.services.requests import Command, Id
 from sovcarbon.store import settlement_tables as st
@@ -49,9 +50,7 @@ class DvpOrderIn(Command):
 
 
 def chain_dvp_id(order_id: str) -> str:
-    import hashlib
-
-    return "0x" + hashlib.sha256(b"sovcarbon-dvp:" + order_id.encode()).hexdigest()
+    return op_id_hex(order_id, scope=DVP_SCOPE)
 
 
 def _wallet(uow: UnitOfWork, participant_id: str) -> str | None:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from sovcarbon.domain import tokenize as rules
 from sovcarbon.domain.access import require_role
+from sovcarbon.domain.chain_ops import SetIdentity, SetIntermediary
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.model import HOLDING_ROLES, Actor, ParticipantKind, Role
 from sovcarbon.services import token_consents
@@ -39,11 +40,10 @@ def want_identity(uow: UnitOfWork, participant_id: str, address: str, role: str,
                    intermediary_address: str | None) -> None:
     """Record what the chain's identity registry must say about ``address`` and enqueue the call."""
     if role == "intermediary":
-        outbox_id = enqueue(uow, "set_intermediary", {"intermediary": address, "licensed": eligible})
+        outbox_id = enqueue(uow, SetIntermediary(intermediary=address, licensed=eligible))
     else:
         assert intermediary_address is not None
-        outbox_id = enqueue(uow, "set_identity", {"holder": address, "kyc_verified": eligible,
-                                                  "intermediary": intermediary_address})
+        outbox_id = enqueue(uow, SetIdentity(holder=address, kyc_verified=eligible, intermediary=intermediary_address))
     c = tt.token_identity_sync.c
     values = dict(participant_id=participant_id, role=role, eligible=eligible,
                   intermediary_address=intermediary_address, outbox_id=outbox_id, status=PENDING,

@@ -12,12 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import RowMapping
 
 from sovcarbon.domain import tokenize as rules
+from sovcarbon.domain.chain_ops import LOT_OPS, FreezeLot
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.invariants import LedgerSnapshot
 from sovcarbon.domain.model import BlockState
 from sovcarbon.domain.tokenize import ChainLotFigures, LotFacts, LotStatus
 from sovcarbon.services import retirements, token_burns
-from sovcarbon.services.token_outbox import LOT_OPS, PENDING, SENT, enqueue, outbox_view
+from sovcarbon.services.token_outbox import PENDING, SENT, enqueue, outbox_view
 from sovcarbon.services.views import block_view
 from sovcarbon.store import tables as t
 from sovcarbon.store import token_tables as tt
@@ -113,7 +114,7 @@ def freeze_lot(uow: UnitOfWork, lot_id: str, reason: str, report_id: str) -> boo
     if lot["frozen"]:
         return False
     set_lot(uow, lot_id, frozen=True)
-    enqueue(uow, "freeze_lot", {"chain_lot_id": lot["chain_lot_id"]}, lot_id)
+    enqueue(uow, FreezeLot(chain_lot_id=int(lot["chain_lot_id"])), lot_id)
     uow.append("lot_frozen", {"lot_id": lot_id, "chain_lot_id": lot["chain_lot_id"], "code": 7001,
                               "reason": reason, "reconciliation_id": report_id})
     return True

@@ -4,7 +4,6 @@ of their outcomes are in ``services.token_outcomes``."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import weakref
 from collections.abc import Callable, Mapping
@@ -12,36 +11,31 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from sovcarbon.domain.chain_ops import ChainOp, payload_of
 from sovcarbon.domain.ids import new_id
+from sovcarbon.domain.journal import canonical_text
+from sovcarbon.domain.op_ids import op_id_hex
 from sovcarbon.store import token_tables as tt
 from sovcarbon.store.uow import Store, UnitOfWork
 
 PENDING, SENT, CONFIRMED, FAILED = "pending", "sent", "confirmed", "failed"
 TERMINAL = frozenset({CONFIRMED, FAILED})
-LOT_OPS = frozenset({"open_lot", "mint"})
 
 # The bridge serving a store is woken after the commit of a transaction that enqueued chain work (and only
 # then: a transfer or a read does not make the bridge run a cycle).
 OUTBOX_WAKERS: weakref.WeakKeyDictionary[Store, Callable[[], None]] = weakref.WeakKeyDictionary()
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def op_id_for(outbox_id: str) -> str:
-    """The 32-byte op id a chain operation carries (the contract accepts each once): SHA-256 of the row id,
-    the same derivation as ``chain.make_op_id``. Stored with the row and never recomputed."""
-    return "0x" + hashlib.sha256(b"sovcarbon-op:" + outbox_id.encode("utf-8")).hexdigest()
-
 
 # ------------------------------------------------------------------------------------------- outbox
-def enqueue(uow: UnitOfWork, kind: str, payload: dict[str, Any], lot_id: str | None = None) -> str:
-    """Add one chain operation to the outbox in the caller's transaction; returns the row id."""
+def enqueue(uow: UnitOfWork, op: ChainOp, lot_id: str | None = None) -> str:
+    """Add one chain operation (``domain.chain_ops``) to the outbox in the caller's transaction; returns the
+    row id. The row stores the operation's kind and its fields as the JSON payload."""
     assert uow.write
     seq = int(uow.conn.execute(select(func.coalesce(func.max(tt.token_outbox.c.seq), 0))).scalar_one()) + 1
     outbox_id = new_id("out")
-    uow.repo.insert(tt.token_outbox, id=outbox_id, seq=seq, kind=kind, lot_id=lot_id, payload=dumps(payload),
-                    op_id=op_id_for(outbox_id), status=PENDING, tx_hash=None, attempts=0, last_error=None,
+    uow.repo.insert(tt.token_outbox, id=outbox_id, seq=seq, kind=str(op.OP), lot_id=lot_id,
+                    payload=canonical_text(payload_of(op)),
+                    op_id=op_id_hex(outbox_id), status=PENDING, tx_hash=None, attempts=0, last_error=None,
                     created_at=uow.now, updated_at=uow.now)
     waker = OUTBOX_WAKERS.get(uow.store)
     if waker is not None and waker not in uow.after_commit:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import RowMapping
 
 from sovcarbon.domain import tokenize as rules
 from sovcarbon.domain.accounts import require_active
+from sovcarbon.domain.chain_ops import IDENTITY_OPS, LOT_OPS, OpKind
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.model import AccountKind, BlockState, Purpose
@@ -21,7 +22,7 @@ from sovcarbon.services.auth import SYSTEM_ACTOR
 from sovcarbon.services.movements import record
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.token_lots import lot_by_chain_id, lot_row, set_lot
-from sovcarbon.services.token_outbox import CONFIRMED, FAILED, LOT_OPS, PENDING, SENT, TERMINAL, set_outbox
+from sovcarbon.services.token_outbox import CONFIRMED, FAILED, PENDING, SENT, TERMINAL, set_outbox
 from sovcarbon.store import tables as t
 from sovcarbon.store import token_tables as tt
 from sovcarbon.store.uow import UnitOfWork
@@ -34,14 +35,14 @@ def confirm(uow: UnitOfWork, outbox_id: str, tx_hash: str | None, block_number: 
     if row["status"] in TERMINAL:
         return
     set_outbox(uow, outbox_id, status=CONFIRMED, tx_hash=tx_hash or row["tx_hash"], last_error=None)
-    if row["kind"] == "mint" and row["lot_id"] is not None:
+    if row["kind"] == OpKind.MINT and row["lot_id"] is not None:
         set_lot(uow, row["lot_id"], status=LotStatus.ACTIVE, mint_block=block_number)
         lot = lot_row(uow, row["lot_id"])
         uow.append("tokens_minted", {"lot_id": lot["id"], "chain_lot_id": lot["chain_lot_id"],
                                      "amount_kg": lot["quantity_kg"], "to": lot["holder_address"],
                                      "chain_tx": tx_hash or row["tx_hash"], "block": block_number,
                                      "outbox_id": outbox_id})
-    elif row["kind"] in ("set_identity", "set_intermediary"):
+    elif row["kind"] in IDENTITY_OPS:
         c = tt.token_identity_sync.c
         uow.repo.update(tt.token_identity_sync, [c.outbox_id == outbox_id], status=CONFIRMED, updated_at=uow.now)
 
@@ -56,7 +57,7 @@ def fail(uow: UnitOfWork, outbox_id: str, code: int, reason: str) -> None:
     set_outbox(uow, outbox_id, status=FAILED, last_error=message)
     if row["kind"] in LOT_OPS and row["lot_id"] is not None:
         _compensate_lot(uow, row["lot_id"], outbox_id, message)
-    elif row["kind"] in ("set_identity", "set_intermediary"):
+    elif row["kind"] in IDENTITY_OPS:
         c = tt.token_identity_sync.c
         uow.repo.update(tt.token_identity_sync, [c.outbox_id == outbox_id], status=FAILED, updated_at=uow.now)
 

@@ -14,8 +14,10 @@ from sqlalchemy import func, select
 from sovcarbon.domain import tokenize as rules
 from sovcarbon.domain.access import require_controls
 from sovcarbon.domain.accounts import require_active
+from sovcarbon.domain.chain_ops import Mint, OpenLot
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
+from sovcarbon.domain.journal import canonical_text
 from sovcarbon.domain.model import AccountKind, Actor, Role
 from sovcarbon.domain.tokenize import LotStatus
 from sovcarbon.services import token_consents
@@ -23,7 +25,7 @@ from sovcarbon.services.movements import record, select_units
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.token_identity import serving_intermediary, wallet_of
 from sovcarbon.services.token_lots import lot_view
-from sovcarbon.services.token_outbox import dumps, enqueue
+from sovcarbon.services.token_outbox import enqueue
 from sovcarbon.services.token_requests import TokenizationIn
 from sovcarbon.services.views import block_view
 from sovcarbon.store import tables as t
@@ -89,8 +91,9 @@ def tokenize(reg: Registry, uow: UnitOfWork, actor: Actor, req: TokenizationIn) 
     uow.repo.insert(tt.token_lots, id=lot_id, chain_lot_id=chain_lot_id, holder_participant_id=holder.id,
                     holder_account_id=holder_account.id, holder_address=holder_wallet,
                     intermediary_id=intermediary.id, custody_account_id=custody.id, quantity_kg=quantity_kg,
-                    retired_kg=0, redeemed_kg=0, status=LotStatus.MINTING, frozen=False, serials=dumps(serials),
+                    retired_kg=0, redeemed_kg=0, status=LotStatus.MINTING, frozen=False,
+                    serials=canonical_text(serials),
                     txn_id=txn_id, mint_block=None, failure=None, created_at=uow.now, updated_at=uow.now)
-    enqueue(uow, "open_lot", {"chain_lot_id": chain_lot_id, "immobilized_kg": quantity_kg}, lot_id)
-    enqueue(uow, "mint", {"chain_lot_id": chain_lot_id, "to": holder_wallet, "amount_kg": quantity_kg}, lot_id)
+    enqueue(uow, OpenLot(chain_lot_id=chain_lot_id, immobilized_kg=quantity_kg), lot_id)
+    enqueue(uow, Mint(chain_lot_id=chain_lot_id, to=holder_wallet, amount_kg=quantity_kg), lot_id)
     return lot_view(uow, lot_id)
