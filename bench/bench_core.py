@@ -134,11 +134,11 @@ def fund_rate_sources(reg: Registry, accs: list[str]) -> None:
         one_transfer(reg, TransferIn(from_account_id=accs[0], to_account_id=accs[1 + 2 * i], quantity_kg=1_000_000))
 
 
-def transfer_rate(reg: Registry, accs: list[str], clients: int, seconds: float, *, one_source: bool = False) -> float:
-    """Partial transfers (each splits a block) by ``clients`` threads, each between its own two accounts (8
-    holders at work); ``one_source``: every client moves units out of account 0 (lowest serials first from one
-    account: the clients queue on that account, as the rules require)."""
-    pairs = [(accs[0], accs[1 + i]) if one_source else (accs[1 + 2 * i], accs[2 + 2 * i]) for i in range(clients)]
+def transfer_rate(reg: Registry, accs: list[str], clients: int, seconds: float, *, own_accounts: bool = False) -> float:
+    """Partial transfers (each splits a block) by ``clients`` threads, each out of account 0 into its own account
+    (lowest serials first from one account: the clients queue on it, as the rules require); ``own_accounts``:
+    each client between its own two accounts (8 holders at work; ``fund_rate_sources`` first)."""
+    pairs = [(accs[1 + 2 * i], accs[2 + 2 * i]) if own_accounts else (accs[0], accs[1 + i]) for i in range(clients)]
     counts = [0] * clients
     stop = time.perf_counter() + seconds
 
@@ -267,9 +267,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             reg = build_registry(url, data_dir)
             accs, _ = seed_world(reg, 1 + 2 * RATE_CLIENTS, 100_000_000)
             fund_rate_sources(reg, accs)
-            one = statistics.median([transfer_rate(reg, accs, 1, seconds / 2) for _ in range(2)])
-            eight = transfer_rate(reg, accs, RATE_CLIENTS, seconds)
-            eight_one_source = transfer_rate(reg, accs, RATE_CLIENTS, seconds / 2, one_source=True)
+            one = statistics.median([transfer_rate(reg, accs, 1, seconds / 2, own_accounts=True) for _ in range(2)])
+            eight = transfer_rate(reg, accs, RATE_CLIENTS, seconds, own_accounts=True)
+            eight_one_source = transfer_rate(reg, accs, RATE_CLIENTS, seconds / 2)
             rows.append(dict(benchmark=f"transfers/s, 1 client ({kind})", figure=round(one), unit="tx/s",
                              baseline=f"raw INSERT+COMMIT {raw:.0f}/s", ratio=f"{one / raw:.2f}", goal=">= 0.30"))
             rows.append(dict(benchmark=f"transfers/s, 8 clients, own accounts ({kind})", figure=round(eight),
