@@ -217,6 +217,9 @@ def _error(err: RegistryError, status: int | None = None,
     return status or err.http_status, body, headers or {}
 
 
+MODE_CACHE_SIZE = 4096  # (method, path) pairs whose route auth mode is remembered
+
+
 class HttpGuard:
     def __init__(self, app: ASGIApp, registry: Registry, routes: list[BaseRoute],
                  throttle: FailedAuthThrottle | None = None) -> None:
@@ -225,11 +228,29 @@ class HttpGuard:
         self.routes = routes
         self.throttle = throttle or FailedAuthThrottle()
         self._auth_of: dict[int, str] = {}
+        # The routes flattened once (rebuilt if routes are added), and the auth mode of each (method, path)
+        # looked up before (bounded): a request no longer walks the route tree and its regexes (perf #10).
+        self._flat: list[tuple[str, APIRoute]] = []
+        self._flat_of = -1
+        self._mode_of: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     def _auth_mode(self, scope: Scope) -> str:
         path: str = scope.get("path", "")
         method: str = scope.get("method", "")
-        for prefix, route in _api_routes(self.routes):
+        if self._flat_of != len(self.routes):
+            self._flat = list(_api_routes(self.routes))
+            self._flat_of = len(self.routes)
+            self._mode_of.clear()
+        key = (method, path)
+        mode = self._mode_of.get(key)
+        if mode is None:
+            mode = self._mode_of[key] = self._match_mode(path, method)
+            if len(self._mode_of) > MODE_CACHE_SIZE:
+                self._mode_of.popitem(last=False)
+        return mode
+
+    def _match_mode(self, path: str, method: str) -> str:
+        for prefix, route in self._flat:
             if not path.startswith(prefix) or not route.path_regex.match(path[len(prefix):]):
                 continue
             if route.methods and method not in route.methods:
