@@ -130,12 +130,19 @@ def test_a_transfer_sharing_an_account_waits_then_sees_the_first(world: Api) -> 
 
 def test_an_ordinary_write_waits_for_open_transfers(world: Api) -> None:
     _pg(world)
-    with _open_transfer_txn(world, world.ids["foundation_acc"], world.ids["company_acc"]):
+    with _open_transfer_txn(world, world.ids["foundation_acc"], world.ids["company_acc"]) as uow:
         th, out = _in_thread(lambda: _open_account(world, "other"))
         _wait_until_blocked(world, "advisory")  # the writers' gate, exclusive
         assert th.is_alive() and out == []
+        # the waiting write must not hold the journal head: the open transfer appends (takes the head) and
+        # commits; had the ordinary write locked the head before the gate, this would deadlock
+        actor = _actor(world, "proponent")
+        body = transfers.transfer(world.reg, uow, actor, TransferIn(from_account_id=world.ids["foundation_acc"],
+                                                                    to_account_id=world.ids["company_acc"],
+                                                                    quantity_kg=17))
     th.join(WAIT_S)
     assert not th.is_alive() and isinstance(out[0], str), out
+    assert journal_admin.verify(world.reg)["head_seq"] == body["journal_seq"] + 1  # the account opened after it
 
 
 def test_a_concurrent_command_may_not_move_blocks_of_accounts_it_did_not_lock(world: Api) -> None:
