@@ -23,7 +23,7 @@ from token_world import ChainBackend, TokenWorld, give_wallet, open_bridge
 
 from sovcarbon.bridge.faults import CRASH_EXIT_CODE
 from sovcarbon.bridge.settlement_events import SettlementConsumer
-from sovcarbon.chain import make_op_id
+from sovcarbon.chain import ChainRejected, make_op_id
 from sovcarbon.chain.settlement import CashTokenChain, DvpEscrowChain, set_next_block_timestamp
 from sovcarbon.services import invariants
 from sovcarbon.store import settlement_tables as st
@@ -224,3 +224,42 @@ def test_a_crash_at_each_dvp_bridge_step_recovers_without_settling_twice(
         assert escrow_again.state(dvp_id).status in (2, 3, 4)
     finally:
         bridge.close()
+
+
+def test_an_order_never_created_on_the_escrow_lapses_at_its_deadline(tw: TokenWorld) -> None:
+    """The escrow refuses to create a DvP at or after its deadline (7005) and block times never go back: once
+    the block the registry consumed is at the deadline, an order with no DvpCreated closes as expired (7005,
+    journal dvp_lapsed, the block as evidence); an order created on the escrow waits for the chain's expiry."""
+    lot, platform, consumer, issuer = _setup(tw, 3_000)
+    escrow, token = consumer.escrow, consumer.escrow.token
+    deadline_s = int(token.w3.eth.get_block("latest")["timestamp"]) + 120
+    body = {"seller_id": tw.ids["foundation"], "buyer_id": tw.ids["company"], "lot_id": lot["id"],
+            "quantity_kg": 1_000, "price_satang_per_t": PRICE_SATANG_PER_T,
+            "deadline_at": datetime.fromtimestamp(deadline_s, UTC).isoformat()}
+    never = tw.api.ok("POST", "/v1/dvp-orders", "platform", body)
+    created = tw.api.ok("POST", "/v1/dvp-orders", "platform", body)
+    seller, buyer = tw.wallets["foundation"], tw.wallets["company"]
+    escrow.create(platform, bytes.fromhex(created["chain_dvp_id"][2:]), seller.address, buyer.address,
+                  created["chain_lot_id"], 1_000, created["total_satang"], deadline_s)
+    set_next_block_timestamp(token, deadline_s - 1)
+    token.fund_gas(platform.address)  # a block one second before the deadline: nothing lapses
+    assert int(token.w3.eth.get_block("latest")["timestamp"]) == deadline_s - 1
+    consumer.run_until_idle()
+    assert tw.api.ok("GET", f"/v1/dvp-orders/{never['id']}", "regulator")["status"] == "ordered"
+    set_next_block_timestamp(token, deadline_s)
+    with pytest.raises(ChainRejected) as refused:
+        escrow.create(platform, bytes.fromhex(never["chain_dvp_id"][2:]), seller.address, buyer.address,
+                      never["chain_lot_id"], 1_000, never["total_satang"], deadline_s)
+    assert refused.value.code == 7005  # the intermediary's create at the deadline: refused by the escrow
+    assert consumer.run_until_idle() == 1  # the lapse
+    lapsed = tw.api.ok("GET", f"/v1/dvp-orders/{never['id']}", "regulator")
+    assert lapsed["status"] == "expired" and lapsed["code"] == 7005 and lapsed["evidence"] is None
+    assert lapsed["detail"]["lapsed"]["block_time_s"] >= deadline_s
+    assert tw.api.ok("GET", f"/v1/dvp-orders/{created['id']}", "regulator")["status"] == "open"
+    assert _journal_kinds(tw).count("dvp_lapsed") == 1
+    token.fund_gas(platform.address)
+    assert consumer.run_until_idle() == 0  # once
+    with tw.api.reg.store.read() as uow:
+        assert uow.conn.execute(select(func.count()).select_from(st.dvp_orders)
+                                .where(st.dvp_orders.c.status == "expired")).scalar() == 1
+    assert invariants.check(tw.api.reg) == [] and consumer.conservation() == []

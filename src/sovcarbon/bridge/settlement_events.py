@@ -47,6 +47,11 @@ class SettlementConsumer:
                                                   e.block_number)
                 fault("after_escrow_event_applied", e.name)  # a crash here: nothing of the range committed
             settlement.save_cursor(uow, self.escrow.address, end + 1)
+            due = settlement.earliest_unopened_deadline(uow)
+            if due is not None:  # orders never created on the escrow: closed once the chain's clock passed them
+                block_time_s = int(self.escrow.w3.eth.get_block(end)["timestamp"])
+                if block_time_s >= due:
+                    applied += settlement.lapse_unopened(uow, end, block_time_s)
         if events:
             fault("after_escrow_cursor_saved", events[-1].name)  # committed: never applied again
         return applied

@@ -12,6 +12,7 @@
 | an escrow event moves an order only along ordered -> open -> settled / cancelled / expired | 1008 |
 | a DvPCreated whose terms differ from the order is not taken as the order's (the order is rejected) | 1003 |
 | an expired DvP refunds both legs and is recorded with 7005 | 7005 |
+| an order never created on the escrow closes as expired once the consumed block's time reaches its deadline | 7005 |
 
 Invariant ESCROW (``check_escrow``, in the shared checker): a final order holds no funded leg; only an open
 order has funded legs; every order's chain evidence is an applied escrow event of that order; and, when the

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import AwareDatetime, StrictInt
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from sovcarbon.domain import settlement as rules
 from sovcarbon.domain import tokenize as token_rules
@@ -181,6 +181,33 @@ def apply_event(uow: UnitOfWork, name: str, args: dict[str, Any], tx_hash: str, 
     uow.repo.insert(st.dvp_events, tx_hash=tx_hash, log_index=log_index, name=name, dvp_order_id=order["id"],
                     block_number=block_number, journal_seq=entry.seq, applied_at=uow.now)
     return True
+
+
+def earliest_unopened_deadline(uow: UnitOfWork) -> int | None:
+    """The earliest deadline of an order not yet created on the escrow (None if there is none)."""
+    c = st.dvp_orders.c
+    value = uow.conn.execute(select(func.min(c.deadline_s)).where(c.status == rules.ORDERED)).scalar()
+    return None if value is None else int(value)
+
+
+def lapse_unopened(uow: UnitOfWork, block_number: int, block_time_s: int) -> int:
+    """Close as expired (7005) every order never created on the escrow whose deadline the chain's clock reached
+    at ``block_number``, the last block the registry consumed (its events are applied before this, in the same
+    transaction). The escrow refuses to create a DvP at or after its deadline and block times never go back,
+    so no DvpCreated can come for them any more. Journal ``dvp_lapsed``; the evidence is the block, no event."""
+    c = st.dvp_orders.c
+    rows = uow.conn.execute(select(st.dvp_orders).where(c.status == rules.ORDERED, c.deadline_s <= block_time_s)
+                            .order_by(c.id)).mappings().all()
+    for order in rows:
+        detail = json.loads(order["detail"])
+        detail["lapsed"] = {"block_number": block_number, "block_time_s": block_time_s,
+                            "reason": "never created on the escrow before its deadline"}
+        uow.repo.update(st.dvp_orders, [c.id == order["id"]], status=rules.EXPIRED, code=rules.SETTLEMENT_EXPIRED,
+                        block_number=block_number, detail=json.dumps(detail, sort_keys=True), updated_at=uow.now)
+        uow.append("dvp_lapsed", {"order_id": order["id"], "from": rules.ORDERED, "to": rules.EXPIRED,
+                                  "code": rules.SETTLEMENT_EXPIRED, "deadline_s": int(order["deadline_s"]),
+                                  "block_number": block_number, "block_time_s": block_time_s})
+    return len(rows)
 
 
 def all_orders(uow: UnitOfWork) -> list[dict[str, Any]]:
