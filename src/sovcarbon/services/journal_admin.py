@@ -9,11 +9,13 @@ also recomputes every checkpoint's Merkle root from the entry hashes.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -64,24 +66,66 @@ def _rows_on(engine: Engine, lo: int, hi: int) -> Iterator[tuple[int, bytes, byt
         if sqlite:
             dbapi.text_factory = bytes
         # PostgreSQL: binary results, the hex hashes as their ASCII bytes (convert_to): no text decoding and
-        # no hex parsing of bytea in the client (2.7x less client CPU per row than the text protocol)
-        cur = dbapi.cursor() if sqlite else dbapi.cursor(binary=True)
+        # no hex parsing of bytea in the client (2.7x less client CPU per row than the text protocol); a
+        # server-side cursor read ahead by a thread (_read_ahead), so the server produces the next batch while
+        # this process hashes the last one (a client-side cursor waits for the whole range first)
+        cur = dbapi.cursor() if sqlite else dbapi.cursor(name="sovcarbon_journal_verify", binary=True)
         try:
             if sqlite:
                 cur.execute("SELECT seq, entry, hash, prev_hash FROM journal WHERE seq >= ? AND seq <= ? "
                             "ORDER BY seq", (lo, hi))
+                while True:
+                    batch = cur.fetchmany(VERIFY_BATCH)
+                    if not batch:
+                        break
+                    yield from batch
             else:
                 cur.execute("SELECT seq, entry, convert_to(hash, 'SQL_ASCII'), convert_to(prev_hash, 'SQL_ASCII') "
                             "FROM journal WHERE seq >= %s AND seq <= %s ORDER BY seq", (lo, hi))
-            while True:
-                batch = cur.fetchmany(VERIFY_BATCH)
-                if not batch:
-                    break
-                yield from batch
+                ahead = _read_ahead(cur)
+                try:
+                    for batch in ahead:
+                        yield from batch
+                finally:
+                    ahead.close()  # the reader thread stopped before the cursor closes
         finally:
             cur.close()
             if sqlite:
                 dbapi.text_factory = text_factory  # the connection goes back to the pool as it came
+
+
+def _read_ahead(cur: Any) -> Generator[list[Any], None, None]:
+    """Batches of ``cur`` fetched by a thread one batch ahead of the consumer (the fetch waits on the network
+    with the GIL released). Stops the thread however the consumer ends (a bad entry stops verification)."""
+    batches: queue.Queue[list[Any] | BaseException | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            while not stop.is_set():
+                batch = cur.fetchmany(VERIFY_BATCH)
+                batches.put(batch or None)
+                if not batch:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            batches.put(exc)
+
+    reader = threading.Thread(target=fetch, name="journal-verify-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = batches.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                batches.get(timeout=0.05)
+        reader.join()
 
 
 def _verify_range(database_url: str, lo: int, hi: int, prev_hash: str) -> tuple[jr.VerifyResult, int | None]:
