@@ -67,6 +67,12 @@ def covered_picks(uow: UnitOfWork, account_id: str, loa_id: str, quantity_kg: in
     if free_kg >= quantity_kg:
         raise RegistryError(6001, "the account's free units under this authorization are short",
                             requested_kg=quantity_kg, authorized_kg=quantity_kg - remaining, authorization_id=loa_id)
+    pledged_kg = sum(b.quantity_kg for b in uow.repo.blocks.free_leaves(account_id, BlockState.PLEDGED,
+                                                                        project_id=project_id, vintage=vintage))
+    if free_kg + pledged_kg >= quantity_kg:  # as domain.holdings: what fits only with pledged kg is 4003
+        raise RegistryError(4003, "the quantity fits only with pledged units: pledged kg move only by release or "
+                                  "enforcement of their lien", requested_kg=quantity_kg, free_kg=free_kg,
+                            pledged_kg=pledged_kg, account_id=account_id)
     raise RegistryError(4001, "quantity above the account's free balance", requested_kg=quantity_kg,
                         available_kg=free_kg, account_id=account_id)
 
