@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sovcarbon.domain.errors import RegistryError
-from sovcarbon.domain.model import Actor, Role
+from sovcarbon.domain.model import Actor, BlockState, Role
 from sovcarbon.services import (
     cancellations,
     freezes,
@@ -111,7 +111,7 @@ class Simulator:
                 if done is not None:
                     self.prefixes.append((done["serial_prefix"], done["quantity_kg"]))
             return "issue"
-        if r < 0.20:
+        if r < 0.28:
             return self.pledge_step()
         src, dst = self.rng.sample(self.accounts, 2)
         holder = self.owners[src]
@@ -176,42 +176,53 @@ class Simulator:
         with self.reg.store.read() as uow:
             return [x for x in pledges.list_liens(uow, ADMIN) if x["status"] in statuses and x["asset"] == "units"]
 
+    def _free_kg(self, account_id: str) -> int:
+        with self.reg.store.read() as uow:
+            return sum(b.quantity_kg for b in uow.repo.blocks.free_leaves(account_id, BlockState.HELD))
+
     def pledge_step(self) -> str:
+        """Mostly valid pledge operations (about one draw in six is wrong: another party acting, a quantity
+        beyond the lien or the free balance, zero, a pledgee that is no bank), so that requests, acceptances,
+        partial and full releases, defaults and enforcements succeed in every run. The lien acted on is chosen
+        so that the life cycle advances: requested liens are accepted (or withdrawn), active ones released in
+        part or in whole or defaulted, defaulted ones enforced in part or in whole (or released)."""
         bank, rng = self._bank(), self.rng
-        qty = rng.choice([1, 500, 1000, 7_000, 20_000, 60_000, 0])
+        assert bank.participant_id is not None
         wrong = rng.random() < 0.15  # the other party (or another holder) tries the act: 1002
-        kind = rng.random()
-        if kind < 0.35:
-            acc = rng.choice(self.accounts)
-            holder = self.owners[rng.choice(self.accounts)] if wrong else self.owners[acc]
-            pledgee = rng.choice([p for p in (bank.participant_id, self.owners[self.accounts[0]].participant_id)
-                                  if p]) if rng.random() < 0.1 else bank.participant_id
+        live = self._liens(("requested", "active", "defaulted"))
+        if not live or rng.random() < 0.3:
+            frees = {a: self._free_kg(a) for a in self.accounts}
+            acc = rng.choice([a for a in self.accounts if frees[a] > 0] or self.accounts)
+            free = frees[acc]
+            holder = self.owners[rng.choice([a for a in self.accounts if a != acc])] if wrong else self.owners[acc]
+            # mostly at most half the free kg (later acceptances still find them free); one in ten 2003 / 4001
+            qty = rng.choice([0, free + 1, free + 5_000]) if rng.random() < 0.1 else rng.randint(1, max(1, free // 2))
+            pledgee = self.owners[self.accounts[0]].participant_id if rng.random() < 0.05 else bank.participant_id
             assert pledgee is not None
             body = pledges.LienIn(account_id=acc, pledgee_id=pledgee, quantity_kg=qty)
             self.run("lien_request", lambda uow: pledges.request(uow, holder, body), body, actor=holder)
             return "lien_request"
-        statuses = {0: ("requested",), 1: ("requested",), 2: ("active", "defaulted"), 3: ("active",),
-                    4: ("defaulted",)}[min(4, int((kind - 0.35) / 0.13))]
-        liens = self._liens(statuses)
-        if not liens:
-            return "lien_none"
-        lien = rng.choice(liens)
+        lien = rng.choice(live)
         pledgor = next(o for o in self.owners.values() if o.participant_id == lien["pledgor_id"])
         who = pledgor if wrong else bank
-        amount = rng.choice([None, qty, lien["remaining_kg"] + 1, max(1, lien["remaining_kg"] // 2)])
-        lid = lien["id"]
-        if statuses == ("requested",) and kind < 0.48:
+        remaining = int(lien["remaining_kg"])
+        if rng.random() < 0.1:
+            amount: int | None = rng.choice([0, remaining + 1])  # 2003 / 4001 (over-release, over-enforcement)
+        else:
+            amount = rng.choice([None, rng.randint(1, remaining), max(1, remaining // 2)])
+        lid, status, op = lien["id"], lien["status"], rng.random()
+        if status == "requested" and op < 0.85:
             self.run("lien_accept", lambda uow: pledges.accept(uow, who, lid), actor=who)
             return "lien_accept"
-        if statuses == ("requested",):
+        if status == "requested":
             who = bank if wrong else pledgor
             self.run("lien_withdraw", lambda uow: pledges.withdraw(uow, who, lid), actor=who)
             return "lien_withdraw"
-        if statuses == ("active", "defaulted"):
+        if (status == "active" and op < 0.55) or (status == "defaulted" and op < 0.15):
             rb = pledges.LienQuantityIn(quantity_kg=amount)
             self.run("lien_release", lambda uow: pledges.release(uow, who, lid, rb), rb, actor=who)
             return "lien_release"
-        if statuses == ("active",):
+        if status == "active":
             self.run("lien_default", lambda uow: pledges.notify_default(uow, who, lid), actor=who)
             return "lien_default"
         eb = pledges.LienEnforceIn(quantity_kg=amount)

@@ -35,8 +35,15 @@ def test_random_operations_keep_every_invariant(registry: Registry) -> None:
     # The workload really exercised both successes and rejections.
     # (Which operations succeed depends on the seed: a seed that suspends accounts early retires little.)
     assert sim.outcomes.get("transfer", 0) + sim.outcomes.get("retire", 0) > 5, (SEED, sim.outcomes)
-    print(sorted((k, v) for k, v in sim.outcomes.items() if k.startswith("lien_")))
-    assert sum(v for k, v in sim.outcomes.items() if k.startswith("lien_")) > 0, (SEED, sim.outcomes)
+    # Pledges really happen: most draws are valid, so liens are requested, accepted, released (in part and in
+    # whole), defaulted and enforced in every run, beside the refusals among the draws.
+    done = {k: v for k, v in sim.outcomes.items() if k.startswith("lien_") and ":" not in k}
+    refused = {k: v for k, v in sim.outcomes.items() if k.startswith("lien_") and ":" in k}
+    print(f"successful pledge operations (seed {SEED}): {sorted(done.items())}; refused: {sorted(refused.items())}")
+    assert done.get("lien_request", 0) >= 2 and done.get("lien_accept", 0) >= 1, (SEED, sim.outcomes)
+    assert done.get("lien_release", 0) + done.get("lien_default", 0) + done.get("lien_enforce", 0) >= 1, (
+        SEED, sim.outcomes)
+    assert refused, (SEED, sim.outcomes)
     assert any(":" in k for k in sim.outcomes), (SEED, sim.outcomes)
 
 
