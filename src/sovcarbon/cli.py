@@ -154,14 +154,24 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
           demo: Annotated[bool, typer.Option("--demo", help="load the demo story once and print its keys")]
           = False,
           workers: Annotated[int, typer.Option("--workers", min=1, help="HTTP processes (PostgreSQL only); "
-                                               "one of them runs the chain worker")] = 1) -> None:
-    """Start the registry (migrations applied on start) on http://HOST:PORT."""
+                                               "one of them runs the chain worker")] = 1,
+          ssl_certfile: Annotated[Path | None, typer.Option("--ssl-certfile", help="serve https with this PEM "
+                                                            "certificate (chain); peers register its CA")] = None,
+          ssl_keyfile: Annotated[Path | None, typer.Option("--ssl-keyfile", help="the certificate's private key "
+                                                           "(PEM, unencrypted)")] = None) -> None:
+    """Start the registry (migrations applied on start) on http://HOST:PORT (https with --ssl-certfile)."""
     import uvicorn
 
     from sovcarbon.api.app import create_app, limit_recursion
     from sovcarbon.bootstrap import start_bridge
     from sovcarbon.services.journal_admin import CheckpointTimer
 
+    tls = ssl_certfile is not None or ssl_keyfile is not None
+    if tls:  # docs/interop.md, "TLS between registries"
+        if ssl_certfile is None or ssl_keyfile is None or not ssl_certfile.is_file() or not ssl_keyfile.is_file():
+            _fail("--ssl-certfile and --ssl-keyfile go together and must name existing PEM files")
+        if workers > 1 or demo:
+            _fail("--ssl-certfile serves one process without --demo (put a TLS proxy before --workers)")
     if workers > 1:
         _serve_workers(host, port, workers, demo)
         return
@@ -189,12 +199,14 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 
     ledger_audit.startup_check(reg, log_line=lambda m: err.print(f"[bold red]{m}[/bold red]"))
     limit_recursion()  # py_ecc / py-evm raise it to 100,000 on import: deep inputs would crash the process
-    base_url = f"http://{host}:{port}"
+    base_url = f"{'https' if tls else 'http'}://{host}:{port}"
     if demo:
         threading.Thread(target=_load_demo, args=(reg, base_url), daemon=True).start()
     err.print(f"[green]registry of record on {base_url}[/green]  (API docs {base_url}/docs)")
     try:
-        uvicorn.run(application, host=host, port=port, log_level="warning")
+        uvicorn.run(application, host=host, port=port, log_level="warning",
+                    ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+                    ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
     finally:
         peer_worker.stop()
         bridge.close()

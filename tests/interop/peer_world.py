@@ -252,5 +252,6 @@ def register_peers(a: Node, b: Node) -> None:
     for me, other in ((a, b), (b, a)):
         ident = other.ok("GET", "/v1/peer/identity", None)
         me.ok("POST", "/v1/peers", "admin", {"id": ident["registry_id"], "base_url": other.base,
-                                              "public_key": ident["public_key"], "party_code": ident["party_code"]})
+                                              "public_key": ident["public_key"], "party_code": ident["party_code"],
+                                              "country": ident["country"]})
         me.ok("POST", f"/v1/peers/{ident['registry_id']}/approval", "approver")

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
-from peer_world import IDN_CONFIG, free_port
+from peer_world import IDN_CONFIG, _clean_env, free_port
 from world import TEST_NOW, Api, journal_seq, rejected
 
 from sovcarbon.api.app import create_app
@@ -169,3 +172,43 @@ def test_a_tls_certificate_needs_https_and_must_be_a_certificate(world: Api) -> 
                 "\n-----END CERTIFICATE-----\n")
     rejected(world, world.post("/v1/peers", "admin", body), 1003, before)
     assert world.ok("POST", "/v1/peers", "admin", dict(body, tls_ca=pem(ca)))["tls_ca"] is True
+
+
+def test_serve_with_ssl_flags_answers_https_verified_against_its_ca(tmp_path: Path) -> None:
+    """`sovcarbon serve --ssl-certfile --ssl-keyfile`: the registry process itself answers https; a client that
+    trusts the CA alone reaches it (what a peer registered with ``tls_ca`` does); flags given half are refused
+    before anything starts."""
+    ca_key, ca = make_ca("Indonesia registry test CA")
+    cert_pem, key_pem = server_cert(ca_key, ca)
+    (tmp_path / "idn.crt").write_bytes(cert_pem)
+    (tmp_path / "idn.key").write_bytes(key_pem)
+    env = _clean_env() | {"SOVCARBON_DATA_DIR": str(tmp_path / "idn"), "SOVCARBON_CONFIG": str(IDN_CONFIG),
+                          "SOVCARBON_ALLOW_KEY_IN_DATA_DIR": "1", "SOVCARBON_CHECKPOINT_INTERVAL_S": "3600"}
+    half = subprocess.run([sys.executable, "-m", "sovcarbon.cli", "serve", "--ssl-certfile", str(tmp_path / "idn.crt")],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert half.returncode == 2 and "--ssl-keyfile" in half.stderr + half.stdout
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "sovcarbon.cli", "serve", "--port", str(port),
+                             "--ssl-certfile", str(tmp_path / "idn.crt"), "--ssl-keyfile", str(tmp_path / "idn.key")],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        trusted = httpx.Client(verify=ssl.create_default_context(cadata=pem(ca)), timeout=5)
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, "serve exited"
+            try:
+                if trusted.get(f"https://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the https registry did not come up"
+                time.sleep(0.3)
+        assert trusted.get(f"https://127.0.0.1:{port}/v1/peer/identity").json()["registry_id"] == "ID-NR"
+        with pytest.raises(httpx.ConnectError):  # the system's trust store does not know the test CA
+            httpx.get(f"https://127.0.0.1:{port}/healthz", timeout=5)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a loaded machine: the shutdown (bridge, checkpoint) may take longer
+            proc.kill()
+            proc.wait(timeout=10)

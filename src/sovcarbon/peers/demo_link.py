@@ -65,7 +65,7 @@ def run_link_demo(reg: Registry, origin_url: str, origin_keys: dict[str, str], u
             if ident["registry_id"] not in known:
                 _call(client, "POST", f"{base}/v1/peers", side_keys["admin"],
                       {"id": ident["registry_id"], "base_url": other, "public_key": ident["public_key"],
-                       "party_code": ident["party_code"]})
+                       "party_code": ident["party_code"], "country": ident["country"]})
             if known.get(ident["registry_id"], {}).get("status") != "active":
                 _call(client, "POST", f"{base}/v1/peers/{ident['registry_id']}/approval", side_keys["approver"])
             log(f"{base} knows peer {ident['registry_id']} ({ident['party_code']}, key {ident['public_key'][:16]}..)")
