@@ -329,5 +329,19 @@ def test_racing_release_all_enforce_all_and_a_holder_transfer(banks: Api) -> Non
     steps = out["ok"]
     transfers = _free(w, "company_acc") // (free - free // 2)
     assert steps - transfers == 1, (out, got)  # exactly one of the lien steps won
-    assert set(out) <= {"ok", 1008, 4001}, out
+    # the losers: a lien step after the lien is final (1008); a transfer while the lien still holds the units
+    # it would need (4003) or after they went to the bank (4001)
+    assert set(out) <= {"ok", 1008, 4001, 4003}, out
     _sums(w)
+
+
+def test_a_suspended_account_is_not_pledged_by_an_acceptance(banks: Api) -> None:
+    """The holder asked while its account was active; an officer suspends the account; the bank's acceptance
+    would lock units of a suspended account: 3004, nothing written. Reactivated, the acceptance goes through."""
+    w = banks
+    lien = _lien(w, 5_000, accept=False)
+    w.ok("POST", f"/v1/accounts/{w.ids['foundation_acc']}/status", "admin", {"status": "suspended"})
+    before = _ledger(w)
+    _unchanged(w, before, w.post(f"/v1/liens/{lien}/accept", "bank"), 3004)
+    w.ok("POST", f"/v1/accounts/{w.ids['foundation_acc']}/status", "admin", {"status": "active"})
+    assert w.ok("POST", f"/v1/liens/{lien}/accept", "bank")["status"] == "active"

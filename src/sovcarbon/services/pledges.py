@@ -232,6 +232,10 @@ def accept(uow: UnitOfWork, actor: Actor, lien_id: str) -> dict[str, Any]:
     r, lien = _units_lien(uow, actor, lien_id, "accept")
     liens = _liens_of(uow, lien.holding)
     done = rules.accept(lien, actor.participant_id or "", _units_balance(uow, lien.holding, liens), liens)
+    account = uow.repo.account(lien.holding)
+    if account.status != AccountStatus.ACTIVE:  # suspended or closed since the request: nothing is locked there
+        raise RegistryError(3004, f"account {account.id} is {account.status}: its units are not pledged now",
+                            account_id=account.id, lien_id=lien.id, status=str(account.status))
     _require_bank(uow, lien.pledgee_id)
     picks = select_units(uow, lien.holding, quantity_kg=lien.pledged_kg, serials=None)
     txn_id = new_id("txn")
