@@ -86,7 +86,7 @@ def test_the_leaf_query_is_planned_for_its_own_account(registry: Registry) -> No
     _pg(registry)
     with registry.store.write() as uow:
         for _ in range(8):
-            list(uow.repo.free_leaves("acc_00000000000000000000000000000000"))
+            list(uow.repo.blocks.free_leaves("acc_00000000000000000000000000000000"))
         prepared = uow.conn.execute(text("SELECT count(*) FROM pg_prepared_statements "
                                          "WHERE statement LIKE '%FROM blocks WHERE is_leaf AND account_id%'"))
         assert prepared.scalar_one() == 0

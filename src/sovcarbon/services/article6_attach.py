@@ -36,7 +36,7 @@ def _attach_by_serials(uow: UnitOfWork, req: AttachIn) -> list[_Unit]:
     units: list[_Unit] = []
     for rng in parse_serial_list(list(req.serials), max_ranges=MAX_RANGES_PER_ATTACH):
         require_issued_range(uow, rng)
-        for leaf in uow.repo.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg):
+        for leaf in uow.repo.blocks.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg):
             check_movable(leaf, req.account_id or leaf.account_id)
             part = rules.intersect(rng, SerialRange(leaf.serial_prefix, leaf.first_kg, leaf.last_kg))
             assert part is not None
@@ -52,7 +52,7 @@ def _attach_by_quantity(reg: Registry, uow: UnitOfWork, req: AttachIn) -> list[_
     exportable = [s.code for s in reg.profile.standards.values() if s.exportable]
     units: list[_Unit] = []
     remaining = quantity
-    for leaf in uow.repo.free_leaves(req.account_id, BlockState.HELD, project_id=req.project_id,
+    for leaf in uow.repo.blocks.free_leaves(req.account_id, BlockState.HELD, project_id=req.project_id,
                                      vintage=req.vintage, standards=exportable):
         whole = SerialRange(leaf.serial_prefix, leaf.first_kg, leaf.last_kg)
         for part in rules.subtract(whole, [range_of(r) for r in active_coverage(uow, whole)]):
@@ -61,9 +61,9 @@ def _attach_by_quantity(reg: Registry, uow: UnitOfWork, req: AttachIn) -> list[_
             remaining -= take
             if remaining == 0:
                 return units
-    free_any = sum(b.quantity_kg for b in uow.repo.free_leaves(req.account_id, BlockState.HELD,
+    free_any = sum(b.quantity_kg for b in uow.repo.blocks.free_leaves(req.account_id, BlockState.HELD,
                                                                project_id=req.project_id, vintage=req.vintage))
-    if free_any >= quantity and not any(True for _ in uow.repo.free_leaves(
+    if free_any >= quantity and not any(True for _ in uow.repo.blocks.free_leaves(
             req.account_id, BlockState.HELD, project_id=req.project_id, vintage=req.vintage, standards=exportable)):
         raise RegistryError(5002, "the account's free units are of standards that cannot be authorized",
                             account_id=req.account_id)

@@ -44,7 +44,7 @@ from sovcarbon.store.uow import UnitOfWork
 
 def _account_leaves_in(uow: UnitOfWork, account_id: str, rng: SerialRange) -> list[Block]:
     """Free held leaves of the account overlapping ``rng``."""
-    return [b for b in uow.repo.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg)
+    return [b for b in uow.repo.blocks.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg)
             if b.account_id == account_id and b.state == BlockState.HELD and not b.frozen]
 
 
@@ -62,7 +62,7 @@ def covered_picks(uow: UnitOfWork, account_id: str, loa_id: str, quantity_kg: in
             remaining -= take
             if remaining == 0:
                 return picks
-    free_kg = sum(b.quantity_kg for b in uow.repo.free_leaves(account_id, BlockState.HELD, project_id=project_id,
+    free_kg = sum(b.quantity_kg for b in uow.repo.blocks.free_leaves(account_id, BlockState.HELD, project_id=project_id,
                                                                vintage=vintage))
     if free_kg >= quantity_kg:
         raise RegistryError(6001, "the account's free units under this authorization are short",

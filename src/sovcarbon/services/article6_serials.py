@@ -28,7 +28,7 @@ def set_label(reg: Registry, uow: UnitOfWork, actor: Actor, req: LabelIn) -> dic
     ranges = parse_serial_list(list(req.serials))
     for rng in ranges:
         require_issued_range(uow, rng)
-        for leaf in uow.repo.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg):
+        for leaf in uow.repo.blocks.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg):
             rules.require_exportable(reg.profile, leaf.standard, str(rng))
     entry = uow.append("a6_label_set", {"actor": actor.key_id, "label": str(req.label), "reference": req.reference,
                                         "detail": req.detail, "serials": [str(r) for r in ranges]})
@@ -53,7 +53,7 @@ def serial_status(reg: Registry, uow: UnitOfWork, rng: SerialRange) -> dict[str,
     """Which LoA covers these kilograms, which are first-transferred, their labels and ITMO ids (for the
     whole tonnes under an LoA)."""
     rid, party = registry_id(reg, uow), reg.profile.party_code
-    blocks = uow.repo.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg)
+    blocks = uow.repo.blocks.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg)
     if not blocks:
         raise RegistryError(1005, "no issued units carry this serial", serial=str(rng))
     vintage = blocks[0].vintage

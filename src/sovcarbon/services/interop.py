@@ -310,7 +310,7 @@ def _ranges(serials: list[str]) -> list[SerialRange]:
 
 
 def _live_here(uow: UnitOfWork, rng: SerialRange) -> list[Block]:
-    return [b for b in uow.repo.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg)
+    return [b for b in uow.repo.blocks.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg)
             if b.state != BlockState.EXPORTED]
 
 
@@ -431,7 +431,7 @@ def _picks_in_state(uow: UnitOfWork, ranges: list[SerialRange], state: BlockStat
     picks: list[Pick] = []
     for rng in ranges:
         covered = 0
-        for b in uow.repo.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg):
+        for b in uow.repo.blocks.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg):
             if b.state != state or (account_id is not None and b.account_id != account_id):
                 raise RegistryError(8004 if state == BlockState.EXPORTED else 4002,
                                     f"units are {b.state} here", serial=str(rng))
@@ -479,7 +479,7 @@ def _use_abroad(reg: Registry, uow: UnitOfWork, peer_row: Any, notice_id: str, b
         raise RegistryError(1003, "a retirement notice names serials")
     for rng in ranges:  # the units must be ours and have left us
         if not all(b.state == BlockState.EXPORTED
-                   for b in uow.repo.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg)):
+                   for b in uow.repo.blocks.leaves_overlapping(rng.prefix, rng.first_kg, rng.last_kg)):
             raise RegistryError(1003, "a retirement notice names units that did not leave this registry",
                                 serial=str(rng))
     qty = sum(r.quantity_kg for r in ranges)
@@ -684,7 +684,7 @@ def start_delivery(reg: Registry, uow: UnitOfWork, actor: Actor, req: DeliveryIn
             raise RegistryError(8003, "this export is already being delivered", export_id=req.export_id)
     view = article6_export.view(reg, uow, req.export_id)
     serials = list(view["serials"])
-    issuances = {p: int(uow.repo.issuance(str(uow.repo.leaves_overlapping(p, 1, 1)[0].issuance_id)).quantity_kg)
+    issuances = {p: int(uow.repo.issuance(str(uow.repo.blocks.leaves_overlapping(p, 1, 1)[0].issuance_id)).quantity_kg)
                  for p in {parse_serial(x).prefix for x in serials}}
     transfer_id = new_id("peer")
     deadline = format_instant(parse_instant(uow.now) + timedelta(seconds=req.timeout_s))

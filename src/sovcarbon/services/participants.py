@@ -116,7 +116,7 @@ def set_account_status(reg: Registry, uow: UnitOfWork, actor: Actor, account_id:
         raise RegistryError(3004, "a closed account stays closed", account_id=account_id)
     if req.status == AccountStatus.CLOSED:
         live_states = {str(s) for s in (BlockState.HELD, *LOCKED_STATES)}
-        live = {k: v for k, v in uow.repo.balance_by_state(account_id).items() if k in live_states}
+        live = {k: v for k, v in uow.repo.blocks.balance_by_state(account_id).items() if k in live_states}
         if live:
             raise RegistryError(1003, "an account is closed only once it holds no live units", balances=live)
     uow.repo.update(t.accounts, [t.accounts.c.id == account_id], status=str(req.status))

@@ -48,7 +48,7 @@ def home_ranges(uow: UnitOfWork, prefixes: list[str]) -> dict[str, list[tuple[in
         if issuance is None:
             out[prefix] = []
             continue
-        leaves = uow.repo.leaves_overlapping(prefix, 1, int(issuance["quantity_kg"]))
+        leaves = uow.repo.blocks.leaves_overlapping(prefix, 1, int(issuance["quantity_kg"]))
         out[prefix] = [(b.first_kg, b.last_kg) for b in leaves if b.state != BlockState.EXPORTED]
     return out
 
@@ -78,7 +78,7 @@ def holdings_answer(reg: Registry, token: Any) -> str:
 def _freeze(uow: UnitOfWork, conflicts: list[tuple[str, int, int]], report_id: str) -> int:
     picks: list[Pick] = []
     for prefix, first, last in conflicts:
-        for leaf in uow.repo.leaves_overlapping(prefix, first, last):
+        for leaf in uow.repo.blocks.leaves_overlapping(prefix, first, last):
             if leaf.state in FINAL_STATES or leaf.state == BlockState.EXPORTED or leaf.frozen:
                 continue
             picks.append(Pick(leaf, max(leaf.first_kg, first), min(leaf.last_kg, last)))
@@ -137,7 +137,7 @@ def leaves_view(reg: Registry, prefix: str) -> dict[str, Any]:
         issuance = uow.repo.issuance_by_prefix(prefix)
         if issuance is None or issuance["status"] != "issued":
             raise RegistryError(1005, "no issuance has this serial prefix here", serial_prefix=prefix)
-        leaves = uow.repo.leaves_overlapping(prefix, 1, int(issuance["quantity_kg"]))
+        leaves = uow.repo.blocks.leaves_overlapping(prefix, 1, int(issuance["quantity_kg"]))
         mirrored = uow.conn.execute(select(pt.peer_mirrors.c.peer_id).where(
             pt.peer_mirrors.c.serial_prefix == prefix)).scalar()
         return {"serial_prefix": prefix, "issued_kg": int(issuance["quantity_kg"]), "mirror_of": mirrored,

@@ -331,7 +331,7 @@ def forced_picks(uow: UnitOfWork, account_id: str, quantity_kg: int, *, project_
     """An administrative transfer's units by quantity: the free balance first (lowest serials), then the live
     liens, newest first (``domain.pledge.forced_move``). Returns the picks and (lien id, kg) taken per lien;
     4001 beyond free + pledged."""
-    held = list(uow.repo.free_leaves(account_id, BlockState.HELD, project_id=project_id, vintage=vintage))
+    held = list(uow.repo.blocks.free_leaves(account_id, BlockState.HELD, project_id=project_id, vintage=vintage))
     picks = pick_by_quantity(held, quantity_kg) if held else []
     need = quantity_kg - sum(p.quantity_kg for p in picks)
     taken: list[tuple[str, int]] = []

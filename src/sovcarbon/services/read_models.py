@@ -62,7 +62,7 @@ def account(reg: Registry, actor: Actor, account_id: str) -> dict[str, Any]:
         row = uow.repo.one(t.accounts, account_id, "account")
         if not can_read_account(actor, row["participant_id"]):
             raise RegistryError(1005, f"account {account_id} not found", id=account_id)
-        return {**account_view(row), "balances_kg": uow.repo.balance_by_state(account_id)}
+        return {**account_view(row), "balances_kg": uow.repo.blocks.balance_by_state(account_id)}
 
 
 # --- projects, issuances, movements (public, except a transaction: its parties and officers) ------------------

@@ -284,31 +284,7 @@ class Repository:
             for r in rows:
                 written[r["id"]] = True
 
-    # The block reads live in store/blocks.BlockRepository (``uow.blocks``). These names forward to it for
-    # the callers in modules other sessions are editing today; they go when those callers use ``uow.blocks``.
+    # The block reads live in store/blocks.BlockRepository (``uow.repo.blocks``). This one name forwards to it for
+    # services/token_outcomes.py (staged by another session today); it goes when that module uses ``repo.blocks``.
     def free_leaves(self, *args: Any, **kwargs: Any) -> Iterator[Block]:
         return self.blocks.free_leaves(*args, **kwargs)
-
-    def leaves_overlapping(self, prefix: str, first_kg: int, last_kg: int) -> list[Block]:
-        return self.blocks.leaves_overlapping(prefix, first_kg, last_kg)
-
-    def block(self, id_: str) -> RowMapping:
-        return self.blocks.block(id_)
-
-    def lineage(self, block_id: str, limit: int = 10_000) -> list[RowMapping]:
-        return self.blocks.lineage(block_id, limit)
-
-    def holdings(self, account_id: str) -> list[RowMapping]:
-        return self.blocks.holdings(account_id)
-
-    def balance_by_state(self, account_id: str) -> dict[str, int]:
-        return self.blocks.balance_by_state(account_id)
-
-    def supply(self, project_id: str | None = None, vintage: int | None = None) -> tuple[int, dict[str, int]]:
-        return self.blocks.supply(project_id, vintage)
-
-    def frozen_kg(self, project_id: str | None = None) -> int:
-        return self.blocks.frozen_kg(project_id)
-
-    def serial_prefix_used(self, prefix: str) -> bool:
-        return self.blocks.serial_prefix_used(prefix)
