@@ -171,6 +171,7 @@ def test_a_tls_certificate_needs_https_and_must_be_a_certificate(world: Api) -> 
     body.update(base_url="https://127.0.0.1:9", tls_ca="-----BEGIN CERTIFICATE-----\n" + "A" * 64 +
                 "\n-----END CERTIFICATE-----\n")
     rejected(world, world.post("/v1/peers", "admin", body), 1003, before)
+    rejected(world, world.post("/v1/peers", "admin", dict(body, tls_ca="\u0088" * 70)), 1003, before)  # fuzz found
     assert world.ok("POST", "/v1/peers", "admin", dict(body, tls_ca=pem(ca)))["tls_ca"] is True
 
 

@@ -29,9 +29,11 @@ class PeerUnreachable(Exception):
 
 def tls_context(ca_pem: str) -> ssl.SSLContext:
     """Verify the server against ``ca_pem`` alone (hostname checked); ValueError if it is not a certificate."""
+    if not ca_pem.isascii():  # PEM is ASCII; the ssl module raises TypeError for anything else
+        raise ValueError("not a PEM certificate: non-ASCII text")
     try:
         return ssl.create_default_context(cadata=ca_pem)
-    except ssl.SSLError as exc:
+    except (ssl.SSLError, TypeError) as exc:
         raise ValueError(f"not a PEM certificate: {exc}") from None
 
 
