@@ -111,7 +111,7 @@ class Simulator:
                 if done is not None:
                     self.prefixes.append((done["serial_prefix"], done["quantity_kg"]))
             return "issue"
-        if r < 0.28:
+        if r < 0.20:
             return self.pledge_step()
         src, dst = self.rng.sample(self.accounts, 2)
         holder = self.owners[src]
@@ -177,7 +177,10 @@ class Simulator:
             return [x for x in pledges.list_liens(uow, ADMIN) if x["status"] in statuses and x["asset"] == "units"]
 
     def _free_kg(self, account_id: str) -> int:
+        """The account's free held kg; 0 while it is not active (it pledges nothing then: 3004)."""
         with self.reg.store.read() as uow:
+            if uow.repo.account(account_id).status != "active":
+                return 0
             return sum(b.quantity_kg for b in uow.repo.blocks.free_leaves(account_id, BlockState.HELD))
 
     def pledge_step(self) -> str:
@@ -195,9 +198,10 @@ class Simulator:
             acc = rng.choice([a for a in self.accounts if frees[a] > 0] or self.accounts)
             free = frees[acc]
             holder = self.owners[rng.choice([a for a in self.accounts if a != acc])] if wrong else self.owners[acc]
-            # mostly at most half the free kg (later acceptances still find them free); one in ten 2003 / 4001
-            qty = rng.choice([0, free + 1, free + 5_000]) if rng.random() < 0.1 else rng.randint(1, max(1, free // 2))
-            pledgee = self.owners[self.accounts[0]].participant_id if rng.random() < 0.05 else bank.participant_id
+            # mostly at most a quarter of the free kg (later acceptances still find them free, and transfers and
+            # retirements keep units to move); one in ten 2003 / 4001
+            qty = rng.choice([0, free + 1, free + 5_000]) if rng.random() < 0.1 else rng.randint(1, max(1, free // 4))
+            pledgee = self.owners[self.accounts[0]].participant_id if rng.random() < 0.03 else bank.participant_id
             assert pledgee is not None
             body = pledges.LienIn(account_id=acc, pledgee_id=pledgee, quantity_kg=qty)
             self.run("lien_request", lambda uow: pledges.request(uow, holder, body), body, actor=holder)
@@ -211,7 +215,9 @@ class Simulator:
         else:
             amount = rng.choice([None, rng.randint(1, remaining), max(1, remaining // 2)])
         lid, status, op = lien["id"], lien["status"], rng.random()
-        if status == "requested" and op < 0.85:
+        # a request whose kg are no longer free (moved since) is withdrawn by its holder, not retried forever
+        stale = status == "requested" and int(lien["pledged_kg"]) > self._free_kg(str(lien["account_id"]))
+        if status == "requested" and op < 0.85 and not stale:
             self.run("lien_accept", lambda uow: pledges.accept(uow, who, lid), actor=who)
             return "lien_accept"
         if status == "requested":

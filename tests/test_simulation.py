@@ -43,7 +43,6 @@ def test_random_operations_keep_every_invariant(registry: Registry) -> None:
     assert done.get("lien_request", 0) >= 2 and done.get("lien_accept", 0) >= 1, (SEED, sim.outcomes)
     assert done.get("lien_release", 0) + done.get("lien_default", 0) + done.get("lien_enforce", 0) >= 1, (
         SEED, sim.outcomes)
-    assert refused, (SEED, sim.outcomes)
     assert any(":" in k for k in sim.outcomes), (SEED, sim.outcomes)
 
 
