@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from sovcarbon.api.deps import ActorDep, IdemDep, PageDep, RegistryDep
+from sovcarbon.api.guard import ParsedBodyRoute
 from sovcarbon.api.routes_core import IdPath, command
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.serials import parse_serial
@@ -33,7 +34,7 @@ from sovcarbon.services.article6_requests import (
 )
 from sovcarbon.services.requests import DecisionIn
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=ParsedBodyRoute)
 Year = Annotated[int, Path(ge=aef_holdings.MIN_YEAR, le=aef_holdings.MAX_YEAR)]
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from sovcarbon.api.deps import ActorDep, IdemDep, OptionalActorDep, PageDep, RegistryDep
+from sovcarbon.api.guard import ParsedBodyRoute
 from sovcarbon.domain.access import require_role
 from sovcarbon.domain.model import Actor
 from sovcarbon.services import (
@@ -40,7 +41,7 @@ from sovcarbon.services.requests import (
     ValidationIn,
 )
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=ParsedBodyRoute)
 IdPath = Annotated[str, Path(min_length=3, max_length=40, pattern=r"^[a-z]{2,5}_[0-9a-zA-Z]{1,34}$")]
 
 

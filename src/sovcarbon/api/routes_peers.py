@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sovcarbon.api.deps import ActorDep, IdemDep, RegistryDep
+from sovcarbon.api.guard import ParsedBodyRoute
 from sovcarbon.api.routes_core import IdPath, command
 from sovcarbon.domain.access import require_role
 from sovcarbon.domain.model import Role
@@ -21,7 +22,7 @@ from sovcarbon.services import cadt_export, interop, peer_reconcile
 from sovcarbon.services.interop import DeliveryIn, PeerIn, PeerKeyIn, PeerTransferIn
 from sovcarbon.services.queries import READ_ALL_ROLES
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=ParsedBodyRoute)
 PeerIdPath = Annotated[str, Path(min_length=2, max_length=40, pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$")]
 
 

@@ -12,10 +12,11 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
 from sovcarbon.api.deps import ActorDep, IdemDep, RegistryDep
+from sovcarbon.api.guard import ParsedBodyRoute
 from sovcarbon.api.routes_core import IdPath, command
 from sovcarbon.services import pledges
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=ParsedBodyRoute)
 
 
 @router.post("/liens", status_code=201, tags=["pledges"])

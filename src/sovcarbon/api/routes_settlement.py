@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from sovcarbon.api.deps import ActorDep, IdemDep, RegistryDep
+from sovcarbon.api.guard import ParsedBodyRoute
 from sovcarbon.api.routes_core import IdPath, command
 from sovcarbon.services import settlement
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=ParsedBodyRoute)
 
 
 @router.post("/dvp-orders", status_code=201, tags=["settlement"])

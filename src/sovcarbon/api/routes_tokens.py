@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from sovcarbon.api.deps import ActorDep, IdemDep, PageDep, RegistryDep
+from sovcarbon.api.guard import ParsedBodyRoute
 from sovcarbon.api.routes_core import IdPath, command
 from sovcarbon.bridge import Bridge, attached
 from sovcarbon.bridge.events import dead_letter_view
@@ -20,7 +21,7 @@ from sovcarbon.services import bridge_officer, read_models, token_consents, toke
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.token_requests import DeadLetterStatus, OutboxStatus, TokenHolderIn, TokenizationIn
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=ParsedBodyRoute)
 OPERATORS = [Role.REGISTRY_ADMIN, Role.REGISTRY_APPROVER, Role.REGULATOR]
 
 
