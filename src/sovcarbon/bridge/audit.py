@@ -33,6 +33,7 @@ from sovcarbon.domain.chain_ops import (
     UnfreezeLot,
     parse_op,
 )
+from sovcarbon.domain.journal import canonical_text
 from sovcarbon.services import token_lots
 from sovcarbon.store import token_tables as tt
 from sovcarbon.store.uow import UnitOfWork
@@ -125,7 +126,7 @@ def halt(uow: UnitOfWork, findings: list[dict[str, Any]]) -> None:
                 frozen.append(str(row[0]))
     record = {"code": 7001, "reason": "acts on the contract that the registry did not order", "at": uow.now,
               "findings": findings, "frozen_lots": frozen}
-    uow.repo.set_setting(HALT_SETTING, json.dumps(record, sort_keys=True))
+    uow.repo.set_setting(HALT_SETTING, canonical_text(record))
     uow.append("bridge_halted", record)
 
 

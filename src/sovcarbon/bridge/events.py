@@ -33,6 +33,7 @@ from sovcarbon.chain.abi import lenient_text
 from sovcarbon.domain.chain_ops import CompleteBurn, ReturnBurn
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
+from sovcarbon.domain.journal import canonical_text
 from sovcarbon.services import pledges, token_burns, token_lots, token_outbox, token_outcomes
 from sovcarbon.services.registry import Registry
 from sovcarbon.store import token_tables as tt
@@ -260,7 +261,7 @@ class EventConsumer:
         log.warning("chain event %s %s#%s parked as a dead letter: %s", event["name"], event["tx_hash"],
                     event["log_index"], error)
         try:
-            self._insert_dead_letter(event, json.dumps(dict(event), sort_keys=True), error)
+            self._insert_dead_letter(event, canonical_text(dict(event)), error)
         except OUTAGES:
             raise
         except Exception as again:  # noqa: BLE001 - keep the bare identity of the log; never lose it

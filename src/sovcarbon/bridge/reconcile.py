@@ -31,6 +31,7 @@ from sovcarbon.domain.chain_ops import (
     UnfreezeLot,
 )
 from sovcarbon.domain.ids import new_id
+from sovcarbon.domain.journal import canonical_text
 from sovcarbon.domain.tokenize import ChainLotFigures, lot_mismatches
 from sovcarbon.services import bridge_officer, token_identity, token_lots, token_outbox
 from sovcarbon.services.registry import Registry
@@ -91,7 +92,7 @@ def reconcile(reg: Registry, token: CarbonTokenChain) -> dict[str, Any]:
                   "duration_ms": duration_ms, "created_at": uow.now}
         uow.repo.insert(tt.token_reconciliations, id=report_id, status=status, chain_block=report["chain_block"],
                         lots_checked=len(facts), lots_in_flight=in_flight, mismatches=len(mismatches),
-                        report=json.dumps(report, sort_keys=True), duration_ms=duration_ms, created_at=uow.now)
+                        report=canonical_text(report), duration_ms=duration_ms, created_at=uow.now)
         uow.append("reconciliation", {"id": report_id, "status": status, "chain_block": report["chain_block"],
                                       "lots_checked": len(facts), "lots_in_flight": in_flight,
                                       "mismatched_lots": [m["lot_id"] for m in mismatches]})

@@ -14,6 +14,7 @@ from sovcarbon.domain.access import require_four_eyes, require_role
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.holdings import Pick
 from sovcarbon.domain.ids import new_id
+from sovcarbon.domain.journal import canonical_text
 from sovcarbon.domain.model import Account, Actor, Role
 from sovcarbon.services import pledges
 from sovcarbon.services.movements import blocks_of_txn, record, select_units
@@ -90,7 +91,7 @@ def request(reg: Registry, uow: UnitOfWork, actor: Actor, req: AdminTransferIn) 
     spec = {"serials": req.serials, "project_id": req.project_id, "vintage": req.vintage}
     uow.repo.insert(t.admin_transfers, id=admin_transfer_id, status=rules.PENDING, from_account_id=source.id,
                     to_account_id=destination.id, quantity_kg=req.quantity_kg,
-                    selection=json.dumps(spec, sort_keys=True),
+                    selection=canonical_text(spec),
                     reason=req.reason, legal_reference=req.legal_reference, requested_by_key=actor.key_id,
                     requested_by_name=actor.name, decided_by_key=None, decision_reason=None, txn_id=None,
                     created_at=uow.now, decided_at=None)

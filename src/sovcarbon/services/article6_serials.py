@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sovcarbon.domain import article6 as rules
 from sovcarbon.domain.access import require_role
 from sovcarbon.domain.errors import RegistryError
+from sovcarbon.domain.journal import canonical_text
 from sovcarbon.domain.model import Actor, Role
 from sovcarbon.domain.serials import SerialRange, format_serial, parse_serial_list
 from sovcarbon.services.article6 import active_coverage, current, first_transfers_in, itmo_ids, range_of, registry_id
@@ -34,7 +35,7 @@ def set_label(reg: Registry, uow: UnitOfWork, actor: Actor, req: LabelIn) -> dic
                                         "detail": req.detail, "serials": [str(r) for r in ranges]})
     for rng in ranges:
         uow.repo.insert(a6.a6_labels, label=str(req.label), serial_prefix=rng.prefix, first_kg=rng.first_kg,
-                        last_kg=rng.last_kg, reference=req.reference, detail=json.dumps(req.detail, sort_keys=True),
+                        last_kg=rng.last_kg, reference=req.reference, detail=canonical_text(req.detail),
                         set_by_key=actor.key_id, journal_seq=entry.seq, created_at=uow.now)
     return {"label": str(req.label), "serials": [str(r) for r in ranges], "reference": req.reference,
             "detail": req.detail, "journal_seq": entry.seq}

@@ -36,6 +36,7 @@ from sovcarbon.domain.accounts import require_active
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.holdings import Pick, carve
 from sovcarbon.domain.ids import format_instant, new_id, parse_instant
+from sovcarbon.domain.journal import canonical_text
 from sovcarbon.domain.model import AccountKind, Actor, Block, BlockState, Role
 from sovcarbon.domain.serials import SerialRange, format_serial, parse_serial
 from sovcarbon.peers import client, jws
@@ -487,7 +488,7 @@ def _use_abroad(reg: Registry, uow: UnitOfWork, peer_row: Any, notice_id: str, b
     party, rid = reg.profile.party_code, a6s.registry_id(reg, uow)
     uow.repo.insert(pt.peer_uses_abroad, id=notice_id, peer_id=peer_row["id"],
                     transfer_id=str(body.get("transfer_id") or "")[:40] or None,
-                    serials=json.dumps([str(r) for r in ranges]), quantity_kg=qty,
+                    serials=canonical_text([str(r) for r in ranges]), quantity_kg=qty,
                     purpose=str(body.get("purpose", ""))[:30], beneficiary_name=str(body.get("beneficiary", ""))[:200],
                     claim_year=int(body.get("claim_year") or 0), retired_at=str(body.get("retired_at", ""))[:32],
                     created_at=uow.now)
@@ -562,11 +563,11 @@ def _entity_use(reg: Registry, uow: UnitOfWork, peer_row: Any, notice_id: str, b
     if qty != body.get("quantity_kg"):
         raise RegistryError(1003, "an entity-use notice: quantity_kg differs from the serials")
     uow.repo.insert(pt.peer_entity_uses, id=notice_id, peer_id=peer_row["id"],
-                    serials=json.dumps([str(r) for r in ranges]), quantity_kg=qty,
+                    serials=canonical_text([str(r) for r in ranges]), quantity_kg=qty,
                     purpose=str(body.get("purpose", ""))[:30], entity_name=str(entity.get("name", ""))[:200],
                     beneficiary_name=str(body.get("beneficiary", ""))[:200],
                     claim_year=int(body.get("claim_year") or 0), retired_at=str(body.get("retired_at", ""))[:32],
-                    blocks=json.dumps(clean, sort_keys=True), created_at=uow.now)
+                    blocks=canonical_text(clean), created_at=uow.now)
     uow.append("peer_entity_use", {"actor": f"peer:{peer_row['id']}", "notice_id": notice_id, "quantity_kg": qty,
                                    "entity": str(entity.get("name", ""))[:200], "serials": [str(r) for r in ranges]})
     return {"recorded": True, "quantity_kg": qty}

@@ -41,6 +41,7 @@ from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.holdings import Pick, carve, pick_by_quantity
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.invariants import LedgerSnapshot
+from sovcarbon.domain.journal import canonical_text
 from sovcarbon.domain.model import (
     HOLDING_ROLES,
     AccountKind,
@@ -179,7 +180,7 @@ def _units_balance(uow: UnitOfWork, account_id: str, liens: Iterable[rules.Lien]
 def _history(r: Mapping[Any, Any] | None, step: str, **facts: Any) -> str:
     detail = json.loads(r["detail"]) if r is not None else {}
     detail.setdefault("history", []).append({"step": step, **facts})
-    return json.dumps(detail, sort_keys=True)
+    return canonical_text(detail)
 
 
 def _save(uow: UnitOfWork, r: Mapping[Any, Any], lien: rules.Lien, step: str, **facts: Any) -> None:

@@ -19,7 +19,7 @@ from sovcarbon.domain import retire as rules
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.holdings import Pick
 from sovcarbon.domain.ids import new_id
-from sovcarbon.domain.journal import canonical_json, verify_signature
+from sovcarbon.domain.journal import canonical_json, canonical_text, verify_signature
 from sovcarbon.domain.model import Actor, Purpose
 from sovcarbon.services import article6_use, peer_notices
 from sovcarbon.services.movements import blocks_of_txn, load_selection, record
@@ -72,7 +72,7 @@ def record_retirement(reg: Registry, uow: UnitOfWork, *, actor_key: str, account
     uow.repo.insert(t.retirements, id=retirement_id, txn_id=txn_id, account_id=account_id,
                     quantity_kg=movement.quantity_kg, beneficiary_name=beneficiary["name"],
                     beneficiary_country=beneficiary["country"], purpose=str(purpose), claim_year=claim_year,
-                    note=note, certificate_id=certificate_id, evidence=json.dumps(evidence, sort_keys=True),
+                    note=note, certificate_id=certificate_id, evidence=canonical_text(evidence),
                     journal_seq=seq, created_at=uow.now)
     issue_certificate(reg, uow, certificate_id=certificate_id, retirement_id=retirement_id, txn_id=txn_id,
                       account_id=account_id, quantity_kg=movement.quantity_kg, beneficiary=beneficiary,

@@ -24,6 +24,7 @@ from sovcarbon.domain import tokenize as token_rules
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
 from sovcarbon.domain.invariants import LedgerSnapshot
+from sovcarbon.domain.journal import canonical_text
 from sovcarbon.domain.model import Actor, Role
 from sovcarbon.domain.op_ids import DVP_SCOPE, op_id_hex
 from sovcarbon.services.queries import READ_ALL_ROLES
@@ -34,8 +35,9 @@ from sovcarbon.store import token_tables as tt
 from sovcarbon.store.uow import Store, UnitOfWork
 
 ESCROW_EVENTS = tuple(rules.TRANSITIONS)
-# The escrow attached to a store (Bridge.attach_settlement): its address and a reader of what it holds at one
-# block, (escrowed kg per chain lot, escrowed satang); weakly, so a closed registry drops it.
+# The escrow attached to a store (wired by bootstrap.wire_bridge once the bridge consumes one): its address and a
+# reader of what it holds at one block, (escrowed kg per chain lot, escrowed satang); weakly, so a closed registry
+# drops it.
 EscrowReader = Callable[[Sequence[int], int], tuple[dict[int, int], int]]
 ESCROW_READERS: weakref.WeakKeyDictionary[Store, tuple[str, EscrowReader]] = weakref.WeakKeyDictionary()
 
@@ -165,7 +167,7 @@ def apply_event(uow: UnitOfWork, name: str, args: dict[str, Any], tx_hash: str, 
     if target in (rules.SETTLED, rules.CANCELLED, rules.EXPIRED) and status != target:
         changes.update(delivery_funded=0, payment_funded=0)  # the legs left the escrow (delivered or refunded)
     changes.update(status=target, tx_hash=tx_hash, log_index=log_index, block_number=block_number,
-                   detail=json.dumps(detail, sort_keys=True), updated_at=uow.now)
+                   detail=canonical_text(detail), updated_at=uow.now)
     uow.repo.update(st.dvp_orders, [st.dvp_orders.c.id == order["id"]], **changes)
     if name == "DvpCreated" and status == rules.ORDERED:
         kind = "dvp_opened" if target == rules.OPEN else "dvp_rejected"
@@ -203,7 +205,7 @@ def lapse_unopened(uow: UnitOfWork, block_number: int, block_time_s: int) -> int
         detail["lapsed"] = {"block_number": block_number, "block_time_s": block_time_s,
                             "reason": "never created on the escrow before its deadline"}
         uow.repo.update(st.dvp_orders, [c.id == order["id"]], status=rules.EXPIRED, code=rules.SETTLEMENT_EXPIRED,
-                        block_number=block_number, detail=json.dumps(detail, sort_keys=True), updated_at=uow.now)
+                        block_number=block_number, detail=canonical_text(detail), updated_at=uow.now)
         uow.append("dvp_lapsed", {"order_id": order["id"], "from": rules.ORDERED, "to": rules.EXPIRED,
                                   "code": rules.SETTLEMENT_EXPIRED, "deadline_s": int(order["deadline_s"]),
                                   "block_number": block_number, "block_time_s": block_time_s})
