@@ -3,7 +3,7 @@
 For every pair of rows (earlier, later) of a table, facts breaking both rules get the earlier row's code;
 facts breaking one rule get that row's code; the base facts pass. No database: the checks are pure
 (``check_transfer``, ``check_retirement``, ``cancel.check_request`` / ``check_approval``,
-``issue.check_issue_request`` / ``check_issue_approval``, ``holdings.check_selection``).
+``issue.check_issue_request`` / ``check_issue_approval``, ``holdings.check_selection``, ``tokenize.check_tokenize``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from sovcarbon.config import thailand_profile
-from sovcarbon.domain import cancel, issue, retire
+from sovcarbon.domain import cancel, issue, retire, tokenize
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.holdings import IssuedPrefix, Pick, SelectionFacts, check_selection
 from sovcarbon.domain.model import (
@@ -29,6 +29,10 @@ from sovcarbon.domain.model import (
     BlockState,
     Issuance,
     IssuanceStatus,
+    KycStatus,
+    Participant,
+    ParticipantKind,
+    ParticipantStatus,
     Project,
     ProjectStatus,
     Purpose,
@@ -267,3 +271,46 @@ def test_issuance_approval_follows_its_rule_table() -> None:
         ("no block carries the serials", 2001, lambda f: replace(f, prefix_in_blocks=True)),
     ]
     assert_table_order(issue.check_issue_approval, base, rows)
+
+
+def test_tokenize_follows_its_rule_table() -> None:
+    holder = Participant("par_a", "Holder A", ParticipantKind.COMPANY, "TH", KycStatus.VERIFIED,
+                         ParticipantStatus.ACTIVE, None, None)
+    intermediary = Participant("par_i", "Exchange", ParticipantKind.INTERMEDIARY, "TH", KycStatus.VERIFIED,
+                               ParticipantStatus.ACTIVE, "exchange", "SEC-1")
+    custody = Account("acc_cus", "par_i", AccountKind.CUSTODY, AccountStatus.ACTIVE, "Custody")
+    base = tokenize.TokenizeFacts(actor=HOLDER, holder_account=SRC, holder=holder, by_consent=False,
+                                  intermediary=intermediary, intermediary_wallet="0xi", holder_wallet="0xh",
+                                  served_by="par_i", custody_account_id=None, custody=custody, custody_accounts=1,
+                                  units=UNITS)
+    rows: list[Row] = [
+        ("the holder's own key (no consent)", 1002,
+         lambda f: replace(f, actor=replace(HOLDER, participant_id="par_z"))),
+        ("an intermediary acts", 5004, lambda f: replace(f, intermediary=None)),
+        ("the intermediary is an intermediary", 1002,
+         lambda f: replace(f, intermediary=replace(f.intermediary, kind=ParticipantKind.COMPANY))),
+        ("the intermediary holds a licence", 5005,
+         lambda f: replace(f, intermediary=replace(f.intermediary, license_number=None))),
+        ("the intermediary has a wallet", 5005, lambda f: replace(f, intermediary_wallet=None)),
+        ("the holder is KYC-verified", 5004,
+         lambda f: replace(f, holder=replace(f.holder, kyc_status=KycStatus.PENDING))),
+        ("the holder has a wallet", 5004, lambda f: replace(f, holder_wallet=None)),
+        ("the holder is served by the intermediary", 5004, lambda f: replace(f, served_by="par_j")),
+        ("the holder's account is active", 3004,
+         lambda f: replace(f, holder_account=replace(f.holder_account, status=AccountStatus.SUSPENDED))),
+        ("a custody account is named when not exactly one", 1003,
+         lambda f: replace(f, custody=None, custody_accounts=2)),
+        ("the custody account is the intermediary's", 1003,
+         lambda f: replace(f, custody=replace(f.custody, kind=AccountKind.HOLDING))),
+        ("the custody account is active", 3004,
+         lambda f: replace(f, custody=replace(f.custody, status=AccountStatus.SUSPENDED))),
+        ("the units are free in the holder's account", 4001,
+         lambda f: replace(f, units=replace(f.units, quantity_kg=5000))),
+    ]
+    assert_table_order(tokenize.check_tokenize, base, rows)
+    # an intermediary under the holder's consent (checked by the loader) is not the holder's key
+    assert tokenize.check_tokenize(replace(base, actor=Actor("key_i", Role.INTERMEDIARY, "par_i", "Exchange"),
+                                           by_consent=True)).picks
+    with pytest.raises(RegistryError) as missing:  # a named custody account that does not exist
+        tokenize.check_tokenize(replace(base, custody=None, custody_account_id="acc_nope"))
+    assert missing.value.code == 1005

@@ -1,18 +1,23 @@
 """Tokenization: credits immobilized in the NR mirrored 1:1 as tokens (1 token = 1 kgCO2e), and back.
 
-Who may tokenize, onboard and hold (checked in this order, the first that fails decides the code):
+Who may tokenize, onboard and hold (checked in this order, the first that fails decides the code;
+for a tokenization ``check_tokenize`` checks the rows from "an intermediary acts" on, over facts that
+``services.tokenization.load_facts`` read, which checked the consent of the first row):
 
 | rule | code |
 |---|---|
 | only the holder's own key (a holding role on its own account), or the intermediary presenting the holder's consent for that account within its max kg (``services.token_consents``), requests tokenization or onboarding; officers never | 1002 FORBIDDEN |
+| an intermediary acts: the one named, or the one the holder is onboarded with | 5004 HOLDER_NOT_ELIGIBLE |
 | the named intermediary is an intermediary | 1002 FORBIDDEN |
 | the intermediary holds a licence (exchange, broker, dealer or platform) and is not suspended | 5005 INTERMEDIARY_NOT_LICENSED |
 | the intermediary has an on-chain (wallet) address | 5005 |
 | the holder is KYC-verified and not suspended | 5004 HOLDER_NOT_ELIGIBLE |
 | the holder has a wallet address (tokens are minted to it) | 5004 |
 | the holder is served by (onboarded with) the intermediary that acts | 5004 |
+| the holder's account is active | 3004 ACCOUNT_NOT_ACTIVE |
+| the custody account is named when the intermediary has several (or none); it exists | 1003 / 1005 |
 | the custody account is a custody account of the acting intermediary | 1003 |
-| holder and custody accounts are active | 3004 ACCOUNT_NOT_ACTIVE |
+| the custody account is active | 3004 ACCOUNT_NOT_ACTIVE |
 | the units are free in the holder's account (see ``holdings``) | 4001-4006 |
 
 What the registry does:
@@ -36,13 +41,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from sovcarbon.domain.access import require_controls
+from sovcarbon.domain.accounts import require_active
 from sovcarbon.domain.errors import RegistryError
-from sovcarbon.domain.holdings import Movement, Pick, carve, pick_by_quantity
+from sovcarbon.domain.holdings import Movement, Pick, SelectionFacts, carve, check_selection, pick_by_quantity
 from sovcarbon.domain.invariants import LedgerSnapshot, Violation
 from sovcarbon.domain.model import (
     Account,
     AccountKind,
     AccountStatus,
+    Actor,
     Block,
     BlockState,
     KycStatus,
@@ -100,6 +108,58 @@ def check_custody(custody: Account, intermediary_id: str) -> None:
                             account_id=custody.id)
     if custody.status != AccountStatus.ACTIVE:
         raise RegistryError(3004, f"custody account {custody.id} is {custody.status}", account_id=custody.id)
+
+
+@dataclass(frozen=True)
+class TokenizeFacts:
+    """What a tokenization is checked against (``services.tokenization.load_facts``): read before any rule
+    below the access row runs; the access row (the holder's key, or a consent) was checked while reading."""
+
+    actor: Actor
+    holder_account: Account
+    holder: Participant
+    by_consent: bool  # an intermediary acts under the holder's consent (checked by the loader)
+    intermediary: Participant | None  # the one named, or the one serving the holder; None: not onboarded
+    intermediary_wallet: str | None
+    holder_wallet: str | None
+    served_by: str | None  # the intermediary the holder is onboarded with
+    custody_account_id: str | None  # the one named, or the intermediary's only custody account
+    custody: Account | None  # None: not named and not exactly one, or not found
+    custody_accounts: int  # how many custody accounts the intermediary has (read when none is named)
+    units: SelectionFacts
+
+
+@dataclass(frozen=True)
+class TokenizePlan:
+    holder: Participant
+    holder_account: Account
+    intermediary: Participant
+    holder_wallet: str
+    custody: Account
+    picks: tuple[Pick, ...]
+
+
+def check_tokenize(facts: TokenizeFacts) -> TokenizePlan:
+    """The rules of the table above, in its order (from the access row's own-key half on)."""
+    holder, account = facts.holder, facts.holder_account
+    if not facts.by_consent:
+        require_controls(facts.actor, account, "tokenize")
+    intermediary = facts.intermediary
+    if intermediary is None:
+        raise RegistryError(5004, f"holder {holder.id} is not onboarded with an intermediary", participant_id=holder.id)
+    check_intermediary(intermediary, facts.intermediary_wallet)
+    check_holder(holder, facts.holder_wallet, facts.served_by, intermediary.id)
+    assert facts.holder_wallet is not None
+    require_active(account, "holder")
+    custody = facts.custody
+    if custody is None:
+        if facts.custody_account_id is not None:
+            raise RegistryError(1005, f"account {facts.custody_account_id} not found", id=facts.custody_account_id)
+        raise RegistryError(1003, "name custody_account_id: the intermediary has "
+                                  f"{facts.custody_accounts} custody accounts", intermediary_id=intermediary.id)
+    check_custody(custody, intermediary.id)
+    return TokenizePlan(holder, account, intermediary, facts.holder_wallet, custody,
+                        tuple(check_selection(facts.units)))
 
 
 def plan_immobilization(picks: list[Pick], txn_id: str, new_id: Callable[[], str], custody_account_id: str,

@@ -12,8 +12,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 from sovcarbon.domain import tokenize as rules
-from sovcarbon.domain.access import require_controls
-from sovcarbon.domain.accounts import require_active
 from sovcarbon.domain.chain_ops import Mint, OpenLot
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import new_id
@@ -21,7 +19,7 @@ from sovcarbon.domain.journal import canonical_text
 from sovcarbon.domain.model import AccountKind, Actor, Role
 from sovcarbon.domain.tokenize import LotStatus
 from sovcarbon.services import token_consents
-from sovcarbon.services.movements import record, select_units
+from sovcarbon.services.movements import load_selection, record
 from sovcarbon.services.registry import Registry
 from sovcarbon.services.token_identity import serving_intermediary, wallet_of
 from sovcarbon.services.token_lots import lot_view
@@ -34,23 +32,9 @@ from sovcarbon.store.uow import UnitOfWork
 
 
 # ------------------------------------------------------------------------------------------- tokenize
-def _custody_account(uow: UnitOfWork, intermediary_id: str, custody_account_id: str | None) -> str:
-    if custody_account_id is not None:
-        return custody_account_id
-    c = t.accounts.c
-    ids = list(uow.conn.execute(select(c.id).where(c.participant_id == intermediary_id,
-                                                   c.kind == str(AccountKind.CUSTODY))).scalars())
-    if len(ids) != 1:
-        raise RegistryError(1003, "name custody_account_id: the intermediary has "
-                                  f"{len(ids)} custody accounts", intermediary_id=intermediary_id)
-    return str(ids[0])
-
-
-def tokenize(reg: Registry, uow: UnitOfWork, actor: Actor, req: TokenizationIn) -> dict[str, Any]:
-    """Immobilize units in the custody account of the intermediary serving the holder as a new lot; enqueue
-    open-lot and mint. Needs the holder's act: its own request (its key, its account), or the intermediary
-    presenting the holder's consent for this account (``consent_id``; the kg count against it). Nobody else
-    tokenizes a holder's units (1002)."""
+def load_facts(uow: UnitOfWork, actor: Actor, req: TokenizationIn) -> tuple[rules.TokenizeFacts, dict[str, Any] | None]:
+    """Read what ``rules.check_tokenize`` needs, and the consent an intermediary presents (checked here: the
+    access row comes first; the kg count against it when the units are known)."""
     holder_account = uow.repo.account(req.holder_account_id)
     consent: dict[str, Any] | None = None
     if actor.role == Role.INTERMEDIARY and actor.participant_id != holder_account.participant_id:
@@ -60,22 +44,36 @@ def tokenize(reg: Registry, uow: UnitOfWork, actor: Actor, req: TokenizationIn) 
             raise RegistryError(1002, "an intermediary tokenizes under a consent for itself only")
         intermediary_id: str | None = actor.participant_id
     else:
-        require_controls(actor, holder_account, "tokenize")
         intermediary_id = req.intermediary_id or serving_intermediary(uow, holder_account.participant_id)
     holder = uow.repo.participant(holder_account.participant_id)
-    if intermediary_id is None:
-        raise RegistryError(5004, f"holder {holder.id} is not onboarded with an intermediary", participant_id=holder.id)
-    intermediary = uow.repo.participant(intermediary_id)
-    intermediary_wallet = wallet_of(uow, intermediary.id)
-    rules.check_intermediary(intermediary, intermediary_wallet)
-    holder_wallet = wallet_of(uow, holder.id)
-    rules.check_holder(holder, holder_wallet, serving_intermediary(uow, holder.id), intermediary.id)
-    assert holder_wallet is not None
-    require_active(holder_account, "holder")
-    custody = uow.repo.account(_custody_account(uow, intermediary.id, req.custody_account_id))
-    rules.check_custody(custody, intermediary.id)
-    picks = select_units(uow, holder_account.id, quantity_kg=req.quantity_kg, serials=req.serials,
-                         project_id=req.project_id, vintage=req.vintage)
+    intermediary = uow.repo.participant(intermediary_id) if intermediary_id is not None else None
+    custody_id, count = req.custody_account_id, 0
+    if custody_id is None and intermediary is not None:
+        c = t.accounts.c
+        ids = list(uow.conn.execute(select(c.id).where(c.participant_id == intermediary.id,
+                                                       c.kind == str(AccountKind.CUSTODY))).scalars())
+        count = len(ids)
+        custody_id = str(ids[0]) if count == 1 else None
+    custody = uow.repo.find_account(custody_id) if custody_id is not None else None
+    units = load_selection(uow, holder_account.id, quantity_kg=req.quantity_kg, serials=req.serials,
+                           project_id=req.project_id, vintage=req.vintage)
+    facts = rules.TokenizeFacts(
+        actor=actor, holder_account=holder_account, holder=holder, by_consent=consent is not None,
+        intermediary=intermediary, intermediary_wallet=wallet_of(uow, intermediary.id) if intermediary else None,
+        holder_wallet=wallet_of(uow, holder.id), served_by=serving_intermediary(uow, holder.id),
+        custody_account_id=req.custody_account_id, custody=custody, custody_accounts=count, units=units)
+    return facts, consent
+
+
+def tokenize(reg: Registry, uow: UnitOfWork, actor: Actor, req: TokenizationIn) -> dict[str, Any]:
+    """Immobilize units in the custody account of the intermediary serving the holder as a new lot; enqueue
+    open-lot and mint. Needs the holder's act: its own request (its key, its account), or the intermediary
+    presenting the holder's consent for this account (``consent_id``; the kg count against it). Nobody else
+    tokenizes a holder's units (1002). The rules: ``domain.tokenize.check_tokenize``."""
+    facts, consent = load_facts(uow, actor, req)
+    plan = rules.check_tokenize(facts)
+    holder, holder_account, intermediary, custody = plan.holder, plan.holder_account, plan.intermediary, plan.custody
+    holder_wallet, picks = plan.holder_wallet, list(plan.picks)
     lot_id, txn_id = new_id("lot"), new_id("txn")
     chain_lot_id = int(uow.conn.execute(select(func.coalesce(func.max(tt.token_lots.c.chain_lot_id), 0)))
                        .scalar_one()) + 1
