@@ -216,7 +216,6 @@ KNOWN_SQL_IN_SERVICES: dict[str, str] = {
     "journal_admin": "journal verify streams seq ranges on its own engines with binary cursors (_rows_on)",
     "ledger_audit": "the journal replay streams every entry with a DB-API cursor (fetchmany batches)",
     "pledges": "a lien's pledged leaves and the free kg (the pledges session's module, written today)",
-    "token_lots": "a lot's leaves (split from services/tokens.py today; to BlockRepository with lots and outbox)",
 }
 
 

@@ -8,7 +8,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import RowMapping
 
 from sovcarbon.domain import tokenize as rules
@@ -22,7 +22,6 @@ from sovcarbon.services.token_outbox import PENDING, SENT, enqueue, outbox_view
 from sovcarbon.services.views import block_view
 from sovcarbon.store import tables as t
 from sovcarbon.store import token_tables as tt
-from sovcarbon.store.repository import LEAF
 from sovcarbon.store.uow import Store, UnitOfWork
 
 # A chain reader answers the chain's figures of some lots at one block; the bridge registers one per
@@ -48,14 +47,7 @@ def lot_by_chain_id(uow: UnitOfWork, chain_lot_id: int) -> RowMapping:
 
 
 def _kg_by_state(uow: UnitOfWork, lot_ids: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
-    c = t.blocks.c
-    q = select(c.lot_id, c.state, func.sum(c.quantity_kg)).where(LEAF, c.lot_id.is_not(None))
-    if lot_ids is not None:
-        q = q.where(c.lot_id.in_(list(lot_ids)))
-    out: dict[str, dict[str, int]] = {}
-    for lot_id, state, kg in uow.conn.execute(q.group_by(c.lot_id, c.state)):
-        out.setdefault(str(lot_id), {})[str(state)] = int(kg)
-    return out
+    return uow.repo.blocks.kg_by_lot_state(lot_ids)
 
 
 def lot_view(uow: UnitOfWork, lot_id: str, *, with_blocks: bool = False) -> dict[str, Any]:
@@ -63,10 +55,7 @@ def lot_view(uow: UnitOfWork, lot_id: str, *, with_blocks: bool = False) -> dict
     kg = _kg_by_state(uow, [lot_id]).get(lot_id, {})
     view = _lot_dict(r, kg)
     if with_blocks:
-        c = t.blocks.c
-        rows = uow.conn.execute(select(t.blocks).where(LEAF, c.lot_id == lot_id)
-                                .order_by(c.serial_prefix, c.first_kg)).mappings()
-        view["blocks"] = [block_view(b) for b in rows]
+        view["blocks"] = [block_view(b) for b in uow.repo.blocks.lot_leaves(lot_id)]
         bc = tt.token_balances.c
         view["token_holders"] = [{"address": a, "balance_kg": int(b)} for a, b in uow.conn.execute(
             select(bc.address, bc.balance_kg).where(bc.chain_lot_id == r["chain_lot_id"], bc.balance_kg > 0)

@@ -66,7 +66,7 @@ def _compensate_lot(uow: UnitOfWork, lot_id: str, outbox_id: str, message: str) 
     lot = lot_row(uow, lot_id)
     if lot["status"] != LotStatus.MINTING:
         return
-    leaves = list(uow.repo.free_leaves(lot["custody_account_id"], BlockState.IMMOBILIZED, lot_id=lot_id))
+    leaves = list(uow.repo.blocks.free_leaves(lot["custody_account_id"], BlockState.IMMOBILIZED, lot_id=lot_id))
     assert sum(b.quantity_kg for b in leaves) == lot["quantity_kg"], "a lot that never minted lost units"
     txn_id = new_id("txn")
     picks = rules.pick_from_lot(leaves, lot["quantity_kg"], lot_id)
@@ -114,7 +114,7 @@ def apply_retired(reg: Registry, uow: UnitOfWork, event: Mapping[Any, Any]) -> t
     except ValueError as exc:
         raise RegistryError(1003, f"purpose {event['purpose']!r} burned on chain is not a registry purpose",
                             purpose=str(event["purpose"])[:40]) from exc
-    leaves = uow.repo.free_leaves(lot["custody_account_id"], BlockState.IMMOBILIZED, lot_id=lot["id"])
+    leaves = uow.repo.blocks.free_leaves(lot["custody_account_id"], BlockState.IMMOBILIZED, lot_id=lot["id"])
     picks = rules.pick_from_lot(leaves, amount_kg, lot["id"])
     holder = _participant_by_wallet(uow, str(event["holder"]))
     country = holder["country"] if holder is not None else reg.profile.country
@@ -151,7 +151,7 @@ def apply_redeemed(reg: Registry, uow: UnitOfWork, event: Mapping[Any, Any]) -> 
     if account.kind != AccountKind.HOLDING:
         raise RegistryError(1003, f"redemption goes to a holding account, not a {account.kind} account",
                             account_id=account_id)
-    leaves = uow.repo.free_leaves(lot["custody_account_id"], BlockState.IMMOBILIZED, lot_id=lot["id"])
+    leaves = uow.repo.blocks.free_leaves(lot["custody_account_id"], BlockState.IMMOBILIZED, lot_id=lot["id"])
     picks = rules.pick_from_lot(leaves, amount_kg, lot["id"])
     txn_id = new_id("txn")
     movement = rules.plan_release(picks, txn_id, lambda: new_id("blk"), account.id)

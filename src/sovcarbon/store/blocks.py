@@ -143,6 +143,23 @@ class BlockRepository:
         return self.conn.execute(q).first() is not None
 
     # --- balances and supply -------------------------------------------------------------------------
+    def kg_by_lot_state(self, lot_ids: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
+        """Token lots: lot id -> state -> kg of its leaves (every tagged lot, or those of ``lot_ids``)."""
+        c = t.blocks.c
+        q = select(c.lot_id, c.state, func.sum(c.quantity_kg)).where(LEAF, c.lot_id.is_not(None))
+        if lot_ids is not None:
+            q = q.where(c.lot_id.in_(list(lot_ids)))
+        out: dict[str, dict[str, int]] = {}
+        for lot_id, state, kg in self.conn.execute(q.group_by(c.lot_id, c.state)):
+            out.setdefault(str(lot_id), {})[str(state)] = int(kg)
+        return out
+
+    def lot_leaves(self, lot_id: str) -> list[RowMapping]:
+        """A token lot's leaves, in serial order."""
+        c = t.blocks.c
+        return list(self.conn.execute(select(t.blocks).where(LEAF, c.lot_id == lot_id)
+                                      .order_by(c.serial_prefix, c.first_kg)).mappings())
+
     def holdings(self, account_id: str) -> list[RowMapping]:
         c = t.blocks.c
         return list(self.conn.execute(select(t.blocks).where(LEAF, c.account_id == account_id)

@@ -5,7 +5,7 @@ Rows come back as domain values (``Block``, ``Account``...) or plain dicts for v
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -284,7 +284,3 @@ class Repository:
             for r in rows:
                 written[r["id"]] = True
 
-    # The block reads live in store/blocks.BlockRepository (``uow.repo.blocks``). This one name forwards to it for
-    # services/token_outcomes.py (staged by another session today); it goes when that module uses ``repo.blocks``.
-    def free_leaves(self, *args: Any, **kwargs: Any) -> Iterator[Block]:
-        return self.blocks.free_leaves(*args, **kwargs)
