@@ -164,7 +164,7 @@ def test_no_registration_by_import_side_effect() -> None:
 
 
 # The run-time hooks the services read, and the one module allowed to fill them.
-HOOK_REGISTRIES = {"CHAIN_READERS", "OUTBOX_WAKERS"}
+HOOK_REGISTRIES = {"CHAIN_READERS", "OUTBOX_WAKERS", "ESCROW_READERS"}
 HOOK_WIRING = {"attach"}  # bridge.runtime.attach: which bridge serves a registry
 
 

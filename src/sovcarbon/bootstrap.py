@@ -4,8 +4,10 @@ Nothing registers itself by being imported or constructed (``tests/test_architec
 imports). Wired here, explicitly:
 
 * the chain's lot figures for the I4 loader (``services.token_lots.CHAIN_READERS``), the outbox waker run
-  after a commit that enqueued chain work (``services.token_outbox.OUTBOX_WAKERS``) and the bridge serving
-  a registry (``bridge.attached``: token routes, the demo): the open ``Bridge``, by ``start_bridge``;
+  after a commit that enqueued chain work (``services.token_outbox.OUTBOX_WAKERS``), the escrow reader of
+  the ESCROW loader (``services.settlement.ESCROW_READERS``, once the bridge consumes an escrow) and the
+  bridge serving a registry (``bridge.attached``: token routes, the demo): the open ``Bridge``, by
+  ``start_bridge``;
 * the invariant snapshot loaders (I4 lots, I6 Article 6, settlement, journal): listed in
   ``services.invariants.SNAPSHOT_LOADERS`` (a static tuple, no hook);
 * commit hooks of a registry (``Registry.on_commit``): their owners, on the registry object.
@@ -24,7 +26,8 @@ from fastapi import FastAPI
 
 from sovcarbon.bridge import runtime
 from sovcarbon.bridge.runtime import Bridge
-from sovcarbon.services import token_lots, token_outbox
+from sovcarbon.bridge.settlement_events import SettlementConsumer
+from sovcarbon.services import settlement, token_lots, token_outbox
 from sovcarbon.services.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -43,7 +46,9 @@ def start_bridge(reg: Registry, *, settlement: bool = False, start: bool = False
 
 def wire_bridge(reg: Registry, bridge: Bridge) -> None:
     """Make the services of ``reg`` see ``bridge``: the I4 loader reads the chain through it, a commit that
-    enqueued chain work wakes it, ``bridge.attached(reg)`` finds it. Undone when the bridge closes."""
+    enqueued chain work wakes it, ``bridge.attached(reg)`` finds it, the ESCROW loader reads the escrow its
+    settlement consumer watches (now, or when ``Bridge.attach_settlement`` attaches one). Undone when the bridge
+    closes."""
     store = reg.store
     token_lots.CHAIN_READERS[store] = bridge.reader_source
     # Woken by the commit of a transaction that enqueued chain work (token_outbox.enqueue), not by every commit:
@@ -51,11 +56,20 @@ def wire_bridge(reg: Registry, bridge: Bridge) -> None:
     token_outbox.OUTBOX_WAKERS[store] = bridge.wake
     runtime.attach(reg, bridge)
 
+    def wire_escrow(consumer: SettlementConsumer) -> None:
+        settlement.ESCROW_READERS[store] = (consumer.escrow.address, consumer.holdings_at)
+
+    if bridge.settlement is not None:  # Bridge.open(settlement=True) attached it before this wiring
+        wire_escrow(bridge.settlement)
+    bridge.on_settlement.append(wire_escrow)
+
     def unwire() -> None:
         if token_outbox.OUTBOX_WAKERS.get(store) == bridge.wake:
             del token_outbox.OUTBOX_WAKERS[store]
         if token_lots.CHAIN_READERS.get(store) == bridge.reader_source:
             del token_lots.CHAIN_READERS[store]
+        if bridge.settlement is not None:
+            settlement.ESCROW_READERS.pop(store, None)
         runtime.detach(reg, bridge)
 
     bridge.on_close.append(unwire)

@@ -40,7 +40,6 @@ from sovcarbon.bridge.settlement_setup import status as settlement_status
 from sovcarbon.chain import CarbonTokenChain, Chain, ChainUnavailable, load_or_create_key, open_chain
 from sovcarbon.chain.token import DEFAULT_ROLE_DELAY_S
 from sovcarbon.domain.chain_ops import PROTECTIVE_OPS
-from sovcarbon.services import settlement as settlement_service
 from sovcarbon.services import token_lots
 from sovcarbon.services.registry import Registry
 
@@ -145,6 +144,8 @@ class Bridge:
         self.cash_issuer: Any = None  # the cash issuer's key when this process holds it (settlement_setup)
         # run by close(): what ``bootstrap.wire_bridge`` wired (a bridge registers itself nowhere)
         self.on_close: list[Callable[[], None]] = []
+        # run by attach_settlement with the consumer: ``bootstrap.wire_bridge`` sets the escrow reader here
+        self.on_settlement: list[Callable[[SettlementConsumer], None]] = []
         self._record_contract()
 
     @classmethod
@@ -199,10 +200,12 @@ class Bridge:
                 raise ChainUnavailable(f"this registry mirrors its lots in contract {known}, not {here}")
 
     def attach_settlement(self, consumer: SettlementConsumer) -> None:
-        """Consume the DvP escrow's events in every cycle from now on (``bridge/settlement_events.py``)."""
+        """Consume the DvP escrow's events in every cycle from now on (``bridge/settlement_events.py``); the
+        ``on_settlement`` hooks (``bootstrap.wire_bridge``: the escrow reader of the ESCROW loader) see it."""
         with self.cycle_lock:
             self.settlement = consumer
-            settlement_service.ESCROW_READERS[self.reg.store] = (consumer.escrow.address, consumer.holdings_at)
+            for hook in self.on_settlement:
+                hook(consumer)
         self.wake()
 
     def reader_source(self) -> tuple[token_lots.ChainReader, str] | None:
@@ -343,8 +346,7 @@ class Bridge:
             for unwire in reversed(self.on_close):
                 unwire()
             self.on_close.clear()
-            if self.settlement is not None:
-                settlement_service.ESCROW_READERS.pop(self.reg.store, None)
+            self.on_settlement.clear()
             self.chain.close()
             if self._lock is not None:
                 self._lock.release()
