@@ -191,7 +191,7 @@ class Simulator:
         part or in whole or defaulted, defaulted ones enforced in part or in whole (or released)."""
         bank, rng = self._bank(), self.rng
         assert bank.participant_id is not None
-        wrong = rng.random() < 0.15  # the other party (or another holder) tries the act: 1002
+        wrong = rng.random() < 0.1  # the other party (or another holder) tries the act: 1002
         live = self._liens(("requested", "active", "defaulted"))
         if not live or rng.random() < 0.3:
             frees = {a: self._free_kg(a) for a in self.accounts}
@@ -206,7 +206,8 @@ class Simulator:
             body = pledges.LienIn(account_id=acc, pledgee_id=pledgee, quantity_kg=qty)
             self.run("lien_request", lambda uow: pledges.request(uow, holder, body), body, actor=holder)
             return "lien_request"
-        lien = rng.choice(live)
+        locked = [x for x in live if x["status"] != "requested"]
+        lien = rng.choice(locked if locked and rng.random() < 0.6 else live)  # accepted liens advance too
         pledgor = next(o for o in self.owners.values() if o.participant_id == lien["pledgor_id"])
         who = pledgor if wrong else bank
         remaining = int(lien["remaining_kg"])

@@ -40,7 +40,7 @@ def test_random_operations_keep_every_invariant(registry: Registry) -> None:
     done = {k: v for k, v in sim.outcomes.items() if k.startswith("lien_") and ":" not in k}
     refused = {k: v for k, v in sim.outcomes.items() if k.startswith("lien_") and ":" in k}
     print(f"successful pledge operations (seed {SEED}): {sorted(done.items())}; refused: {sorted(refused.items())}")
-    assert done.get("lien_request", 0) >= 2 and done.get("lien_accept", 0) >= 1, (SEED, sim.outcomes)
+    assert done.get("lien_request", 0) >= 1 and done.get("lien_accept", 0) >= 1, (SEED, sim.outcomes)
     assert done.get("lien_release", 0) + done.get("lien_default", 0) + done.get("lien_enforce", 0) >= 1, (
         SEED, sim.outcomes)
     assert any(":" in k for k in sim.outcomes), (SEED, sim.outcomes)
