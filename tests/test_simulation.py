@@ -21,29 +21,44 @@ A6_STEPS = int(os.environ.get("SOVCARBON_SIM_A6_STEPS", "40"))
 SEED = int(os.environ.get("SOVCARBON_SIM_SEED") or secrets.randbits(32))
 
 
-def test_random_operations_keep_every_invariant(registry: Registry) -> None:
-    print(f"simulation seed {SEED} (replay: SOVCARBON_SIM_SEED={SEED})")
-    sim = Simulator(registry, seed=SEED)
+def _simulate(registry: Registry, seed: int) -> dict[str, int]:
+    """Run the simulation with ``seed``: the invariant checker and the supply balance after every step."""
+    sim = Simulator(registry, seed=seed)
     sim.setup()
     for step in range(STEPS):
         sim.step()
         with registry.store.read() as uow:
             violations = invariants.check_uow(uow)
             supply = queries.supply(uow, None, None)
-        assert not violations, (f"SOVCARBON_SIM_SEED={SEED}", step, violations)
-        assert supply["balanced"], (f"SOVCARBON_SIM_SEED={SEED}", step, supply)
-    # The workload really exercised both successes and rejections.
-    # (Which operations succeed depends on the seed: a seed that suspends accounts early retires little.)
-    assert sim.outcomes.get("transfer", 0) + sim.outcomes.get("retire", 0) > 5, (SEED, sim.outcomes)
-    # Pledges really happen: most draws are valid, so liens are requested, accepted, released (in part and in
-    # whole), defaulted and enforced in every run, beside the refusals among the draws.
+        assert not violations, (f"SOVCARBON_SIM_SEED={seed}", step, violations)
+        assert supply["balanced"], (f"SOVCARBON_SIM_SEED={seed}", step, supply)
     done = {k: v for k, v in sim.outcomes.items() if k.startswith("lien_") and ":" not in k}
     refused = {k: v for k, v in sim.outcomes.items() if k.startswith("lien_") and ":" in k}
-    print(f"successful pledge operations (seed {SEED}): {sorted(done.items())}; refused: {sorted(refused.items())}")
-    assert done.get("lien_request", 0) >= 1 and done.get("lien_accept", 0) >= 1, (SEED, sim.outcomes)
-    assert done.get("lien_release", 0) + done.get("lien_default", 0) + done.get("lien_enforce", 0) >= 1, (
-        SEED, sim.outcomes)
-    assert any(":" in k for k in sim.outcomes), (SEED, sim.outcomes)
+    print(f"seed {seed}: outcomes {sorted(sim.outcomes.items())}")
+    print(f"successful pledge operations (seed {seed}): {sorted(done.items())}; refused: {sorted(refused.items())}")
+    return dict(sim.outcomes)
+
+
+def test_random_operations_keep_every_invariant(registry: Registry) -> None:
+    """A fresh seed each run: whatever the draws, every invariant holds after every step. Which operations
+    succeed depends on the seed (a seed that suspends accounts early retires little), so the workload's
+    coverage is asserted on the pinned seeds below, not here."""
+    print(f"simulation seed {SEED} (replay: SOVCARBON_SIM_SEED={SEED})")
+    outcomes = _simulate(registry, SEED)
+    assert any(":" in k for k in outcomes), (SEED, outcomes)  # refusals are among the draws
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_pinned_seeds_exercise_every_operation(registry: Registry, seed: int) -> None:
+    """The workload really exercises successes and refusals: on these seeds transfers and retirements
+    succeed, and liens are requested, accepted and then released, defaulted or enforced (a change to the
+    simulator's draws may need new pinned seeds; a change to the rules that stops these operations fails)."""
+    outcomes = _simulate(registry, seed)
+    assert outcomes.get("transfer", 0) + outcomes.get("retire", 0) > 5, (seed, outcomes)
+    assert outcomes.get("lien_request", 0) >= 1 and outcomes.get("lien_accept", 0) >= 1, (seed, outcomes)
+    assert outcomes.get("lien_release", 0) + outcomes.get("lien_default", 0) + outcomes.get("lien_enforce", 0) >= 1, (
+        seed, outcomes)
+    assert any(":" in k for k in outcomes), (seed, outcomes)
 
 
 @pytest.fixture(scope="module")
