@@ -1,7 +1,8 @@
 """A real ``sovcarbon serve`` process for the tests that need one, over real HTTP: a free port, an environment
 without the caller's SOVCARBON_* settings, start, wait until it answers, stop (SIGTERM, then kill).
 
-Used by the end-to-end, shutdown, hardening, tamper, replica and worker tests; no test starts a server by hand.
+Used by the end-to-end, shutdown, hardening, tamper, replica and worker tests and by the two registries of the
+interop tests (``tests/interop/peer_world.py``); no test starts a server by hand.
 """
 
 from __future__ import annotations
@@ -48,11 +49,19 @@ def healthy(base: str) -> bool:
 
 @dataclass
 class Served:
-    """A running ``sovcarbon serve``; its output (stdout and stderr) is read when it stops."""
+    """A running ``sovcarbon serve``; its output (stdout and stderr) is read when it stops, or, with a
+    ``log_path``, goes to that file (readable while it runs: long-lived servers never fill a pipe)."""
 
     proc: subprocess.Popen[str]
     port: int
     output: str | None = None  # set when stopped
+    log_path: Path | None = None
+
+    def log(self, tail_chars: int = 3000) -> str:
+        """The end of what it printed so far (with a ``log_path``; else what it printed once stopped)."""
+        if self.log_path is not None:
+            return self.log_path.read_text()[-tail_chars:] if self.log_path.exists() else ""
+        return (self.output or "")[-tail_chars:]
 
     @property
     def base(self) -> str:
@@ -84,15 +93,22 @@ class Served:
             self.proc.kill()
             output, _ = self.proc.communicate(timeout=10)
         self.output = output or ""
+        if self.log_path is not None:
+            self.output = self.log()
         return self.output
 
 
-def start(env: dict[str, str], *args: str, port: int | None = None) -> Served:
-    """``sovcarbon serve --port PORT ARGS`` in the background (not waited for)."""
+def start(env: dict[str, str], *args: str, port: int | None = None, log_path: Path | None = None) -> Served:
+    """``sovcarbon serve --port PORT ARGS`` in the background (not waited for); its output to a pipe read when
+    it stops, or appended to ``log_path``."""
     port = port or free_port()
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    return Served(proc, port)
+    command = [*CLI, "serve", "--port", str(port), *args]
+    if log_path is None:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    else:
+        with log_path.open("a") as log:
+            proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    return Served(proc, port, log_path=log_path)
 
 
 def start_healthy(env: dict[str, str], *args: str, timeout_s: float = 120) -> Served:

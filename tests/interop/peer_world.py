@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import served
+from served import CLI, clean_env, free_port
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -28,13 +28,6 @@ IDN_CONFIG = ROOT / "docs" / "examples" / "indonesia.toml"
 PG_URL = os.environ.get("SOVCARBON_TEST_DATABASE_URL")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @dataclass
 class Node:
     name: str
@@ -43,62 +36,47 @@ class Node:
     demo: bool
     keys: dict[str, str] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
-    proc: subprocess.Popen[str] | None = None
+    server: served.Served | None = None  # the running `sovcarbon serve` (tests/served.py), None while stopped
     log_path: Path | None = None
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def proc(self) -> subprocess.Popen[str] | None:
+        return None if self.server is None else self.server.proc
+
     def start(self, fault: str | None = None, wait: bool = True) -> None:
         env = dict(self.env)
         if fault:
             env["SOVCARBON_PEER_FAULT"] = fault
-        args = [sys.executable, "-m", "sovcarbon.cli", "serve", "--port", str(self.port)]
-        if self.demo:
-            args.append("--demo")
         assert self.log_path is not None
-        log = self.log_path.open("a")
-        self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        self.server = served.start(env, *(["--demo"] if self.demo else []), port=self.port, log_path=self.log_path)
         if wait:
             self.wait_up()
 
     def wait_up(self, timeout_s: float = 180) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited: {self.log()}")
-            time.sleep(0.2)
-        raise AssertionError(f"{self.name} did not start: {self.log()}")
+        assert self.server is not None
+        self.server.wait_until(lambda: served.healthy(self.base), timeout_s, f"{self.name}'s /healthz")
 
     def log(self) -> str:
         return self.log_path.read_text()[-3000:] if self.log_path and self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
+        if self.server is not None:
+            self.server.stop(timeout_s=20)
+        self.server = None
 
     def wait_dead(self, timeout_s: float = 30) -> int:
-        assert self.proc is not None
-        code = self.proc.wait(timeout=timeout_s)
-        self.proc = None
+        assert self.server is not None
+        code = self.server.proc.wait(timeout=timeout_s)
+        self.server.stop()  # already exited: collects it
+        self.server = None
         return code
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "sovcarbon.cli", *args], env=self.env, capture_output=True,
-                              text=True, timeout=300)
+        return subprocess.run([*CLI, *args], env=self.env, capture_output=True, text=True, timeout=300)
 
     def headers(self, who: str | None) -> dict[str, str]:
         return {} if who is None else {"Authorization": f"Bearer {self.keys[who]}"}
@@ -148,10 +126,6 @@ def _pg_database() -> tuple[str, Any]:
     return url, drop
 
 
-def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SOVCARBON_")}
-
-
 @dataclass
 class Pair:
     th: Node
@@ -186,12 +160,16 @@ class Pair:
         counts = {name: sum(b - a + 1 for a, b, w in homes if w == name) for name in ("TH", "ID")}
         return {**counts, "nowhere": nowhere}
 
+def _clean_env() -> dict[str, str]:
+    """This process's environment without its SOVCARBON_* settings (``served.clean_env`` adds a data dir)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SOVCARBON_")}
+
+
 def start_pair(tmp: Path) -> Iterator[Pair]:
     drops = []
-    th_env = _clean_env() | {"SOVCARBON_DATA_DIR": str(tmp / "th"), "SOVCARBON_CHECKPOINT_INTERVAL_S": "3600",
-                             "SOVCARBON_ALLOW_KEY_IN_DATA_DIR": "1"}
-    id_env = _clean_env() | {"SOVCARBON_DATA_DIR": str(tmp / "id"), "SOVCARBON_CONFIG": str(IDN_CONFIG),
-                             "SOVCARBON_ALLOW_KEY_IN_DATA_DIR": "1", "SOVCARBON_CHECKPOINT_INTERVAL_S": "3600"}
+    th_env = clean_env(tmp / "th", SOVCARBON_CHECKPOINT_INTERVAL_S="3600", SOVCARBON_ALLOW_KEY_IN_DATA_DIR="1")
+    id_env = clean_env(tmp / "id", SOVCARBON_CONFIG=str(IDN_CONFIG), SOVCARBON_ALLOW_KEY_IN_DATA_DIR="1",
+                       SOVCARBON_CHECKPOINT_INTERVAL_S="3600")
     if PG_URL:
         url, drop = _pg_database()
         id_env["SOVCARBON_DATABASE_URL"] = url
