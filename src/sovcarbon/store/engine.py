@@ -20,8 +20,6 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 
-from sovcarbon.store.checkpointer import SAFETY_PAGES
-
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 WRITE_OPTION = "sovcarbon_write"
 
@@ -63,9 +61,6 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=60000")
             cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: keeps the block indexes of a large ledger hot
-            # Checkpoints run in a background thread (store/checkpointer.py), not in the commit that crosses
-            # 1,000 pages; a commit checkpoints only past this bound on the WAL (the thread fell behind).
-            cur.execute(f"PRAGMA wal_autocheckpoint={SAFETY_PAGES}")
             cur.close()
 
         @event.listens_for(engine, "begin")

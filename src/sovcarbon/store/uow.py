@@ -40,7 +40,6 @@ from sovcarbon.domain import journal as jr
 from sovcarbon.domain.errors import RegistryError
 from sovcarbon.domain.ids import SYSTEM_CLOCK, Clock, utc_now
 from sovcarbon.store import tables as t
-from sovcarbon.store.checkpointer import WalCheckpointer
 from sovcarbon.store.engine import WRITE_OPTION, is_sqlite, make_engine, migrate
 from sovcarbon.store.replica import ReplicaRouter
 from sovcarbon.store.repository import Repository
@@ -247,11 +246,6 @@ class Store:
         self.read_only_reason: str | None = None
         self.replica: ReplicaRouter | None = (ReplicaRouter(make_engine(read_database_url))
                                               if read_database_url else None)
-        # SQLite file: WAL checkpoints in a background thread, off the commit path (store/checkpointer.py)
-        database = self.engine.url.database
-        self.checkpointer: WalCheckpointer | None = (
-            WalCheckpointer(self.engine, Path(database)) if is_sqlite(self.engine) and database
-            and database != ":memory:" and not database.startswith("file:") else None)
 
     @contextmanager
     def write(self, *, concurrent: bool = False) -> Iterator[UnitOfWork]:
@@ -295,8 +289,6 @@ class Store:
                 conn.rollback()
 
     def dispose(self) -> None:
-        if self.checkpointer is not None:
-            self.checkpointer.stop()
         self.engine.dispose()
         if self.replica is not None:
             self.replica.engine.dispose()
