@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
@@ -140,3 +142,20 @@ def utf8(text: str | bytes) -> bytes:
 def wire_type(kind: str) -> str:
     # `string` and `bytes` have the same ABI encoding: decode strings as bytes, then leniently
     return "bytes" if kind == "string" else kind
+
+
+def call_data(fn: AbiFunction, args: Sequence[Any]) -> bytes:
+    """The calldata of ``fn(*args)``: its selector and the ABI-encoded arguments."""
+    return fn.selector + abi_encode(list(fn.input_types), list(args))
+
+
+def call_view(w3: Any, address: str, fn: AbiFunction, args: Sequence[Any],
+              block: int | str = "latest") -> tuple[Any, ...]:
+    """eth_call a view of the contract at ``address``; the decoded outputs, or ChainRejected with the revert's
+    RULES.md code (node-specific revert exception types are read by their message)."""
+    try:
+        raw = w3.eth.call({"to": address, "data": to_hex(call_data(fn, args))}, block)
+    except Exception as exc:  # node-specific revert exception types
+        code, reason = parse_revert(str(exc))
+        raise ChainRejected(code, reason) from exc
+    return tuple(abi_decode(list(fn.output_types), bytes(raw)))

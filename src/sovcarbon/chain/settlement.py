@@ -25,7 +25,17 @@ from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
-from sovcarbon.chain.abi import CHAIN_REJECTED, DEPLOY_GAS, ChainRejected, index_abi, normalize, parse_revert, to_hex
+from sovcarbon.chain.abi import (
+    CHAIN_REJECTED,
+    DEPLOY_GAS,
+    ChainRejected,
+    call_data,
+    call_view,
+    index_abi,
+    normalize,
+    parse_revert,
+    to_hex,
+)
 from sovcarbon.chain.compiler import CompiledContract, compile_contract, verify_runtime_code
 from sovcarbon.chain.token import CarbonTokenChain
 from sovcarbon.chain.transactions import TxResult
@@ -80,19 +90,12 @@ class ContractClient:
         self._address = checksum
 
     def call(self, function: str, args: Sequence[Any], block: int | str = "latest") -> tuple[Any, ...]:
-        fn = self._functions[function]
-        data = fn.selector + abi_encode(list(fn.input_types), list(args))
-        try:
-            raw = self.w3.eth.call(cast(Any, {"to": self.address, "data": to_hex(data)}), cast(Any, block))
-        except Exception as exc:  # node-specific revert exception types
-            code, reason = parse_revert(str(exc))
-            raise ChainRejected(code, reason) from exc
-        return tuple(abi_decode(list(fn.output_types), bytes(raw)))
+        return call_view(self.w3, self.address, self._functions[function], args, block)
 
     def send(self, signer: LocalAccount, function: str, args: Sequence[Any], *, gas: int = SETTLEMENT_GAS,
              wait: bool = True) -> TxResult:
         fn = self._functions[function]
-        data = fn.selector + abi_encode(list(fn.input_types), list(args))
+        data = call_data(fn, args)
         with self.token.send_lock:
             tx_hash = self.token.send_signed(self.token._sign(signer, self.address, data, gas, function))
         if not wait:

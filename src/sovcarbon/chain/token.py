@@ -17,9 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
@@ -32,8 +31,9 @@ from sovcarbon.chain.abi import (
     DEPLOY_GAS,
     GAS_LIMITS,
     ChainRejected,
+    call_data,
+    call_view,
     index_abi,
-    parse_revert,
     to_hex,
     utf8,
     wire_type,
@@ -421,7 +421,7 @@ class CarbonTokenChain(SigningClient):
     def call_hash(self, function: str, args: Sequence[Any]) -> str:
         """keccak256 of the calldata of `function(args)`: what the contract binds an op id to."""
         fn = self._functions[function]
-        return to_hex(keccak(fn.selector + abi_encode(list(fn.input_types), list(args))))
+        return to_hex(keccak(call_data(fn, args)))
 
     def is_processed(self, op_id: bytes | str, caller: str | None = None) -> bool:
         """True if `caller` (the bridge by default) has used `op_id` for any call."""
@@ -455,14 +455,7 @@ class CarbonTokenChain(SigningClient):
 
     def call(self, function: str, args: Sequence[Any], block: int | str = "latest") -> tuple[Any, ...]:
         """eth_call a view of the contract; returns the decoded outputs."""
-        fn = self._functions[function]
-        data = fn.selector + abi_encode(list(fn.input_types), list(args))
-        try:
-            raw = self.w3.eth.call(cast(Any, {"to": self.address, "data": to_hex(data)}), cast(Any, block))
-        except Exception as exc:  # node-specific revert exception types
-            code, reason = parse_revert(str(exc))
-            raise ChainRejected(code, reason) from exc
-        return tuple(abi_decode(list(fn.output_types), bytes(raw)))
+        return call_view(self.w3, self.address, self._functions[function], args, block)
 
     # --------------------------------------------------------------------------- events (chain.event_decoding)
     def get_events(
