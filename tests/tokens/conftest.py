@@ -1,56 +1,22 @@
 """Token fixtures: the chain backend (embedded always, an external node when SOVCARBON_TEST_CHAIN_URL is
 set), a bridge per test on a fresh contract deployment, and the token world on top of the core world.
-Helpers live in ``token_world`` (import from there, never from a conftest)."""
+Helpers live in ``token_world`` (import from there, never from a conftest); the chain fixtures in
+``chain_fixtures`` (shared with tests/pledges)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from token_world import CHAIN_BACKENDS, ChainBackend, TokenWorld, frozen_lots, make_token_world, open_bridge
+from chain_fixtures import bridge, chain_backend, contract_cache_dir, register_markers
+from token_world import TokenWorld, make_token_world
 from world import Api
 
 from sovcarbon.bridge import Bridge
-from sovcarbon.services import invariants
-from sovcarbon.services.registry import Registry
+
+__all__ = ["bridge", "chain_backend", "contract_cache_dir"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "chain: the test needs an EVM chain (embedded, or external when configured)")
-    config.addinivalue_line("markers", "supply_mismatch: the test makes a lot's chain supply differ on purpose; "
-                                       "at teardown I4 must report exactly the frozen lots")
-
-
-@pytest.fixture(scope="session")
-def contract_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("contracts-cache")
-
-
-@pytest.fixture(params=CHAIN_BACKENDS)
-def chain_backend(request: pytest.FixtureRequest) -> ChainBackend:
-    backend: ChainBackend = request.param
-    return backend
-
-
-@pytest.fixture
-def bridge(request: pytest.FixtureRequest, registry: Registry, chain_backend: ChainBackend,
-           contract_cache_dir: Path) -> Iterator[Bridge]:
-    """A bridge on a fresh contract; at the end the NR is caught up and I1-I4 are checked WITH the chain."""
-    b = open_bridge(registry, chain_backend, contract_cache_dir)
-    try:
-        yield b
-        if not b.closed:
-            b.run_until_idle()
-            violations = invariants.check(registry)
-            if request.node.get_closest_marker("supply_mismatch") is not None:
-                frozen = {lot["id"] for lot in frozen_lots(registry)}
-                assert frozen and violations, "the test meant to leave a frozen, mismatched lot"
-                assert all(v.invariant == "I4" and any(f in v.message for f in frozen) for v in violations), violations
-            else:
-                assert not violations, f"invariants violated (chain attached): {violations}"
-    finally:
-        b.close()
+    register_markers(config)
 
 
 @pytest.fixture
