@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "interop"))
+_TESTS = Path(__file__).resolve().parents[1] / "tests"
+sys.path[:0] = [str(_TESTS / "interop"), str(_TESTS)]  # peer_world imports tests/served.py
 
 from peer_world import Pair, start_pair  # noqa: E402 - the peer tests' two-registry setup
 

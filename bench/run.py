@@ -35,15 +35,22 @@ def main() -> None:
     wanted = [m for m in (args.only.split(",") if args.only else MODULES) if m]
     console = Console(stderr=True)
     rows: list[dict[str, Any]] = []
+    failed: list[str] = []
     for name in wanted:
         path = Path(__file__).with_name(f"bench_{name}.py")
         if not path.exists():
             console.print(f"[yellow]bench_{name}.py not present; skipped[/yellow]")
             continue
-        module = importlib.import_module(f"bench.bench_{name}")
         started = time.perf_counter()
         console.print(f"[cyan]running bench_{name}[/cyan]")
-        rows.extend(module.run(quick=args.quick))
+        try:
+            module = importlib.import_module(f"bench.bench_{name}")
+            rows.extend(module.run(quick=args.quick))
+        except Exception as exc:  # noqa: BLE001 - one broken bench must not lose the others' figures
+            failed.append(name)
+            console.print_exception()
+            console.print(f"[red]bench_{name} failed: {exc!r}; its rows are missing[/red]")
+            continue
         console.print(f"  done in {time.perf_counter() - started:.1f} s")
     table = Table(title=f"sovcarbon benchmarks on {platform.node()} ({os.cpu_count()} cores, "
                         f"Python {platform.python_version()})")
@@ -55,6 +62,9 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     sys.stdout.flush()
+    if failed:
+        console.print(f"[red]failed: {', '.join('bench_' + n for n in failed)}[/red]")
+        sys.exit(1)
 
 
 if __name__ == "__main__":
