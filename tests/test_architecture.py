@@ -213,7 +213,7 @@ KNOWN_SQL_IN_SERVICES: dict[str, str] = {
     "aef_tables": "AEF tables join blocks with Article 6 coverage (split from aef.py today)",
     "interop": "the return path joins retirements, blocks and peer mirrors (cross-border session's module)",
     "invariants": "the snapshot loader reads every block and entry for I1-I5 in one pass (edited by others today)",
-    "journal_admin": "journal verify streams seq ranges on its own engines with binary cursors (_rows_on)",
+    "journal_admin": "journal verify streams seq ranges on its own engines with binary cursors (_batches_on)",
     "ledger_audit": "the journal replay streams every entry with a DB-API cursor (fetchmany batches)",
     "pledges": "a lien's pledged leaves and the free kg (the pledges session's module, written today)",
 }

@@ -235,54 +235,57 @@ class VerifyResult:
     reason: str | None = None
 
 
-def verify_links(rows: Iterable[tuple[int, bytes, bytes]], prev_hash: str, first_seq: int) -> VerifyResult:
-    """Verify consecutive rows (seq, entry, hash as ASCII hex bytes) starting at ``first_seq``, whose
-    predecessor's hash is ``prev_hash``; stop at the first bad one.
+StoredRow = tuple[bytes, bytes, bytes]  # (entry bytes, hash, prev_hash), hashes as ASCII hex bytes
 
-    Each link (hash n = SHA-256(hash n-1 || entry n)) depends only on two neighbouring rows, so ranges
-    of the journal can be verified independently (in parallel) and the results joined. The stored
-    ``prev_hash`` column is a copy of the previous row's hash, checked separately
-    (``first_prev_hash_mismatch``). Hashes stay bytes: this loop is the hot path of ``journal verify``.
+
+def verify_stored(batches: Iterable[Iterable[StoredRow]], prev_hash: str,
+                  first_seq: int) -> tuple[VerifyResult, int | None]:
+    """Verify stored rows of consecutive positions from ``first_seq`` (in batches, as a cursor fetches them),
+    whose predecessor's hash is ``prev_hash``; stop at the first bad link. Returns (result, first position whose
+    stored ``prev_hash`` is not its predecessor's hash, or None): that column is a copy, checked on the same pass.
+
+    Each link (hash n = SHA-256(hash n-1 || entry n)) depends only on two neighbouring rows, so ranges of the
+    journal can be verified independently (in parallel) and joined. A row's position is its place in seq order:
+    its bytes end in ``"seq":N}``, so a removed, moved or renumbered row is found without reading the seq
+    column. This loop is the hot path of ``journal verify`` (one fetched tuple per entry, hashes kept as bytes).
     """
     prev = bytes.fromhex(prev_hash)
     prev_hex = prev_hash.encode()
-    expected_seq = first_seq
-    count = 0
+    seq = first_seq
+    bad_prev: int | None = None
     sha256 = hashlib.sha256
-    for seq, entry, stored_hash in rows:
-        if seq != expected_seq:
-            return VerifyResult(False, count, expected_seq - 1, prev_hex.decode(), expected_seq,
-                                f"entry {expected_seq} is missing (found {seq})")
-        digest = sha256(prev + entry).digest()
-        digest_hex = hexlify(digest)
-        if digest_hex != stored_hash:
-            return VerifyResult(False, count, seq - 1, prev_hex.decode(), seq, "hash does not match the entry's bytes")
-        if not entry.endswith(b'"seq":%d}' % seq):
-            return VerifyResult(False, count, seq - 1, prev_hex.decode(), seq,
-                                "entry bytes belong to another position")
-        prev, prev_hex = digest, digest_hex
-        expected_seq += 1
-        count += 1
-    return VerifyResult(True, count, expected_seq - 1, prev_hex.decode())
+    for batch in batches:
+        for entry, stored_hash, stored_prev in batch:
+            digest = sha256(prev + entry).digest()
+            digest_hex = hexlify(digest)
+            if digest_hex != stored_hash or not entry.endswith(b'"seq":%d}' % seq):
+                return _bad_link(seq, first_seq, entry, prev_hex, digest_hex == stored_hash), bad_prev
+            if stored_prev != prev_hex and bad_prev is None:
+                bad_prev = seq
+            prev, prev_hex = digest, digest_hex
+            seq += 1
+    return VerifyResult(True, seq - first_seq, seq - 1, prev_hex.decode()), bad_prev
 
 
-def first_prev_hash_mismatch(rows: Iterable[tuple[int, str, str]]) -> int | None:
-    """The first seq whose stored prev_hash is not the previous row's hash (rows: seq, prev_hash, hash)."""
-    prev = GENESIS_HASH
-    for seq, prev_hash, digest in rows:
-        if prev_hash != prev:
-            return seq
-        prev = digest
-    return None
+def _bad_link(seq: int, first_seq: int, entry: bytes, prev_hex: bytes, hash_ok: bool) -> VerifyResult:
+    """Why the row at position ``seq`` breaks the chain (off the hot path)."""
+    tail = entry.rsplit(b'"seq":', 1)[-1][:-1]
+    own_seq = int(tail) if entry.endswith(b"}") and tail.isdigit() else None
+    if own_seq is not None and own_seq > seq:
+        reason = f"entry {seq} is missing (found {own_seq})"
+    elif not hash_ok:
+        reason = "hash does not match the entry's bytes"
+    else:
+        reason = "entry bytes belong to another position"
+    return VerifyResult(False, seq - first_seq, seq - 1, prev_hex.decode(), seq, reason)
 
 
 def verify_chain(rows: Iterable[tuple[int, bytes, str, str]]) -> VerifyResult:
     """Verify rows (seq, entry, prev_hash, hash; hashes as hex strings) in seq order from genesis."""
-    materialized = list(rows)
-    result = verify_links(((seq, entry, h.encode()) for seq, entry, _, h in materialized), GENESIS_HASH, 1)
-    bad_prev = first_prev_hash_mismatch((seq, p, h) for seq, _, p, h in materialized)
+    materialized = [(entry, h.encode(), p.encode()) for _, entry, p, h in rows]
+    result, bad_prev = verify_stored([materialized], GENESIS_HASH, 1)
     if bad_prev is not None and (result.ok or bad_prev < (result.first_bad_seq or bad_prev + 1)):
-        return VerifyResult(False, bad_prev - 1, bad_prev - 1, materialized[bad_prev - 2][3] if bad_prev > 1
+        return VerifyResult(False, bad_prev - 1, bad_prev - 1, materialized[bad_prev - 2][1].decode() if bad_prev > 1
                             else GENESIS_HASH, bad_prev, "prev_hash does not match the previous entry")
     return result
 

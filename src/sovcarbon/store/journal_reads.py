@@ -2,7 +2,7 @@
 
 Bound to a unit of work (``uow.repo.journal``). The one journal writer is ``UnitOfWork.append`` (with the
 head lock and the row images); verification streams ranges of rows on its own connections
-(``services/journal_admin._rows_on``, binary cursors). Everything else that reads the journal reads it here,
+(``services/journal_admin._batches_on``, binary cursors). Everything else that reads the journal reads it here,
 so services build no journal SQL (``tests/test_architecture.py``).
 """
 
