@@ -179,6 +179,27 @@ def test_check_command_names_the_first_difference(world: Api) -> None:
 
 
 @pytest.mark.tampers
+def test_startup_check_in_its_own_process_makes_the_registry_read_only(world: Api) -> None:
+    """What `serve` runs: the check in a spawned process (no GIL shared with the requests), its verdict applied
+    by the server's watcher thread; GET /v1/registry shows the state."""
+    watcher = ledger_audit.startup_check(world.reg, log_line=lambda m: None)
+    assert watcher is not None
+    watcher.join(timeout=180)
+    info = world.ok("GET", "/v1/registry", None)
+    assert info["startup_check"] == "ok" and info["read_only"] is False, info
+    with world.reg.store.engine.begin() as conn:
+        _raise_role(world, conn)
+    lines: list[str] = []
+    watcher = ledger_audit.startup_check(world.reg, log_line=lines.append)
+    assert watcher is not None
+    assert world.ok("GET", "/v1/registry", None)["startup_check"] in ("running", "read-only")
+    watcher.join(timeout=180)
+    assert lines and "READ-ONLY" in lines[0] and "api_keys" in lines[0], lines
+    info = world.ok("GET", "/v1/registry", None)
+    assert info["startup_check"] == "read-only" and info["read_only"] is True and "role" in info["reason"], info
+
+
+@pytest.mark.tampers
 def test_startup_check_makes_the_registry_read_only(world: Api) -> None:
     ledger_audit.startup_check(world.reg, background=False, log_line=lambda m: None)
     assert world.ok("GET", "/v1/registry", None)["read_only"] is False

@@ -120,4 +120,6 @@ def registry_info(reg: Registry, uow: UnitOfWork) -> dict[str, Any]:
                           for s in p.standards.values()],
             "journal_entries": uow.repo.journal.count(),
             # Read-only mode: the start-up check found the ledger tables and the journal disagree (1006 on writes).
-            "read_only": reg.store.read_only_reason is not None, "reason": reg.store.read_only_reason}
+            "read_only": reg.store.read_only_reason is not None, "reason": reg.store.read_only_reason,
+            # The start-up check runs in its own process after the port opens: "running" until it has answered.
+            "startup_check": reg.store.startup_check_state}

@@ -37,10 +37,12 @@ class CommandResult:
 class Registry:
     """One registry instance. Entry points hold one of these and call service functions with it."""
 
-    def __init__(self, settings: Settings, *, store: Store | None = None, clock: Clock | None = None) -> None:
+    def __init__(self, settings: Settings, *, store: Store | None = None, clock: Clock | None = None,
+                 apply_migrations: bool = True) -> None:
         self.settings = settings
         self.profile: RegistryProfile = settings.profile
         self.store = store or Store(settings.database_url, settings.signing_key_path,
+                                    apply_migrations=apply_migrations,
                                     registry_id=f"{settings.profile.country}-NR",
                                     checkpoint_interval=settings.checkpoint_interval,
                                     checkpoint_interval_s=settings.checkpoint_interval_s,

@@ -244,6 +244,8 @@ class Store:
         # Set when the start-up check found the tables and the journal disagree: every write is refused
         # (1006) until an operator has investigated (services/ledger_audit.startup_check).
         self.read_only_reason: str | None = None
+        # What the start-up check is doing: "not run", "running", "ok", "read-only", "could not run", "refused".
+        self.startup_check_state = "not run"
         self.replica: ReplicaRouter | None = (ReplicaRouter(make_engine(read_database_url))
                                               if read_database_url else None)
 
