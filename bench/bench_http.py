@@ -68,6 +68,25 @@ def _start_server(url: str, data_dir: Path, port: int, workers: int = 1) -> subp
     raise RuntimeError("serve did not answer within 120 s")
 
 
+def _start_floor(port: int) -> subprocess.Popen[bytes]:
+    """``bench/floor_app.py`` under the same uvicorn: the framework's floor for this route on this machine."""
+    cmd = [sys.executable, "-m", "uvicorn", "bench.floor_app:app", "--host", "127.0.0.1", "--port", str(port),
+           "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"floor app exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/docs", timeout=1.0)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the floor app did not answer within 60 s")
+
+
 def _stop_server(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(2)  # SIGINT: serve signs its shutdown checkpoint
     try:
@@ -183,6 +202,8 @@ def measure(kind: str, seconds: float, runs: int, profile: str | None = None) ->
         service_cpu: list[float] = []
         http_cpu: list[float] = []
         http: list[float] = []
+        floor: list[float] = []
+        floor_cpu: list[float] = []
         p50s: list[float] = []
         p99s: list[float] = []
         for _ in range(runs):  # alternate, so that both see the same machine load and database size
@@ -197,6 +218,15 @@ def measure(kind: str, seconds: float, runs: int, profile: str | None = None) ->
                                                      profile=(proc.pid, profile) if profile else None, pid=proc.pid)
             finally:
                 _stop_server(proc)
+            floor_proc = _start_floor(port)
+            try:
+                floor_rate, _, floor_ms = http_transfers(f"http://127.0.0.1:{port}", key, accs[0], accs[1], seconds,
+                                                         pid=floor_proc.pid)
+            finally:
+                _stop_server(floor_proc)
+            floor.append(floor_rate)
+            if floor_ms is not None:
+                floor_cpu.append(floor_ms)
             http.append(rate)
             if cpu_ms is not None:
                 http_cpu.append(cpu_ms)
@@ -205,6 +235,8 @@ def measure(kind: str, seconds: float, runs: int, profile: str | None = None) ->
             profile = None  # profile the first run only
     return {"raw": raw, "service": statistics.median(service), "http": statistics.median(http),
             "p50_ms": statistics.median(p50s), "p99_ms": statistics.median(p99s), "runs": runs,
+            "floor": statistics.median(floor), "floor_cpu_ms": statistics.median(floor_cpu) if floor_cpu else None,
+            "startup_check_s": statistics.median(STARTUP_CHECK_S) if STARTUP_CHECK_S else None,
             "service_cpu_ms": statistics.median(service_cpu),
             "http_cpu_ms": statistics.median(http_cpu) if http_cpu else None}
 
@@ -227,6 +259,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
              figure=round(m["http"]), unit="tx/s",
              baseline=f"service layer {m['service']:.0f}/s (raw INSERT+COMMIT {m['raw']:.0f}/s)",
              ratio=f"{m['http'] / m['service']:.2f} ({m['http'] / m['raw']:.2f} of raw)", goal=">= 0.50"),
+        dict(benchmark="HTTP floor: the same uvicorn + FastAPI route validating the same body, no registry "
+                       "(bench/floor_app.py), 1 client", figure=round(m["floor"]), unit="req/s",
+             baseline=f"our HTTP transfers {m['http']:.0f}/s; floor CPU "
+                      f"{m['floor_cpu_ms'] or float('nan'):.2f} ms/request",
+             ratio=f"ours {m['http'] / m['floor']:.2f} of the floor; floor {m['floor'] / m['service']:.2f} of the "
+                   "service layer", goal="-"),
         dict(benchmark="HTTP partial transfer latency, 1 client (sqlite)",
              figure=f"p50 {m['p50_ms']:.2f} / p99 {m['p99_ms']:.2f}", unit="ms", baseline="-", ratio="-",
              goal="p99 < 25"),
@@ -234,6 +272,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
              figure=f"{m['http_cpu_ms']:.2f}" if m["http_cpu_ms"] is not None else "-", unit="ms CPU",
              baseline=f"service layer {m['service_cpu_ms']:.2f} ms CPU",
              ratio=f"{m['http_cpu_ms'] / m['service_cpu_ms']:.2f}" if m["http_cpu_ms"] else "-", goal="-"),
+        dict(benchmark="serve: start -> start-up check done (its own process; the port answers before)",
+             figure=f"{m['startup_check_s']:.2f}" if m["startup_check_s"] is not None else "-", unit="s",
+             baseline="-", ratio="-", goal="-"),
     ]
 
 
