@@ -28,7 +28,16 @@ from typing import Any
 
 import httpx
 
-from bench.bench_core import build_registry, database, pg_url, raw_commit_rate, seed_world, transfer_rate
+from bench.bench_core import (
+    RATE_CLIENTS,
+    build_registry,
+    database,
+    fund_rate_sources,
+    pg_url,
+    raw_commit_rate,
+    seed_world,
+    transfer_rate,
+)
 from sovcarbon.domain.model import Role
 from sovcarbon.services import auth
 
@@ -85,6 +94,41 @@ def _start_floor(port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError("the floor app did not answer within 60 s")
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _wait_for_startup_checks(pid: int, workers: int, timeout_s: float = 120.0) -> None:
+    """Until ``serve --workers N`` (pid) has only its N worker processes below it (each worker's start-up check
+    is a spawned child of that worker, gone when it has answered; multiprocessing's resource tracker may stay)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        procs = [p for p in _descendants(pid) if "resource_tracker" not in _cmdline(p)]
+        if len(procs) <= (workers if workers > 1 else 0):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the workers' start-up checks did not finish")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _stop_server(proc: subprocess.Popen[bytes]) -> None:
@@ -160,23 +204,31 @@ def concurrent_http_rate(base_url: str, key: str, pairs: list[tuple[str, str]], 
     return sum(counts) / (time.perf_counter() - started)
 
 
-def measure_workers(seconds: float, workers: list[int], clients: int = 8) -> dict[int, float]:
+def measure_workers(seconds: float, workers: list[int], clients: int = RATE_CLIENTS) -> dict[int, float]:
     """PostgreSQL: 8 concurrent HTTP clients against ``serve --workers N`` for each N (same database)."""
     rates: dict[int, float] = {}
     with database("postgresql") as (url, data_dir):
         reg = build_registry(url, data_dir)
-        accs, _ = seed_world(reg, clients + 1, 100_000_000)
+        accs, _ = seed_world(reg, 1 + 2 * RATE_CLIENTS, 100_000_000)
+        # each client between its own two accounts (8 holders at work), as bench_core's own-accounts rate: out of
+        # one shared account the transfers queue on it by rule (lowest serials first) whatever N is
+        fund_rate_sources(reg, accs)
         with reg.store.read() as uow:
             participant = uow.repo.account(accs[0]).participant_id
         _, key = auth.create_key(reg, Role.HOLDER, participant, "bench holder")
         reg.store.dispose()
-        pairs = [(accs[0], accs[1 + i]) for i in range(clients)]
+        pairs = [(accs[1 + 2 * i], accs[2 + 2 * i]) for i in range(clients)]
         for n in workers:
             port = _free_port()
             proc = _start_server(url, data_dir, port, workers=n)
             try:
                 base_url = f"http://127.0.0.1:{port}"
-                concurrent_http_rate(base_url, key, pairs, 1.0)  # warm-up: every process has its caches
+                # Steady state: every worker's start-up check (one spawned process per worker, replaying the
+                # ledger) has finished - /v1/registry answers from whichever worker accepts the connection, so
+                # the bench waits until the server's process tree is the workers alone; then a warm-up, so that
+                # every process has its caches.
+                _wait_for_startup_checks(proc.pid, n)
+                concurrent_http_rate(base_url, key, pairs, 1.0)
                 rates[n] = concurrent_http_rate(base_url, key, pairs, seconds)
             finally:
                 _stop_server(proc)
