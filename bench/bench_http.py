@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,6 @@ from bench.bench_core import (
 from sovcarbon.domain.model import Role
 from sovcarbon.services import auth
 
-STARTUP_CHECK_S: list[float] = []  # start of `serve` -> its start-up check done, one per server started
-
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -50,31 +49,24 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_server(url: str, data_dir: Path, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+def _start_server(url: str, data_dir: Path, port: int, workers: int = 1) -> tuple[subprocess.Popen[bytes], float]:
+    """``sovcarbon serve`` in steady state: (process, seconds from start until its start-up check had answered -
+    a replay of the whole ledger in its own process; its time is its own figure, not the requests')."""
     env = {**os.environ, "SOVCARBON_DATA_DIR": str(data_dir), "SOVCARBON_DATABASE_URL": url,
            "SOVCARBON_ALLOW_KEY_IN_DATA_DIR": "1"}
     sovcarbon = str(Path(sys.executable).with_name("sovcarbon"))
     cmd = [sovcarbon, "serve", "--host", "127.0.0.1", "--port", str(port)]
     if workers > 1:
         cmd += ["--workers", str(workers)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     started = time.monotonic()
-    deadline = started + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"serve exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
-        try:
-            # Steady state: the port answers and the start-up check (a replay of the whole ledger, in its own
-            # process) has finished; the time it took is its own figure (STARTUP_CHECK_S), not the requests'.
-            info = httpx.get(f"http://127.0.0.1:{port}/v1/registry", timeout=1.0)
-            if info.status_code == 200 and info.json().get("startup_check") != "running":
-                STARTUP_CHECK_S.append(time.monotonic() - started)
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("serve did not answer within 120 s")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def checked() -> bool:
+        info = httpx.get(f"http://127.0.0.1:{port}/v1/registry", timeout=1.0)
+        return info.status_code == 200 and info.json().get("startup_check") != "running"
+
+    _wait_ready(proc, checked, 120.0, "serve")
+    return proc, time.monotonic() - started
 
 
 def _start_floor(port: int) -> subprocess.Popen[bytes]:
@@ -83,17 +75,25 @@ def _start_floor(port: int) -> subprocess.Popen[bytes]:
            "--log-level", "warning"]
     proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
+    _wait_ready(proc, lambda: httpx.get(f"http://127.0.0.1:{port}/docs", timeout=1.0).status_code == 200, 60.0,
+                "the floor app")
+    return proc
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], ready: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll ``ready`` until it is true; fail with the process's last output if it exits, kill it on timeout."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"floor app exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+            raise RuntimeError(f"{what} exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
         try:
-            httpx.get(f"http://127.0.0.1:{port}/docs", timeout=1.0)
-            return proc
+            if ready():
+                return
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.05)
     proc.kill()
-    raise RuntimeError("the floor app did not answer within 60 s")
+    raise RuntimeError(f"{what} did not answer within {timeout_s:.0f} s")
 
 
 def _descendants(pid: int) -> list[int]:
@@ -220,7 +220,7 @@ def measure_workers(seconds: float, workers: list[int], clients: int = RATE_CLIE
         pairs = [(accs[1 + 2 * i], accs[2 + 2 * i]) for i in range(clients)]
         for n in workers:
             port = _free_port()
-            proc = _start_server(url, data_dir, port, workers=n)
+            proc, _ = _start_server(url, data_dir, port, workers=n)
             try:
                 base_url = f"http://127.0.0.1:{port}"
                 # Steady state: every worker's start-up check (one spawned process per worker, replaying the
@@ -256,6 +256,7 @@ def measure(kind: str, seconds: float, runs: int, profile: str | None = None) ->
         http: list[float] = []
         floor: list[float] = []
         floor_cpu: list[float] = []
+        startup_check_s: list[float] = []
         p50s: list[float] = []
         p99s: list[float] = []
         for _ in range(runs):  # alternate, so that both see the same machine load and database size
@@ -264,7 +265,8 @@ def measure(kind: str, seconds: float, runs: int, profile: str | None = None) ->
             service.append(transfer_rate(reg, accs, 1, seconds))
             service_cpu.append((time.process_time() - cpu_before_s) * 1000 / (service[-1] * seconds))
             reg.store.dispose()
-            proc = _start_server(url, data_dir, port)
+            proc, startup_s = _start_server(url, data_dir, port)
+            startup_check_s.append(startup_s)
             try:
                 rate, times, cpu_ms = http_transfers(f"http://127.0.0.1:{port}", key, accs[0], accs[1], seconds,
                                                      profile=(proc.pid, profile) if profile else None, pid=proc.pid)
@@ -288,7 +290,7 @@ def measure(kind: str, seconds: float, runs: int, profile: str | None = None) ->
     return {"raw": raw, "service": statistics.median(service), "http": statistics.median(http),
             "p50_ms": statistics.median(p50s), "p99_ms": statistics.median(p99s), "runs": runs,
             "floor": statistics.median(floor), "floor_cpu_ms": statistics.median(floor_cpu) if floor_cpu else None,
-            "startup_check_s": statistics.median(STARTUP_CHECK_S) if STARTUP_CHECK_S else None,
+            "startup_check_s": statistics.median(startup_check_s),
             "service_cpu_ms": statistics.median(service_cpu),
             "http_cpu_ms": statistics.median(http_cpu) if http_cpu else None}
 
