@@ -40,7 +40,7 @@ def _checked_range(engine: Engine, lo: int, hi: int, prev_hash: str) -> tuple[jr
 def _batches_on(engine: Engine, lo: int, hi: int) -> Iterator[list[jr.StoredRow]]:
     """Rows seq lo..hi as (entry, hash, prev_hash), in batches, on one connection of ``engine``; hashes as ASCII
     bytes (no text decoding). The seq column is not fetched: a row's bytes name its position (``verify_stored``),
-    and one column less per row is ~10 % of the fetch, which is most of the cost (docs: README figures)."""
+    and one column less per row is ~10 % of the fetch, which is most of the cost (1.59 vs 1.75 us per row at 200k)."""
     with engine.connect() as conn:
         dbapi: Any = conn.connection.dbapi_connection
         sqlite = engine.dialect.name == "sqlite"
